@@ -1,0 +1,42 @@
+//! Node keys: the framed SHA-256 of a node's links and value (hyperlog's `framed-hash`).
+//!
+//! Each chunk is fed to the digest as its decimal byte length, a newline, then its bytes:
+//! first every link (the link key's text), then the value. `log`, `seq`, `change`,
+//! `identity` and `signature` are not hashed. The hash function can be replaced (the
+//! hyperlog test suite uses framed SHA-1 and a multihash), but every repository that
+//! exchanges nodes must use the same one.
+
+use std::io::Write;
+
+use sha2::{Digest, Sha256};
+
+/// Computes the key of a node from its links and value.
+pub trait NodeHasher: Send + Sync {
+    fn hash(&self, links: &[String], value: &[u8]) -> String;
+}
+
+/// Feeds one framed chunk (`"<len>\n" ‖ bytes`) into any digest.
+pub fn framed_update<D: Digest>(digest: &mut D, chunk: &[u8]) {
+    let mut frame = [0u8; 24];
+    let mut cursor = &mut frame[..];
+    // A usize has at most 20 decimal digits, so this always fits.
+    let _ = writeln!(cursor, "{}", chunk.len());
+    let used = 24 - cursor.len();
+    digest.update(&frame[..used]);
+    digest.update(chunk);
+}
+
+/// hyperlog's default: framed SHA-256, lowercase hex.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct FramedSha256;
+
+impl NodeHasher for FramedSha256 {
+    fn hash(&self, links: &[String], value: &[u8]) -> String {
+        let mut digest = Sha256::new();
+        for link in links {
+            framed_update(&mut digest, link.as_bytes());
+        }
+        framed_update(&mut digest, value);
+        hex::encode(digest.finalize())
+    }
+}

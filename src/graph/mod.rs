@@ -1,0 +1,477 @@
+//! The graph: hyperlog's content-addressed DAG of nodes with per-device changelogs.
+//!
+//! Every write is a node `{links, value}` whose key is the framed hash of both. Nodes are
+//! immutable and deduplicated by key. Each repository has its own log id; a node it stores
+//! gets the next dense local `change` number and an entry in the changelog of the log it
+//! came from (`(log, seq)`, dense per log). Heads are the nodes no other node links to.
+//!
+//! Unlike hyperlog, a batch is atomic (all or nothing), keeps the caller's order, may link
+//! to earlier documents of the same batch, and never leaves a gap in change numbers or
+//! sequence numbers.
+
+mod changes;
+mod hash;
+mod node;
+mod sign;
+mod write;
+
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, RwLock};
+use std::time::{Duration, Instant};
+
+pub use changes::Changes;
+pub use hash::{FramedSha256, NodeHasher, framed_update};
+pub use node::{Entry, Node};
+pub use sign::{Signer, Verifier};
+
+use crate::error::{Error, Result};
+use crate::keys;
+use crate::kv::{Durability, Kv};
+use write::Incoming;
+
+/// The on-disk format version this build writes and reads.
+const FORMAT_VERSION: u64 = 1;
+
+/// How a graph is opened.
+#[derive(Clone)]
+pub struct GraphOptions {
+    /// Computes node keys. Default: framed SHA-256 (hyperlog's).
+    pub hasher: Arc<dyn NodeHasher>,
+    /// Signs locally written nodes.
+    pub signer: Option<Arc<dyn Signer>>,
+    /// Verifies nodes received from other logs.
+    pub verifier: Option<Arc<dyn Verifier>>,
+    /// How durable each write is before it returns.
+    pub durability: Durability,
+    /// The log id to give a newly created repository (an existing one keeps its own).
+    /// Default: 16 random bytes in hex.
+    pub log_id: Option<String>,
+}
+
+impl Default for GraphOptions {
+    fn default() -> Self {
+        GraphOptions {
+            hasher: Arc::new(FramedSha256),
+            signer: None,
+            verifier: None,
+            durability: Durability::default(),
+            log_id: None,
+        }
+    }
+}
+
+impl std::fmt::Debug for GraphOptions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("GraphOptions")
+            .field("signer", &self.signer.is_some())
+            .field("verifier", &self.verifier.is_some())
+            .field("durability", &self.durability)
+            .field("log_id", &self.log_id)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A document to add: the links and value of a future node.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Doc {
+    pub links: Vec<String>,
+    pub value: Vec<u8>,
+    /// The writer's identity for this node only (overrides the signer's).
+    pub identity: Option<Vec<u8>>,
+}
+
+impl Doc {
+    pub fn new(links: Vec<String>, value: impl Into<Vec<u8>>) -> Doc {
+        Doc {
+            links,
+            value: value.into(),
+            identity: None,
+        }
+    }
+}
+
+/// What a graph reports to observers registered with [`Graph::on_event`].
+#[derive(Debug)]
+pub enum GraphEvent<'a> {
+    /// A document is about to be added; its key is not computed yet and it is not stored.
+    PreAdd {
+        links: &'a [String],
+        value: &'a [u8],
+    },
+    /// A node was stored (or already existed) and is readable.
+    Add(&'a Node),
+    /// A document was not added; nothing of its batch was written.
+    Reject { error: &'a Error },
+}
+
+type Observer = Arc<dyn Fn(&GraphEvent) + Send + Sync>;
+
+/// A handle to an open graph. Cloning it is cheap; clones share the repository, and every
+/// method may be called from any thread.
+#[derive(Clone)]
+pub struct Graph {
+    shared: Arc<Shared>,
+}
+
+struct Shared {
+    state: Mutex<State>,
+    /// Signalled after every write that added nodes (live change feeds wait on it).
+    grown: Condvar,
+    options: GraphOptions,
+    observers: RwLock<Vec<Observer>>,
+    path: Option<PathBuf>,
+}
+
+/// What the lock protects: the storage and the counters derived from it.
+pub(crate) struct State {
+    pub(crate) kv: Kv,
+    /// The last change number used.
+    pub(crate) change_count: u64,
+    pub(crate) log_id: String,
+}
+
+impl Graph {
+    /// Opens the graph stored in directory `dir`, creating it if it does not exist.
+    /// Fails with [`Error::Locked`] when another process has it open.
+    pub fn open(dir: impl AsRef<Path>, options: GraphOptions) -> Result<Graph> {
+        let dir = dir.as_ref();
+        let kv = Kv::open(dir)?;
+        Graph::from_kv(kv, options, Some(dir.to_path_buf()))
+    }
+
+    /// A fresh graph that lives in memory only.
+    pub fn in_memory(options: GraphOptions) -> Result<Graph> {
+        Graph::from_kv(Kv::in_memory()?, options, None)
+    }
+
+    fn from_kv(mut kv: Kv, options: GraphOptions, path: Option<PathBuf>) -> Result<Graph> {
+        let state = State::load_or_create(&mut kv, &options)?;
+        let state = State {
+            kv,
+            change_count: state.0,
+            log_id: state.1,
+        };
+        Ok(Graph {
+            shared: Arc::new(Shared {
+                state: Mutex::new(state),
+                grown: Condvar::new(),
+                options,
+                observers: RwLock::new(Vec::new()),
+                path,
+            }),
+        })
+    }
+
+    pub(crate) fn lock(&self) -> MutexGuard<'_, State> {
+        // A panic while holding the lock cannot leave the storage half-written (every write
+        // is one atomic batch), so a poisoned lock is still safe to use.
+        self.shared
+            .state
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// The directory the graph is stored in (`None` in memory).
+    pub fn path(&self) -> Option<&Path> {
+        self.shared.path.as_deref()
+    }
+
+    /// This repository's own log id.
+    pub fn log_id(&self) -> String {
+        self.lock().log_id.clone()
+    }
+
+    /// The number of nodes stored: the last change number.
+    pub fn change_count(&self) -> u64 {
+        self.lock().change_count
+    }
+
+    /// Registers an observer of adds and rejects.
+    pub fn on_event(&self, observer: impl Fn(&GraphEvent) + Send + Sync + 'static) {
+        self.shared
+            .observers
+            .write()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .push(Arc::new(observer));
+    }
+
+    fn emit(&self, event: &GraphEvent) {
+        let observers = self
+            .shared
+            .observers
+            .read()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .clone();
+        for observer in observers {
+            observer(event);
+        }
+    }
+
+    /// Adds one node linking to `links`. Adding a node that exists returns the stored node
+    /// and writes nothing.
+    pub fn add(&self, links: &[String], value: impl AsRef<[u8]>) -> Result<Node> {
+        let doc = Doc::new(links.to_vec(), value.as_ref());
+        self.add_doc(doc)
+    }
+
+    /// Adds one document (links, value and an optional per-node identity).
+    pub fn add_doc(&self, doc: Doc) -> Result<Node> {
+        let mut nodes = self.batch(vec![doc])?;
+        nodes
+            .pop()
+            .ok_or_else(|| Error::corrupt("a one-document batch returned no node"))
+    }
+
+    /// Adds a node that links to every current head.
+    pub fn append(&self, value: impl AsRef<[u8]>) -> Result<Node> {
+        let value = value.as_ref();
+        self.emit(&GraphEvent::PreAdd { links: &[], value });
+        let result = {
+            let mut state = self.lock();
+            state.heads_keys().and_then(|heads| {
+                let doc = Doc::new(heads, value);
+                self.write(&mut state, vec![Incoming::local(doc)])
+            })
+        };
+        self.finish(result, 1).and_then(|mut nodes| {
+            nodes
+                .pop()
+                .ok_or_else(|| Error::corrupt("append returned no node"))
+        })
+    }
+
+    /// Adds several documents atomically, in the order given: either every document is
+    /// stored or nothing is. A document may link to an earlier one of the same batch. A
+    /// missing link fails the whole batch with [`Error::MissingLink`]. Returns one node per
+    /// document (a document that already existed returns the stored node).
+    pub fn batch(&self, docs: Vec<Doc>) -> Result<Vec<Node>> {
+        if docs.is_empty() {
+            return Ok(Vec::new());
+        }
+        for doc in &docs {
+            self.emit(&GraphEvent::PreAdd {
+                links: &doc.links,
+                value: &doc.value,
+            });
+        }
+        let count = docs.len();
+        let result = {
+            let mut state = self.lock();
+            let incoming = docs.into_iter().map(Incoming::local).collect();
+            self.write(&mut state, incoming)
+        };
+        self.finish(result, count)
+    }
+
+    /// Stores nodes that come from another repository (the replication seam), in order and
+    /// atomically, with every check: the key must be the hash of links and value, every
+    /// link must exist (or come earlier in `nodes`), `seq` must continue its log, and a
+    /// configured verifier must accept nodes from other logs. Returns the stored nodes,
+    /// with this repository's change numbers.
+    pub fn ingest(&self, nodes: Vec<Node>) -> Result<Vec<Node>> {
+        if nodes.is_empty() {
+            return Ok(Vec::new());
+        }
+        let count = nodes.len();
+        let result = {
+            let mut state = self.lock();
+            let incoming = nodes.into_iter().map(Incoming::remote).collect();
+            self.write(&mut state, incoming)
+        };
+        self.finish(result, count)
+    }
+
+    fn write(&self, state: &mut State, incoming: Vec<Incoming>) -> Result<Vec<Node>> {
+        let prepared = state.prepare(&self.shared.options, incoming)?;
+        state
+            .kv
+            .write(prepared.batch, self.shared.options.durability)?;
+        let grew = prepared.change_count > state.change_count;
+        state.change_count = prepared.change_count;
+        if grew {
+            self.shared.grown.notify_all();
+        }
+        Ok(prepared.nodes)
+    }
+
+    fn finish(&self, result: Result<Vec<Node>>, count: usize) -> Result<Vec<Node>> {
+        match &result {
+            Ok(nodes) => nodes
+                .iter()
+                .for_each(|node| self.emit(&GraphEvent::Add(node))),
+            Err(error) => (0..count).for_each(|_| self.emit(&GraphEvent::Reject { error })),
+        }
+        result
+    }
+
+    /// The node with key `key`, or [`Error::NotFound`].
+    pub fn get(&self, key: &str) -> Result<Node> {
+        self.lock()
+            .node(key)?
+            .ok_or_else(|| Error::NotFound(format!("node {key}")))
+    }
+
+    /// Whether a node with key `key` is stored.
+    pub fn contains(&self, key: &str) -> Result<bool> {
+        self.lock().kv.contains(&keys::node(key))
+    }
+
+    /// The current heads (nodes no other node links to), ordered by key.
+    pub fn heads(&self) -> Result<Vec<Node>> {
+        let mut state = self.lock();
+        let keys = state.heads_keys()?;
+        keys.iter()
+            .map(|key| {
+                state
+                    .node(key)?
+                    .ok_or_else(|| Error::corrupt(format!("head {key} has no node")))
+            })
+            .collect()
+    }
+
+    /// The node with local change number `change`.
+    pub fn get_change(&self, change: u64) -> Result<Node> {
+        let mut state = self.lock();
+        state
+            .node_at_change(change)?
+            .ok_or_else(|| Error::NotFound(format!("change {change}")))
+    }
+
+    /// Nodes in local change order, starting after change `since` (0 for all).
+    pub fn changes(&self, since: u64) -> Changes {
+        Changes::new(self.clone(), since)
+    }
+
+    /// Blocks until the graph has more than `after` changes, or `timeout` passes. Returns
+    /// the change count then.
+    pub fn wait_for_change(&self, after: u64, timeout: Option<Duration>) -> u64 {
+        let deadline = timeout.map(|t| Instant::now() + t);
+        let mut state = self.lock();
+        while state.change_count <= after {
+            state = match deadline {
+                None => self
+                    .shared
+                    .grown
+                    .wait(state)
+                    .unwrap_or_else(|poisoned| poisoned.into_inner()),
+                Some(deadline) => {
+                    let now = Instant::now();
+                    if now >= deadline {
+                        break;
+                    }
+                    self.shared
+                        .grown
+                        .wait_timeout(state, deadline - now)
+                        .unwrap_or_else(|poisoned| poisoned.into_inner())
+                        .0
+                }
+            };
+        }
+        state.change_count
+    }
+
+    /// The last sequence number of `log` (0 for a log this repository has no entry of).
+    pub fn log_head(&self, log: &str) -> Result<u64> {
+        self.lock().log_seq(log)
+    }
+
+    /// The changelog entry at `(log, seq)`.
+    pub fn log_entry(&self, log: &str, seq: u64) -> Result<Option<Entry>> {
+        let mut state = self.lock();
+        match state.kv.get(&keys::log_entry(log, seq))? {
+            Some(bytes) => Entry::decode(&bytes)
+                .map(Some)
+                .map_err(|e| Error::corrupt(format!("log {log} seq {seq}: {e}"))),
+            None => Ok(None),
+        }
+    }
+
+    /// Every log this repository holds entries of, with its last sequence number.
+    pub fn logs(&self) -> Result<Vec<(String, u64)>> {
+        let mut state = self.lock();
+        let mut logs = Vec::new();
+        for (key, value) in state.kv.scan_prefix(keys::SEQS)? {
+            let mut reader = keys::KeyReader::new(&key, keys::SEQS)?;
+            let log = String::from_utf8(reader.bytes()?)
+                .map_err(|_| Error::corrupt("log id is not UTF-8"))?;
+            logs.push((log, keys::decode_u64(&value, "log seq")?));
+        }
+        Ok(logs)
+    }
+}
+
+impl State {
+    /// Reads the counters of an existing graph, or initialises a new one.
+    fn load_or_create(kv: &mut Kv, options: &GraphOptions) -> Result<(u64, String)> {
+        match kv.get(keys::META_LOG)? {
+            Some(log) => {
+                let format = kv
+                    .get(keys::META_FORMAT)?
+                    .ok_or_else(|| Error::corrupt("format version is missing"))?;
+                let format = keys::decode_u64(&format, "format version")?;
+                if format != FORMAT_VERSION {
+                    return Err(Error::corrupt(format!(
+                        "format version {format} is not supported by this build (it reads {FORMAT_VERSION})"
+                    )));
+                }
+                let log =
+                    String::from_utf8(log).map_err(|_| Error::corrupt("log id is not UTF-8"))?;
+                let count = match kv.get(keys::CHANGE_COUNT)? {
+                    Some(v) => keys::decode_u64(&v, "change count")?,
+                    None => 0,
+                };
+                Ok((count, log))
+            }
+            None => {
+                let log = match &options.log_id {
+                    Some(id) if id.is_empty() => {
+                        return Err(Error::InvalidArgument("a log id cannot be empty".into()));
+                    }
+                    Some(id) => id.clone(),
+                    None => hex::encode(rand::random::<[u8; 16]>()),
+                };
+                let mut batch = crate::kv::Batch::default();
+                batch.put(keys::META_FORMAT, &keys::encode_u64(FORMAT_VERSION));
+                batch.put(keys::META_LOG, log.as_bytes());
+                kv.write(batch, Durability::Synced)?;
+                Ok((0, log))
+            }
+        }
+    }
+
+    pub(crate) fn node(&mut self, key: &str) -> Result<Option<Node>> {
+        match self.kv.get(&keys::node(key))? {
+            Some(bytes) => Node::decode(&bytes)
+                .map(Some)
+                .map_err(|e| Error::corrupt(format!("node {key}: {e}"))),
+            None => Ok(None),
+        }
+    }
+
+    pub(crate) fn node_at_change(&mut self, change: u64) -> Result<Option<Node>> {
+        let Some(key) = self.kv.get(&keys::change(change))? else {
+            return Ok(None);
+        };
+        let key = String::from_utf8(key).map_err(|_| Error::corrupt("node key is not UTF-8"))?;
+        self.node(&key)?
+            .map(Some)
+            .ok_or_else(|| Error::corrupt(format!("change {change} names missing node {key}")))
+    }
+
+    pub(crate) fn heads_keys(&mut self) -> Result<Vec<String>> {
+        self.kv
+            .scan_prefix(keys::HEADS)?
+            .map(|(key, _)| {
+                String::from_utf8(key[keys::HEADS.len()..].to_vec())
+                    .map_err(|_| Error::corrupt("head key is not UTF-8"))
+            })
+            .collect()
+    }
+
+    pub(crate) fn log_seq(&mut self, log: &str) -> Result<u64> {
+        match self.kv.get(&keys::log_seq(log))? {
+            Some(v) => keys::decode_u64(&v, "log seq"),
+            None => Ok(0),
+        }
+    }
+}

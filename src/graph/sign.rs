@@ -1,0 +1,24 @@
+//! Hooks for signed logs: a [`Signer`] signs the nodes this repository writes, a
+//! [`Verifier`] checks the nodes it receives from other logs.
+//!
+//! No particular cryptography is built in; `identity` and `signature` are carried, stored
+//! and replicated unchanged, so an ed25519 identity can be plugged in later without a
+//! format change. Neither field is part of the node's hash.
+
+use super::node::Node;
+
+/// Signs nodes written locally.
+pub trait Signer: Send + Sync {
+    /// The identity recorded on nodes that do not name their own.
+    fn identity(&self) -> Option<Vec<u8>>;
+
+    /// Signs `node` (its key, links and value are final; its identity is the one given for
+    /// this document, if any). An error rejects the write.
+    fn sign(&self, node: &Node) -> Result<Vec<u8>, String>;
+}
+
+/// Verifies nodes received from other logs.
+pub trait Verifier: Send + Sync {
+    /// Whether `node`'s signature is valid. `Ok(false)` or an error rejects the node.
+    fn verify(&self, node: &Node) -> Result<bool, String>;
+}

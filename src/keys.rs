@@ -1,0 +1,190 @@
+//! Every LevelDB key family strata writes, and the byte encoding of its parts.
+//!
+//! Keys compare bytewise. A key is a family prefix (readable ASCII such as `!log!!nodes!`,
+//! named as in the 2015 dat-core DESIGN document) followed by typed parts:
+//!
+//! * user bytes (dataset names, row keys, log ids, node keys that are not the last part) are
+//!   escaped: `0x00` becomes `0x00 0xff` and the part ends with `0x00 0x01`. The encoding is
+//!   prefix-free and preserves order, so any bytes (`!`, `\xff`, empty, non-UTF-8) are safe
+//!   and a scan over one part's range never strays into another's;
+//! * numbers are 8 bytes big-endian (ascending) or their bitwise complement (descending, so a
+//!   forward seek lands on the largest number at or below a bound);
+//! * a node key in the last position is written raw, so prefix scans (`expand`) work on it.
+//!
+//! `docs/format.md` lists every family byte by byte.
+
+use crate::error::{Error, Result};
+
+/// `!log!!nodes!<node key>` → the stored node (hyperlog `Node` protobuf).
+pub const NODES: &[u8] = b"!log!!nodes!";
+/// `!log!!changes!<u64 change>` → node key. Dense: 1, 2, 3, …
+pub const CHANGES: &[u8] = b"!log!!changes!";
+/// `!log!!heads!<node key>` → empty. Nodes no other node links to.
+pub const HEADS: &[u8] = b"!log!!heads!";
+/// `!log!!logs!<esc log id><u64 seq>` → hyperlog `Entry` protobuf. Dense per log.
+pub const LOGS: &[u8] = b"!log!!logs!";
+/// `!log!!seqs!<esc log id>` → u64: the last sequence number of that log.
+pub const SEQS: &[u8] = b"!log!!seqs!";
+/// `!log!!count` → u64: the last change number. Written with every change, so opening a
+/// repository never needs a reverse scan (rusty-leveldb's reverse iteration is unreliable).
+pub const CHANGE_COUNT: &[u8] = b"!log!!count";
+/// `!meta!log` → this repository's own log id (32 hex characters).
+pub const META_LOG: &[u8] = b"!meta!log";
+/// `!meta!format` → u64: the on-disk format version.
+pub const META_FORMAT: &[u8] = b"!meta!format";
+
+const ESCAPE: u8 = 0x00;
+const ESCAPED_ZERO: u8 = 0xff;
+const TERMINATOR: u8 = 0x01;
+
+/// Builds one key, part by part.
+#[derive(Clone, Debug)]
+pub struct KeyBuf(Vec<u8>);
+
+impl KeyBuf {
+    /// Starts a key of `family`.
+    pub fn new(family: &[u8]) -> KeyBuf {
+        let mut buf = Vec::with_capacity(family.len() + 48);
+        buf.extend_from_slice(family);
+        KeyBuf(buf)
+    }
+
+    /// Appends user bytes, escaped and terminated.
+    pub fn bytes(mut self, part: &[u8]) -> KeyBuf {
+        for &b in part {
+            self.0.push(b);
+            if b == ESCAPE {
+                self.0.push(ESCAPED_ZERO);
+            }
+        }
+        self.0.push(ESCAPE);
+        self.0.push(TERMINATOR);
+        self
+    }
+
+    /// Appends a number so that keys sort by it ascending.
+    pub fn u64(mut self, n: u64) -> KeyBuf {
+        self.0.extend_from_slice(&n.to_be_bytes());
+        self
+    }
+
+    /// Appends a number so that keys sort by it descending.
+    pub fn u64_desc(mut self, n: u64) -> KeyBuf {
+        self.0.extend_from_slice(&(!n).to_be_bytes());
+        self
+    }
+
+    /// Appends bytes as they are. Only for the last part of a key.
+    pub fn raw(mut self, part: &[u8]) -> KeyBuf {
+        self.0.extend_from_slice(part);
+        self
+    }
+
+    pub fn finish(self) -> Vec<u8> {
+        self.0
+    }
+}
+
+/// Reads the parts of a key back, in the order they were written.
+pub struct KeyReader<'a> {
+    rest: &'a [u8],
+}
+
+fn bad_key(reason: &str) -> Error {
+    Error::corrupt(format!("bad index key: {reason}"))
+}
+
+impl<'a> KeyReader<'a> {
+    /// Starts reading `key`, which must begin with `family`.
+    pub fn new(key: &'a [u8], family: &[u8]) -> Result<KeyReader<'a>> {
+        match key.strip_prefix(family) {
+            Some(rest) => Ok(KeyReader { rest }),
+            None => Err(bad_key("wrong family")),
+        }
+    }
+
+    /// Reads an escaped part.
+    pub fn bytes(&mut self) -> Result<Vec<u8>> {
+        let mut out = Vec::new();
+        let mut i = 0;
+        loop {
+            let Some(&b) = self.rest.get(i) else {
+                return Err(bad_key("unterminated part"));
+            };
+            if b == ESCAPE {
+                match self.rest.get(i + 1) {
+                    Some(&ESCAPED_ZERO) => {
+                        out.push(ESCAPE);
+                        i += 2;
+                    }
+                    Some(&TERMINATOR) => {
+                        self.rest = &self.rest[i + 2..];
+                        return Ok(out);
+                    }
+                    _ => return Err(bad_key("bad escape")),
+                }
+            } else {
+                out.push(b);
+                i += 1;
+            }
+        }
+    }
+
+    /// Reads an ascending number.
+    pub fn u64(&mut self) -> Result<u64> {
+        let (head, rest) = self
+            .rest
+            .split_first_chunk::<8>()
+            .ok_or_else(|| bad_key("short number"))?;
+        self.rest = rest;
+        Ok(u64::from_be_bytes(*head))
+    }
+
+    /// Reads a descending number.
+    pub fn u64_desc(&mut self) -> Result<u64> {
+        self.u64().map(|n| !n)
+    }
+
+    /// The bytes left over (a raw last part).
+    pub fn rest(self) -> &'a [u8] {
+        self.rest
+    }
+}
+
+/// Encodes a u64 value (counters) as 8 bytes big-endian.
+pub fn encode_u64(n: u64) -> [u8; 8] {
+    n.to_be_bytes()
+}
+
+/// Decodes a value written by [`encode_u64`].
+pub fn decode_u64(value: &[u8], what: &str) -> Result<u64> {
+    let bytes: [u8; 8] = value
+        .try_into()
+        .map_err(|_| Error::corrupt(format!("{what}: expected 8 bytes, found {}", value.len())))?;
+    Ok(u64::from_be_bytes(bytes))
+}
+
+/// `!log!!nodes!<key>`.
+pub fn node(key: &str) -> Vec<u8> {
+    KeyBuf::new(NODES).raw(key.as_bytes()).finish()
+}
+
+/// `!log!!changes!<change>`.
+pub fn change(change: u64) -> Vec<u8> {
+    KeyBuf::new(CHANGES).u64(change).finish()
+}
+
+/// `!log!!heads!<key>`.
+pub fn head(key: &str) -> Vec<u8> {
+    KeyBuf::new(HEADS).raw(key.as_bytes()).finish()
+}
+
+/// `!log!!logs!<log><seq>`.
+pub fn log_entry(log: &str, seq: u64) -> Vec<u8> {
+    KeyBuf::new(LOGS).bytes(log.as_bytes()).u64(seq).finish()
+}
+
+/// `!log!!seqs!<log>`.
+pub fn log_seq(log: &str) -> Vec<u8> {
+    KeyBuf::new(SEQS).bytes(log.as_bytes()).finish()
+}

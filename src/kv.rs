@@ -1,0 +1,309 @@
+//! The storage layer: the only code in strata that touches rusty-leveldb.
+//!
+//! rusty-leveldb 4.0.2 has verified bugs (see `docs/architecture.md`, "Storage"): `DB::get`
+//! can miss a live key when a tombstone of a larger key sits next to it in an overlapping
+//! table, `prev` and reverse iteration return stale or deleted entries, `WriteBatch::clear`
+//! corrupts the batch, and nothing is ever fsynced. This module exposes only what is
+//! verified correct: forward seeks and scans, point gets built on a seek plus a key-equality
+//! check, atomic writes of a fresh batch, and a durable commit that fsyncs the write-ahead
+//! log (and any table, manifest or directory that changed) itself.
+
+use std::collections::HashSet;
+use std::ffi::OsString;
+use std::fs::File;
+use std::path::{Path, PathBuf};
+
+use rusty_leveldb::compressor::{CompressorId, SnappyCompressor};
+use rusty_leveldb::{DB, DBIterator, LdbIterator, Options, StatusCode, WriteBatch};
+
+use crate::error::{Error, Result};
+
+/// How far a write must have travelled before the call that made it returns.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Durability {
+    /// Handed to the operating system: survives a crash of this process (`kill -9`), not a
+    /// power loss or kernel crash.
+    #[default]
+    Flushed,
+    /// fsynced to the disk: survives a power loss as well. Costs one `fdatasync` per commit.
+    Synced,
+}
+
+/// A set of puts and deletes applied atomically by [`Kv::write`]. A fresh batch is built
+/// for every write: rusty-leveldb's `WriteBatch::clear` corrupts the batch it clears.
+#[derive(Default)]
+pub struct Batch {
+    inner: WriteBatch,
+}
+
+impl Batch {
+    pub fn put(&mut self, key: &[u8], value: &[u8]) {
+        self.inner.put(key, value);
+    }
+
+    pub fn delete(&mut self, key: &[u8]) {
+        self.inner.delete(key);
+    }
+
+    pub fn len(&self) -> usize {
+        self.inner.count() as usize
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+/// An open LevelDB database, on disk or in memory.
+pub struct Kv {
+    db: DB,
+    /// The database directory; `None` for an in-memory database (nothing to fsync).
+    dir: Option<PathBuf>,
+    /// One iterator serves every read until the next write: creating an iterator merges
+    /// every table's iterator, which costs as much as the seek itself.
+    reader: Option<DBIterator>,
+    /// Table files already fsynced (tables are immutable once written).
+    synced_tables: HashSet<OsString>,
+}
+
+fn engine_error(status: rusty_leveldb::Status) -> Error {
+    Error::Storage(status.to_string())
+}
+
+fn options(mut base: Options) -> Options {
+    base.compressor = SnappyCompressor::ID;
+    base.create_if_missing = true;
+    base.block_cache_capacity_bytes = 32 << 20;
+    base.write_buffer_size = 8 << 20;
+    base
+}
+
+impl Kv {
+    /// Opens (creating if needed) the database in directory `dir`.
+    pub fn open(dir: &Path) -> Result<Kv> {
+        std::fs::create_dir_all(dir)
+            .map_err(|e| Error::io(format!("creating {}", dir.display()), e))?;
+        let db = DB::open(dir, options(Options::default())).map_err(|status| {
+            if status.code == StatusCode::LockError {
+                Error::Locked {
+                    path: dir.to_path_buf(),
+                }
+            } else {
+                engine_error(status)
+            }
+        })?;
+        let mut kv = Kv {
+            db,
+            dir: Some(dir.to_path_buf()),
+            reader: None,
+            synced_tables: HashSet::new(),
+        };
+        // A freshly created database must survive a power loss before its first commit.
+        kv.sync_files()?;
+        Ok(kv)
+    }
+
+    /// Opens a fresh database that lives in memory only.
+    pub fn in_memory() -> Result<Kv> {
+        let db =
+            DB::open("strata-mem", options(rusty_leveldb::in_memory())).map_err(engine_error)?;
+        Ok(Kv {
+            db,
+            dir: None,
+            reader: None,
+            synced_tables: HashSet::new(),
+        })
+    }
+
+    fn reader(&mut self) -> Result<&mut DBIterator> {
+        if self.reader.is_none() {
+            self.reader = Some(self.db.new_iter().map_err(engine_error)?);
+        }
+        Ok(self.reader.as_mut().expect("reader was just set"))
+    }
+
+    /// The value stored under exactly `key`.
+    ///
+    /// Implemented as a seek plus a key comparison, never with `DB::get` (which can return
+    /// `None` for live keys).
+    pub fn get(&mut self, key: &[u8]) -> Result<Option<Vec<u8>>> {
+        let it = self.reader()?;
+        it.seek(key);
+        match it.current() {
+            Some((k, v)) if k.as_ref() == key => Ok(Some(v.to_vec())),
+            _ => Ok(None),
+        }
+    }
+
+    /// Whether `key` is stored.
+    pub fn contains(&mut self, key: &[u8]) -> Result<bool> {
+        let it = self.reader()?;
+        it.seek(key);
+        Ok(matches!(it.current(), Some((k, _)) if k.as_ref() == key))
+    }
+
+    /// A forward scan over keys `start <= key < end`, in bytewise order.
+    pub fn scan(&mut self, start: &[u8], end: &[u8]) -> Result<Scan<'_>> {
+        let it = self.reader()?;
+        it.seek(start);
+        Ok(Scan {
+            it,
+            end: end.to_vec(),
+            started: false,
+            done: false,
+        })
+    }
+
+    /// A forward scan over every key that starts with `prefix`.
+    pub fn scan_prefix(&mut self, prefix: &[u8]) -> Result<Scan<'_>> {
+        let end = prefix_end(prefix);
+        self.scan(prefix, &end)
+    }
+
+    /// Applies `batch` atomically: after a crash either all of it is there or none of it.
+    pub fn write(&mut self, batch: Batch, durability: Durability) -> Result<()> {
+        self.reader = None;
+        if batch.is_empty() {
+            return Ok(());
+        }
+        // sync=true hands the log record to the OS; without it the record may sit in an
+        // 8 KiB user-space buffer that a process crash loses.
+        self.db.write(batch.inner, true).map_err(engine_error)?;
+        if durability == Durability::Synced {
+            self.sync_files()?;
+        }
+        Ok(())
+    }
+
+    /// Compacts the whole key range (used by tests and `fsck --compact`).
+    pub fn compact(&mut self) -> Result<()> {
+        self.reader = None;
+        self.db
+            .compact_range(&[], &[0xff; 64])
+            .map_err(engine_error)
+    }
+
+    /// Flushes buffers and releases the lock. Dropping a `Kv` does the same, ignoring errors.
+    pub fn close(mut self) -> Result<()> {
+        self.reader = None;
+        self.db.close().map_err(engine_error)
+    }
+
+    /// fsyncs what rusty-leveldb never does: the newest write-ahead log, every table file not
+    /// yet synced and, when the set of tables changed, the manifest, `CURRENT` and the
+    /// directory itself.
+    fn sync_files(&mut self) -> Result<()> {
+        let Some(dir) = self.dir.clone() else {
+            return Ok(());
+        };
+        let entries = std::fs::read_dir(&dir)
+            .map_err(|e| Error::io(format!("listing {}", dir.display()), e))?;
+        let mut newest_log: Option<(u64, OsString)> = None;
+        let mut present_tables = HashSet::new();
+        let mut metadata_files = Vec::new();
+        let mut tables_changed = false;
+        for entry in entries {
+            let entry = entry.map_err(|e| Error::io(format!("listing {}", dir.display()), e))?;
+            let name = entry.file_name();
+            let text = name.to_string_lossy();
+            if let Some(number) = text
+                .strip_suffix(".log")
+                .and_then(|n| n.parse::<u64>().ok())
+            {
+                if newest_log.as_ref().is_none_or(|(best, _)| number > *best) {
+                    newest_log = Some((number, name.clone()));
+                }
+            } else if text.ends_with(".ldb") || text.ends_with(".sst") {
+                if !self.synced_tables.contains(&name) {
+                    sync_file(&dir.join(&name))?;
+                    tables_changed = true;
+                }
+                present_tables.insert(name);
+            } else if text.starts_with("MANIFEST-") || text == "CURRENT" {
+                metadata_files.push(name);
+            }
+        }
+        if let Some((_, log)) = newest_log {
+            sync_file(&dir.join(log))?;
+        }
+        if tables_changed || present_tables.len() != self.synced_tables.len() {
+            for name in metadata_files {
+                sync_file(&dir.join(name))?;
+            }
+            sync_file(&dir)?;
+        }
+        self.synced_tables = present_tables;
+        Ok(())
+    }
+}
+
+fn sync_file(path: &Path) -> Result<()> {
+    File::open(path)
+        .and_then(|f| f.sync_data())
+        .map_err(|e| Error::io(format!("syncing {}", path.display()), e))
+}
+
+/// The smallest key greater than every key that starts with `prefix`, or an empty vector
+/// when there is none (a prefix of all `0xff` bytes): then the scan runs to the end.
+pub fn prefix_end(prefix: &[u8]) -> Vec<u8> {
+    let mut end = prefix.to_vec();
+    while let Some(last) = end.pop() {
+        if last < 0xff {
+            end.push(last + 1);
+            return end;
+        }
+    }
+    end
+}
+
+/// A forward range scan; see [`Kv::scan`]. An empty `end` means "to the last key".
+pub struct Scan<'a> {
+    it: &'a mut DBIterator,
+    end: Vec<u8>,
+    started: bool,
+    /// Set once the scan has ended: an exhausted rusty-leveldb iterator restarts at the
+    /// first key on the next `advance`, so it must not be advanced again.
+    done: bool,
+}
+
+impl Scan<'_> {
+    /// Moves the scan forward to the first key `>= key` (never backwards: a key below the
+    /// current position is passed over by the next `next`).
+    pub fn seek(&mut self, key: &[u8]) {
+        self.it.seek(key);
+        self.started = false;
+        self.done = false;
+    }
+}
+
+impl Iterator for Scan<'_> {
+    type Item = (Vec<u8>, Vec<u8>);
+
+    fn next(&mut self) -> Option<Self::Item> {
+        if self.done {
+            return None;
+        }
+        if self.started && !self.it.advance() {
+            self.done = true;
+            return None;
+        }
+        self.started = true;
+        let Some((key, value)) = self.it.current() else {
+            self.done = true;
+            return None;
+        };
+        if !self.end.is_empty() && key.as_ref() >= self.end.as_slice() {
+            self.done = true;
+            return None;
+        }
+        Some((key.to_vec(), value.to_vec()))
+    }
+}
+
+// SAFETY: rusty-leveldb's `DB` is `Send` (the crate asserts it) on the condition that no
+// `Rc`-sharing companion of it (an `Options` clone, a `Snapshot`, a `DBIterator`) is used
+// on another thread at the same time. A `Kv` owns the `DB` and its only such companion, the
+// cached reader; `Scan` borrows the `Kv` mutably, so no companion outlives or escapes it.
+// All of them therefore move between threads together and are only touched through
+// `&mut Kv`, which is exclusive.
+unsafe impl Send for Kv {}
