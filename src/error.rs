@@ -87,6 +87,18 @@ pub enum Error {
         key: String,
     },
 
+    /// A merge found rows changed differently on several sides that neither its own
+    /// operations nor a policy settle. Nothing was written.
+    #[error(
+        "merge conflict on {count} row(s): {rows}; settle them in the merge or choose a policy (ours, theirs, newest)"
+    )]
+    Conflict {
+        /// How many rows conflict.
+        count: usize,
+        /// The first few, as `dataset/key`.
+        rows: String,
+    },
+
     /// An argument is outside what the operation accepts.
     #[error("invalid argument: {0}")]
     InvalidArgument(String),

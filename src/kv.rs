@@ -64,6 +64,8 @@ pub struct Kv {
     reader: Option<DBIterator>,
     /// Table files already fsynced (tables are immutable once written).
     synced_tables: HashSet<OsString>,
+    /// Counts writes, so derived state can be cached until the next one.
+    generation: u64,
 }
 
 fn engine_error(status: rusty_leveldb::Status) -> Error {
@@ -97,6 +99,7 @@ impl Kv {
             dir: Some(dir.to_path_buf()),
             reader: None,
             synced_tables: HashSet::new(),
+            generation: 0,
         };
         // A freshly created database must survive a power loss before its first commit.
         kv.sync_files()?;
@@ -112,6 +115,7 @@ impl Kv {
             dir: None,
             reader: None,
             synced_tables: HashSet::new(),
+            generation: 0,
         })
     }
 
@@ -163,6 +167,7 @@ impl Kv {
     /// Applies `batch` atomically: after a crash either all of it is there or none of it.
     pub fn write(&mut self, batch: Batch, durability: Durability) -> Result<()> {
         self.reader = None;
+        self.generation += 1;
         if batch.is_empty() {
             return Ok(());
         }
@@ -173,6 +178,11 @@ impl Kv {
             self.sync_files()?;
         }
         Ok(())
+    }
+
+    /// Changes with every write: anything derived from the data may be cached until then.
+    pub fn generation(&self) -> u64 {
+        self.generation
     }
 
     /// Compacts the whole key range (used by tests and `fsck --compact`).

@@ -22,6 +22,7 @@
 //! # Ok::<(), strata::Error>(())
 //! ```
 
+pub mod dataset;
 pub mod error;
 pub mod graph;
 pub mod keys;
@@ -34,8 +35,13 @@ pub mod proto {
     pub mod hyperlog {
         include!(concat!(env!("OUT_DIR"), "/hyperlog.rs"));
     }
+    /// The dataset store's messages (dat-core's, extended).
+    pub mod strata {
+        include!(concat!(env!("OUT_DIR"), "/strata.rs"));
+    }
 }
 
+pub use dataset::{MergePolicy, Range, Repository, Row, View};
 pub use error::{Error, Result};
 pub use graph::{Doc, Graph, GraphOptions, Node};
 pub use kv::Durability;

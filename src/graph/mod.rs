@@ -26,7 +26,7 @@ pub use sign::{Signer, Verifier};
 
 use crate::error::{Error, Result};
 use crate::keys;
-use crate::kv::{Durability, Kv};
+use crate::kv::{Batch, Durability, Kv};
 use write::Incoming;
 
 /// The on-disk format version this build writes and reads.
@@ -106,6 +106,10 @@ pub enum GraphEvent<'a> {
 
 type Observer = Arc<dyn Fn(&GraphEvent) + Send + Sync>;
 
+/// Runs under the graph's lock after every write that stored nodes, in the same critical
+/// section: the dataset store uses it to index new nodes before anyone can read.
+pub(crate) type AfterWrite = fn(&mut State, Durability) -> Result<()>;
+
 /// A handle to an open graph. Cloning it is cheap; clones share the repository, and every
 /// method may be called from any thread.
 #[derive(Clone)]
@@ -120,6 +124,7 @@ struct Shared {
     options: GraphOptions,
     observers: RwLock<Vec<Observer>>,
     path: Option<PathBuf>,
+    after_write: Option<AfterWrite>,
 }
 
 /// What the lock protects: the storage and the counters derived from it.
@@ -134,17 +139,38 @@ impl Graph {
     /// Opens the graph stored in directory `dir`, creating it if it does not exist.
     /// Fails with [`Error::Locked`] when another process has it open.
     pub fn open(dir: impl AsRef<Path>, options: GraphOptions) -> Result<Graph> {
-        let dir = dir.as_ref();
-        let kv = Kv::open(dir)?;
-        Graph::from_kv(kv, options, Some(dir.to_path_buf()))
+        Graph::open_with(Some(dir.as_ref()), options, None)
     }
 
     /// A fresh graph that lives in memory only.
     pub fn in_memory(options: GraphOptions) -> Result<Graph> {
-        Graph::from_kv(Kv::in_memory()?, options, None)
+        Graph::open_with(None, options, None)
     }
 
-    fn from_kv(mut kv: Kv, options: GraphOptions, path: Option<PathBuf>) -> Result<Graph> {
+    /// Opens a graph on disk (`Some(dir)`) or in memory, with an after-write hook, which
+    /// also runs once now to catch up with nodes stored before it last ran.
+    pub(crate) fn open_with(
+        dir: Option<&Path>,
+        options: GraphOptions,
+        after_write: Option<AfterWrite>,
+    ) -> Result<Graph> {
+        let kv = match dir {
+            Some(dir) => Kv::open(dir)?,
+            None => Kv::in_memory()?,
+        };
+        let graph = Graph::from_kv(kv, options, dir.map(Path::to_path_buf), after_write)?;
+        if let Some(hook) = after_write {
+            hook(&mut graph.lock(), graph.shared.options.durability)?;
+        }
+        Ok(graph)
+    }
+
+    fn from_kv(
+        mut kv: Kv,
+        options: GraphOptions,
+        path: Option<PathBuf>,
+        after_write: Option<AfterWrite>,
+    ) -> Result<Graph> {
         let state = State::load_or_create(&mut kv, &options)?;
         let state = State {
             kv,
@@ -158,6 +184,7 @@ impl Graph {
                 options,
                 observers: RwLock::new(Vec::new()),
                 path,
+                after_write,
             }),
         })
     }
@@ -230,7 +257,7 @@ impl Graph {
             let mut state = self.lock();
             state.heads_keys().and_then(|heads| {
                 let doc = Doc::new(heads, value);
-                self.write(&mut state, vec![Incoming::local(doc)])
+                self.write(&mut state, vec![Incoming::local(doc)], Batch::default())
             })
         };
         self.finish(result, 1).and_then(|mut nodes| {
@@ -258,7 +285,7 @@ impl Graph {
         let result = {
             let mut state = self.lock();
             let incoming = docs.into_iter().map(Incoming::local).collect();
-            self.write(&mut state, incoming)
+            self.write(&mut state, incoming, Batch::default())
         };
         self.finish(result, count)
     }
@@ -276,25 +303,39 @@ impl Graph {
         let result = {
             let mut state = self.lock();
             let incoming = nodes.into_iter().map(Incoming::remote).collect();
-            self.write(&mut state, incoming)
+            self.write(&mut state, incoming, Batch::default())
         };
         self.finish(result, count)
     }
 
-    fn write(&self, state: &mut State, incoming: Vec<Incoming>) -> Result<Vec<Node>> {
-        let prepared = state.prepare(&self.shared.options, incoming)?;
-        state
-            .kv
-            .write(prepared.batch, self.shared.options.durability)?;
+    /// Writes `incoming` (plus whatever `batch` already holds, in the same atomic write),
+    /// then runs the after-write hook.
+    fn write(&self, state: &mut State, incoming: Vec<Incoming>, batch: Batch) -> Result<Vec<Node>> {
+        let durability = self.shared.options.durability;
+        let prepared = state.prepare(&self.shared.options, incoming, batch)?;
+        state.kv.write(prepared.batch, durability)?;
         let grew = prepared.change_count > state.change_count;
         state.change_count = prepared.change_count;
         if grew {
+            if let Some(hook) = self.shared.after_write {
+                hook(state, durability)?;
+            }
             self.shared.grown.notify_all();
         }
         Ok(prepared.nodes)
     }
 
-    fn finish(&self, result: Result<Vec<Node>>, count: usize) -> Result<Vec<Node>> {
+    /// Adds one local document together with extra storage writes (a commit's payload),
+    /// under a lock the caller already holds.
+    pub(crate) fn add_locked(&self, state: &mut State, doc: Doc, extra: Batch) -> Result<Node> {
+        let mut nodes = self.write(state, vec![Incoming::local(doc)], extra)?;
+        nodes
+            .pop()
+            .ok_or_else(|| Error::corrupt("a one-document write returned no node"))
+    }
+
+    /// Reports the outcome of a write to observers, after the lock is released.
+    pub(crate) fn finish(&self, result: Result<Vec<Node>>, count: usize) -> Result<Vec<Node>> {
         match &result {
             Ok(nodes) => nodes
                 .iter()

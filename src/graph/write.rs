@@ -83,8 +83,8 @@ impl State {
         &mut self,
         options: &GraphOptions,
         incoming: Vec<Incoming>,
+        mut batch: Batch,
     ) -> Result<Prepared> {
-        let mut batch = Batch::default();
         let mut nodes: Vec<Node> = Vec::with_capacity(incoming.len());
         // Nodes new in this batch, by key → index in `nodes`.
         let mut staged: HashMap<String, usize> = HashMap::new();

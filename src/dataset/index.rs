@@ -1,0 +1,319 @@
+//! The indexer: turns graph nodes into layers and version-index entries.
+//!
+//! It follows the graph's change log under the graph's lock, right after every write, so a
+//! commit is readable the moment its write returns, and catches up at open after a crash
+//! (`!meta!indexed` is its checkpoint). A node is indexed once its payload (operations) and
+//! every parent are indexed; until then it is *pending*: in the graph, replicable, but not
+//! visible in the dataset view.
+//!
+//! Layer assignment (dat-core's, fixed): a node extends its first parent's layer when that
+//! parent is the layer's tip; otherwise (a root, a write on an old version, a concurrent
+//! node that arrived later) it starts a new layer, which records its parent layer and the
+//! change it forked at. A merge node also writes into its layer the rows its other parents
+//! changed since the common ancestor (three-way), so later reads never look past it.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+
+use prost::Message;
+
+use super::commit::{Commit, CommitType, Content, OpKind, Operation};
+use super::lineage::{self, Path, RowId};
+use super::read::{lookup, newest, same, same_content};
+use super::records::{self, Pointer, hex32};
+use crate::error::{Error, Result};
+use crate::graph::{Node, State};
+use crate::keys;
+use crate::kv::{Batch, Durability};
+use crate::proto::strata::{Layer, Status};
+
+fn read_counter(state: &mut State, key: &[u8], what: &str) -> Result<u64> {
+    match state.kv.get(key)? {
+        Some(value) => keys::decode_u64(&value, what),
+        None => Ok(0),
+    }
+}
+
+/// Indexes every node stored since the last run; then retries pending nodes if anything
+/// new became visible.
+pub(crate) fn catch_up(state: &mut State, durability: Durability) -> Result<()> {
+    let mut indexed = read_counter(state, keys::META_INDEXED, "indexed change")?;
+    let mut progressed = false;
+    while indexed < state.change_count {
+        let change = indexed + 1;
+        let node = state
+            .node_at_change(change)?
+            .ok_or_else(|| Error::corrupt(format!("change {change} is missing")))?;
+        let mut batch = Batch::default();
+        if index_node(state, &node, &mut batch)? {
+            progressed = true;
+        } else {
+            batch.put(&keys::pending(change), b"");
+        }
+        batch.put(keys::META_INDEXED, &keys::encode_u64(change));
+        state.kv.write(batch, durability)?;
+        indexed = change;
+    }
+    if progressed {
+        retry_pending(state, durability)?;
+    }
+    Ok(())
+}
+
+/// Indexes the pending nodes that have become indexable, in change order (so a node freed
+/// here frees its descendants in the same pass).
+pub(crate) fn retry_pending(state: &mut State, durability: Durability) -> Result<()> {
+    let pending: Vec<u64> = state
+        .kv
+        .scan_prefix(keys::PENDING)?
+        .map(|(key, _)| keys::KeyReader::new(&key, keys::PENDING)?.u64())
+        .collect::<Result<_>>()?;
+    for change in pending {
+        let node = state
+            .node_at_change(change)?
+            .ok_or_else(|| Error::corrupt(format!("pending change {change} is missing")))?;
+        let mut batch = Batch::default();
+        if index_node(state, &node, &mut batch)? {
+            batch.delete(&keys::pending(change));
+            state.kv.write(batch, durability)?;
+        }
+    }
+    Ok(())
+}
+
+/// How many nodes are pending.
+pub(crate) fn pending_count(state: &mut State) -> Result<u64> {
+    Ok(state.kv.scan_prefix(keys::PENDING)?.count() as u64)
+}
+
+/// The status a root starts from.
+fn empty_status() -> Status {
+    Status {
+        modified: 0,
+        rows: 0,
+        files: 0,
+        versions: 0,
+        size: 0,
+        r#type: crate::proto::strata::CommitType::Data as i32,
+        layer: 0,
+        change: 0,
+    }
+}
+
+/// Moves the live-row counters for one row going from `before` to `after`.
+fn count(status: &mut Status, before: Option<&Pointer>, after: Option<&Pointer>) {
+    if let Some(before) = before.filter(|p| !p.deleted) {
+        let counter = if before.file {
+            &mut status.files
+        } else {
+            &mut status.rows
+        };
+        *counter = counter.saturating_sub(1);
+    }
+    if let Some(after) = after.filter(|p| !p.deleted) {
+        let counter = if after.file {
+            &mut status.files
+        } else {
+            &mut status.rows
+        };
+        *counter += 1;
+    }
+}
+
+/// Writes the version-index entries of one row at `(layer, change)`.
+fn put_entry(batch: &mut Batch, layer: u64, change: u64, row: &RowId, pointer: &Pointer) {
+    let encoded = pointer.encode();
+    let changes = keys::data_changes_row(&row.0, &row.1)
+        .u64(layer)
+        .u64_desc(change)
+        .finish();
+    batch.put(&changes, &encoded);
+    let latest = keys::data_latest_dataset(layer, &row.0)
+        .bytes(&row.1)
+        .finish();
+    batch.put(&latest, &encoded);
+}
+
+/// Indexes `node` into `batch`; `Ok(false)` when it cannot be indexed yet.
+fn index_node(state: &mut State, node: &Node, batch: &mut Batch) -> Result<bool> {
+    let mut parents: Vec<Status> = Vec::with_capacity(node.links.len());
+    for link in &node.links {
+        match records::node_status(&mut state.kv, link)? {
+            Some(status) => parents.push(status),
+            None => return Ok(false),
+        }
+    }
+    let Some(ops) = lineage::load_operations(&mut state.kv, &node.value)? else {
+        return Ok(false);
+    };
+    // A value that is not a commit (graph plumbing) is indexed as a commit with no rows.
+    let commit = Commit::decode(&node.value).ok();
+    let ops_hash = commit
+        .as_ref()
+        .and_then(|c| c.operations.as_deref())
+        .and_then(hex32)
+        .unwrap_or([0; 32]);
+    let change = node.change;
+
+    // Layer assignment.
+    let (layer, record) = match parents.first() {
+        Some(first) => {
+            let mut record = records::layer(&mut state.kv, first.layer)?;
+            if record.tip == node.links[0] {
+                record.tip = node.key.clone();
+                record.tip_change = change;
+                (first.layer, record)
+            } else {
+                new_layer(state, batch, node, Some((first.layer, first.change)))?
+            }
+        }
+        None => new_layer(state, batch, node, None)?,
+    };
+    batch.put(&keys::layer_head(layer), &record.encode_to_vec());
+
+    let ours_path: Option<Path> = match node.links.first() {
+        Some(first) => Some(lineage::path_of(&mut state.kv, first)?),
+        None => None,
+    };
+    let mut status = parents.first().cloned().unwrap_or_else(empty_status);
+    status.versions += 1;
+    status.size += node.value.len() as u64;
+
+    // The commit's own operations: the last operation on a row wins.
+    let mut own: BTreeMap<RowId, (u64, &Operation)> = BTreeMap::new();
+    for (index, (op, encoded_len)) in ops.iter().enumerate() {
+        status.size += *encoded_len as u64;
+        own.insert((op.dataset.clone(), op.key.clone()), (index as u64, op));
+    }
+    let mut datasets = BTreeSet::new();
+    for (row, (index, op)) in &own {
+        let pointer = Pointer {
+            deleted: op.kind == OpKind::Delete,
+            file: op.content == Content::File && op.kind == OpKind::Put,
+            version: node.key.clone(),
+            change,
+            ops: ops_hash,
+            index: *index,
+        };
+        let before = match &ours_path {
+            Some(path) => lookup(&mut state.kv, path, &row.0, &row.1)?,
+            None => None,
+        };
+        count(&mut status, before.as_ref(), Some(&pointer));
+        put_entry(batch, layer, change, row, &pointer);
+        datasets.insert(row.0.clone());
+    }
+
+    // A merge takes what its other parents changed since the common ancestor.
+    if let Some(ours_path) = &ours_path {
+        let taken = fold_parents(state, node, ours_path, &own)?;
+        for (row, (before, theirs)) in &taken {
+            count(&mut status, before.as_ref(), Some(theirs));
+            put_entry(batch, layer, change, row, theirs);
+            batch.put(
+                &keys::merged(&node.key).bytes(&row.0).bytes(&row.1).finish(),
+                b"",
+            );
+            datasets.insert(row.0.clone());
+        }
+    }
+    for dataset in datasets {
+        batch.put(&keys::dataset(&dataset), b"");
+    }
+
+    if let Some(commit) = &commit {
+        status.modified = commit.modified;
+        status.r#type = match commit.kind {
+            CommitType::Data => 1,
+            CommitType::TransactionStart => 2,
+            CommitType::TransactionData => 3,
+            CommitType::TransactionEnd => 4,
+            CommitType::Init => 5,
+        };
+    }
+    status.layer = layer;
+    status.change = change;
+    batch.put(&keys::node_layer(&node.key), &status.encode_to_vec());
+    for link in &node.links {
+        batch.delete(&keys::tip(link));
+    }
+    batch.put(&keys::tip(&node.key), b"");
+    Ok(true)
+}
+
+/// Starts a layer whose first node is `node`, forking from `(parent layer, change)`.
+fn new_layer(
+    state: &mut State,
+    batch: &mut Batch,
+    node: &Node,
+    parent: Option<(u64, u64)>,
+) -> Result<(u64, Layer)> {
+    let layer = read_counter(state, keys::META_LAYERS, "layer count")? + 1;
+    batch.put(keys::META_LAYERS, &keys::encode_u64(layer));
+    let record = Layer {
+        tip: node.key.clone(),
+        tip_change: node.change,
+        parent: parent.map(|(layer, _)| layer),
+        fork_change: parent.map(|(_, change)| change),
+        first: node.key.clone(),
+    };
+    Ok((layer, record))
+}
+
+/// For each parent after the first: the rows it changed since its merge base with the
+/// first parent, which the merge takes (the first parent's value before, theirs after).
+/// Rows the merge's own operations set are its resolution and are not taken. A conflict
+/// the merge does not resolve (possible only in merges written elsewhere) goes to the
+/// newest version, as a read of a fork would.
+fn fold_parents(
+    state: &mut State,
+    node: &Node,
+    ours_path: &Path,
+    own: &BTreeMap<RowId, (u64, &Operation)>,
+) -> Result<BTreeMap<RowId, (Option<Pointer>, Pointer)>> {
+    let mut taken: BTreeMap<RowId, (Option<Pointer>, Pointer)> = BTreeMap::new();
+    let mut done: HashMap<&str, ()> = HashMap::new();
+    done.insert(node.links[0].as_str(), ());
+    for other in node.links.iter().skip(1) {
+        if done.insert(other.as_str(), ()).is_some() {
+            continue;
+        }
+        let walk = lineage::merge_base(state, &node.links[0], other)?;
+        let base_path = match &walk.base {
+            Some(base) => lineage::path_of(&mut state.kv, base)?,
+            None => Path::new(),
+        };
+        let theirs_path = lineage::path_of(&mut state.kv, other)?;
+        let mut rows = BTreeSet::new();
+        for key in &walk.only_b {
+            lineage::touched(state, key, &mut rows)?;
+        }
+        for row in rows {
+            if own.contains_key(&row) {
+                continue;
+            }
+            let kv = &mut state.kv;
+            let Some(theirs) = lookup(kv, &theirs_path, &row.0, &row.1)? else {
+                continue;
+            };
+            let base = lookup(kv, &base_path, &row.0, &row.1)?;
+            if same(Some(&theirs), base.as_ref()) {
+                continue;
+            }
+            let before = lookup(kv, ours_path, &row.0, &row.1)?;
+            let ours = taken.get(&row).map(|(_, p)| p.clone()).or(before.clone());
+            let take = if same(ours.as_ref(), base.as_ref()) {
+                true
+            } else if same_content(kv, ours.as_ref(), Some(&theirs))? {
+                false
+            } else {
+                let candidates: Vec<&Pointer> =
+                    ours.iter().chain(std::iter::once(&theirs)).collect();
+                newest(kv, &candidates)?.is_some_and(|winner| winner.same_op(&theirs))
+            };
+            if take {
+                taken.insert(row, (before, theirs));
+            }
+        }
+    }
+    Ok(taken)
+}

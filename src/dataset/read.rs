@@ -1,0 +1,193 @@
+//! Reading one row at a version, and at "latest" when there are several heads.
+//!
+//! At one version a row is found by walking its path: per layer, one forward seek to "the
+//! newest entry of this row at or below the layer's bound"; the first hit wins.
+//!
+//! "Latest" means every current head (Mapeo's semantics). A row changed since the heads'
+//! common ancestor on only one head reads as that head's value; a row changed on several
+//! heads to different values is a fork, and reads as the newest of them (commit time, ties
+//! broken by version id, so every replica picks the same), flagged as forked.
+
+use super::commit::Operation;
+use super::lineage::Path;
+use super::records::{self, Pointer};
+use crate::error::{Error, Result};
+use crate::keys;
+use crate::kv::{Kv, prefix_end};
+
+/// The entry for a row at a version: the newest one at or below the bound of the nearest
+/// layer on the path that has one.
+pub(crate) fn lookup(
+    kv: &mut Kv,
+    path: &[(u64, u64)],
+    dataset: &[u8],
+    key: &[u8],
+) -> Result<Option<Pointer>> {
+    let row = keys::data_changes_row(dataset, key);
+    for &(layer, bound) in path {
+        let layer_prefix = row.clone().u64(layer);
+        let end = prefix_end(&layer_prefix.clone().finish());
+        let start = layer_prefix.u64_desc(bound).finish();
+        if let Some((_, value)) = kv.scan(&start, &end)?.next() {
+            return Pointer::decode(&value).map(Some);
+        }
+    }
+    Ok(None)
+}
+
+/// The operation a pointer points to.
+pub(crate) fn load_op(kv: &mut Kv, pointer: &Pointer) -> Result<Operation> {
+    let bytes = kv
+        .get(&keys::operation(&pointer.ops, pointer.index))?
+        .ok_or_else(|| {
+            Error::corrupt(format!(
+                "operation {} of version {} is missing",
+                pointer.index, pointer.version
+            ))
+        })?;
+    Operation::decode(&bytes)
+}
+
+/// Whether two optional entries are the same version of a row.
+pub(crate) fn same(a: Option<&Pointer>, b: Option<&Pointer>) -> bool {
+    match (a, b) {
+        (None, None) => true,
+        (Some(a), Some(b)) => a.same_op(b),
+        _ => false,
+    }
+}
+
+/// Whether two entries leave the row with the same content (both absent or deleted, or
+/// the same bytes).
+pub(crate) fn same_content(kv: &mut Kv, a: Option<&Pointer>, b: Option<&Pointer>) -> Result<bool> {
+    let live = |p: Option<&Pointer>| p.is_some_and(|p| !p.deleted);
+    match (a, b) {
+        _ if same(a, b) => Ok(true),
+        (a, b) if !live(a) && !live(b) => Ok(true),
+        (Some(a), Some(b)) if live(Some(a)) && live(Some(b)) && a.file == b.file => {
+            Ok(load_op(kv, a)?.value == load_op(kv, b)?.value)
+        }
+        _ => Ok(false),
+    }
+}
+
+/// The commit time of an indexed version (ms since the epoch).
+pub(crate) fn version_time(kv: &mut Kv, version: &str) -> Result<u64> {
+    Ok(records::node_status(kv, version)?
+        .ok_or_else(|| Error::corrupt(format!("version {version} is not indexed")))?
+        .modified)
+}
+
+/// The fork winner among entries: the newest by commit time, ties broken by version id.
+pub(crate) fn newest<'a>(kv: &mut Kv, entries: &[&'a Pointer]) -> Result<Option<&'a Pointer>> {
+    let mut best: Option<(u64, &Pointer)> = None;
+    for &entry in entries {
+        let time = version_time(kv, &entry.version)?;
+        let better = match best {
+            None => true,
+            Some((best_time, best_entry)) => {
+                (time, &entry.version, entry.index)
+                    > (best_time, &best_entry.version, best_entry.index)
+            }
+        };
+        if better {
+            best = Some((time, entry));
+        }
+    }
+    Ok(best.map(|(_, entry)| entry))
+}
+
+/// What a view reads through.
+#[derive(Clone, Debug)]
+pub(crate) enum Lens {
+    /// Nothing has been written.
+    Empty,
+    /// One version.
+    One { version: String, path: Path },
+    /// Several heads: their common ancestor's path (empty when they share no history)
+    /// and each head's path.
+    Many {
+        base: Path,
+        heads: Vec<(String, Path)>,
+    },
+}
+
+/// A row as a lens sees it: the winning entry, and every distinct entry when forked.
+pub(crate) struct Resolved {
+    pub winner: Pointer,
+    /// Distinct entries across heads when the row is forked (more than one), else empty.
+    pub forks: Vec<Pointer>,
+}
+
+impl Lens {
+    /// Every layer any path of the lens reads, each once.
+    pub(crate) fn layers(&self) -> Vec<(u64, u64)> {
+        let mut layers: Vec<(u64, u64)> = Vec::new();
+        let mut add = |path: &Path| {
+            for &(layer, bound) in path {
+                match layers.iter_mut().find(|(l, _)| *l == layer) {
+                    Some(entry) => entry.1 = entry.1.max(bound),
+                    None => layers.push((layer, bound)),
+                }
+            }
+        };
+        match self {
+            Lens::Empty => {}
+            Lens::One { path, .. } => add(path),
+            Lens::Many { base, heads } => {
+                add(base);
+                heads.iter().for_each(|(_, path)| add(path));
+            }
+        }
+        layers
+    }
+
+    /// The row's entry through this lens (deletes included), or `None` if it never existed.
+    pub(crate) fn resolve(
+        &self,
+        kv: &mut Kv,
+        dataset: &[u8],
+        key: &[u8],
+    ) -> Result<Option<Resolved>> {
+        match self {
+            Lens::Empty => Ok(None),
+            Lens::One { path, .. } => Ok(lookup(kv, path, dataset, key)?.map(|winner| Resolved {
+                winner,
+                forks: Vec::new(),
+            })),
+            Lens::Many { base, heads } => {
+                let at_base = lookup(kv, base, dataset, key)?;
+                let mut changed: Vec<Pointer> = Vec::new();
+                for (_, path) in heads {
+                    let at_head = lookup(kv, path, dataset, key)?;
+                    if same(at_head.as_ref(), at_base.as_ref()) {
+                        continue;
+                    }
+                    if let Some(entry) = at_head {
+                        if !changed.iter().any(|c| c.same_op(&entry)) {
+                            changed.push(entry);
+                        }
+                    }
+                }
+                match changed.len() {
+                    0 => Ok(at_base.map(|winner| Resolved {
+                        winner,
+                        forks: Vec::new(),
+                    })),
+                    1 => Ok(changed.pop().map(|winner| Resolved {
+                        winner,
+                        forks: Vec::new(),
+                    })),
+                    _ => {
+                        let refs: Vec<&Pointer> = changed.iter().collect();
+                        let winner = newest(kv, &refs)?.cloned();
+                        Ok(winner.map(|winner| Resolved {
+                            winner,
+                            forks: changed,
+                        }))
+                    }
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,260 @@
+//! End-to-end scenarios of the dataset store: versions, forks across devices, merges,
+//! diffs and history, as a user relies on them.
+
+use strata::dataset::{MergePolicy, Range, Repository};
+use strata::{Error, GraphOptions};
+
+fn repo() -> Repository {
+    Repository::in_memory(GraphOptions::default()).expect("in-memory repository")
+}
+
+fn value(repo: &Repository, dataset: &str, key: &str) -> Option<String> {
+    repo.get(dataset, key)
+        .expect("get")
+        .map(|row| String::from_utf8(row.value).expect("utf-8"))
+}
+
+/// Copies every node (and payload) `from` has that `to` lacks: a stand-in for replication.
+fn sync(from: &Repository, to: &Repository) {
+    let mut nodes = Vec::new();
+    for node in from.graph().changes(0) {
+        let node = node.expect("node");
+        if !to.graph().contains(&node.key).expect("contains") {
+            nodes.push(node);
+        }
+    }
+    for node in &nodes {
+        if let Some(commit) = strata::dataset::Commit::decode(&node.value).ok() {
+            if let Some(hash) = commit.operations {
+                let payload = from.payload(&hash).expect("payload").expect("stored");
+                to.add_payload(&payload).expect("add payload");
+            }
+        }
+    }
+    // Send each node under its own log, renumbered as the receiver's log sequence expects.
+    for mut node in nodes {
+        let head = to.graph().log_head(&node.log).expect("log head");
+        node.seq = head + 1;
+        to.apply_remote(vec![node]).expect("apply");
+    }
+}
+
+#[test]
+fn put_get_overwrite_delete() {
+    let repo = repo();
+    let v1 = repo.put("", "hello", "world").unwrap();
+    assert_eq!(value(&repo, "", "hello").as_deref(), Some("world"));
+    let v2 = repo.put("", "hello", "welt").unwrap();
+    assert_eq!(value(&repo, "", "hello").as_deref(), Some("welt"));
+    repo.delete("", "hello").unwrap();
+    assert_eq!(value(&repo, "", "hello"), None);
+    // Old versions still read as they were.
+    assert_eq!(
+        repo.at(&v1)
+            .unwrap()
+            .get("", "hello")
+            .unwrap()
+            .unwrap()
+            .value,
+        b"world"
+    );
+    assert_eq!(
+        repo.at(&v2)
+            .unwrap()
+            .get("", "hello")
+            .unwrap()
+            .unwrap()
+            .value,
+        b"welt"
+    );
+    let history = repo.history("", "hello").unwrap();
+    assert_eq!(history.len(), 3);
+    assert!(history[0].deleted);
+    assert_eq!(history[2].value, b"world");
+}
+
+#[test]
+fn write_on_old_version_forks_and_latest_shows_both_sides() {
+    let repo = repo();
+    let base = repo.put("d", "a", "1").unwrap();
+    repo.put("d", "b", "1").unwrap();
+    repo.put("d", "a", "2").unwrap();
+    // Write on the old version: a fork.
+    let mut tx = repo.transaction();
+    tx.put("d", "c", "fork").replaces(&[base.clone()]);
+    let fork = tx.commit().unwrap();
+    assert_eq!(repo.heads().unwrap().len(), 2);
+    // Latest shows every head's changes.
+    assert_eq!(value(&repo, "d", "a").as_deref(), Some("2"));
+    assert_eq!(value(&repo, "d", "b").as_deref(), Some("1"));
+    assert_eq!(value(&repo, "d", "c").as_deref(), Some("fork"));
+    // The fork's own view has only its history.
+    let at_fork = repo.at(&fork).unwrap();
+    assert_eq!(at_fork.get("d", "a").unwrap().unwrap().value, b"1");
+    assert!(at_fork.get("d", "b").unwrap().is_none());
+    let keys: Vec<Vec<u8>> = repo
+        .latest()
+        .unwrap()
+        .range("d", Range::all())
+        .map(|r| r.unwrap().key)
+        .collect();
+    assert_eq!(keys, vec![b"a".to_vec(), b"b".to_vec(), b"c".to_vec()]);
+}
+
+#[test]
+fn concurrent_edits_are_forks_and_a_versioned_update_resolves_them() {
+    let x = repo();
+    let original = x.put("obs", "A", "x1").unwrap();
+    let y = repo();
+    let z = repo();
+    sync(&x, &y);
+    sync(&x, &z);
+    let vy = y.put("obs", "A", "edited on y").unwrap();
+    let vz = z.put("obs", "A", "edited on z").unwrap();
+    sync(&y, &x);
+    sync(&z, &x);
+    assert_eq!(x.heads().unwrap().len(), 2);
+    let row = x.get("obs", "A").unwrap().unwrap();
+    assert!(row.forked, "a row edited on two devices is a fork");
+    let forks = x.forks("obs", "A").unwrap();
+    let versions: Vec<&str> = forks.iter().map(|f| f.version.as_str()).collect();
+    assert!(versions.contains(&vy.as_str()) && versions.contains(&vz.as_str()));
+    assert_eq!(forks.len(), 2);
+    assert_ne!(forks[0].log, forks[1].log);
+    // Name both versions: a merge that resolves the fork.
+    let mut tx = x.transaction();
+    tx.put("obs", "A", "resolved").replaces(&[vy, vz]);
+    let merged = tx.commit().unwrap();
+    assert_eq!(x.heads().unwrap(), vec![merged.clone()]);
+    let row = x.get("obs", "A").unwrap().unwrap();
+    assert!(!row.forked);
+    assert_eq!(row.value, b"resolved");
+    assert_eq!(
+        x.at(&original)
+            .unwrap()
+            .get("obs", "A")
+            .unwrap()
+            .unwrap()
+            .value,
+        b"x1"
+    );
+}
+
+#[test]
+fn merge_keeps_non_conflicting_changes_from_both_sides() {
+    let repo = repo();
+    let base = repo.put("d", "shared", "0").unwrap();
+    repo.put("d", "ours", "1").unwrap();
+    let mut tx = repo.transaction();
+    tx.put("d", "theirs", "2").replaces(&[base.clone()]);
+    tx.commit().unwrap();
+    let merged = repo.merge(&[]).commit().unwrap();
+    let view = repo.at(&merged).unwrap();
+    assert_eq!(view.get("d", "ours").unwrap().unwrap().value, b"1");
+    assert_eq!(view.get("d", "theirs").unwrap().unwrap().value, b"2");
+    assert_eq!(view.get("d", "shared").unwrap().unwrap().value, b"0");
+    assert_eq!(repo.heads().unwrap(), vec![merged.clone()]);
+    // Later writes continue from the merge and still see both sides.
+    repo.put("d", "after", "3").unwrap();
+    assert_eq!(value(&repo, "d", "theirs").as_deref(), Some("2"));
+    assert_eq!(repo.status().unwrap().rows, 4);
+}
+
+#[test]
+fn merge_conflict_needs_a_policy_and_writes_nothing_without_one() {
+    let repo = repo();
+    let base = repo.put("d", "k", "base").unwrap();
+    let ours = repo.put("d", "k", "ours").unwrap();
+    let mut tx = repo.transaction();
+    tx.put("d", "k", "theirs").replaces(&[base]);
+    let theirs = tx.commit().unwrap();
+    let count = repo.graph().change_count();
+    let err = repo
+        .merge(&[ours.clone(), theirs.clone()])
+        .commit()
+        .unwrap_err();
+    assert!(matches!(err, Error::Conflict { count: 1, .. }), "{err}");
+    assert_eq!(repo.graph().change_count(), count);
+    for (policy, expected) in [(MergePolicy::Theirs, "theirs"), (MergePolicy::Ours, "ours")] {
+        let mut tx = repo.merge(&[ours.clone(), theirs.clone()]);
+        tx.policy(policy);
+        let merged = tx.commit().unwrap();
+        let row = repo.at(&merged).unwrap().get("d", "k").unwrap().unwrap();
+        assert_eq!(row.value, expected.as_bytes());
+    }
+}
+
+#[test]
+fn diff_lists_changed_rows_with_deletes() {
+    let repo = repo();
+    let a = repo.put("d", "x", "1").unwrap();
+    let mut tx = repo.transaction();
+    tx.put("d", "y", "2")
+        .put("d", "x", "1b")
+        .delete("d", "gone");
+    tx.commit().unwrap();
+    repo.put("d", "gone", "soon").unwrap();
+    let b = repo.delete("d", "gone").unwrap();
+    let entries: Vec<_> = repo.diff(&a, &b).unwrap().map(|e| e.unwrap()).collect();
+    let keys: Vec<&[u8]> = entries.iter().map(|e| e.key.as_slice()).collect();
+    assert_eq!(keys, vec![b"x".as_slice(), b"y".as_slice()]);
+    assert_eq!(entries[0].old.as_ref().unwrap().value, b"1");
+    assert_eq!(entries[0].new.as_ref().unwrap().value, b"1b");
+    assert!(entries[1].old.is_none());
+}
+
+#[test]
+fn checkout_is_persistent_and_writing_there_forks() {
+    let dir = tempfile::tempdir().unwrap();
+    let first;
+    {
+        let repo = Repository::init(dir.path()).unwrap();
+        first = repo.put("", "k", "1").unwrap();
+        repo.put("", "k", "2").unwrap();
+        repo.checkout(&first[..12]).unwrap();
+    }
+    let repo = Repository::open(dir.path()).unwrap();
+    assert_eq!(repo.checked_out().unwrap(), Some(first.clone()));
+    assert_eq!(value(&repo, "", "k").as_deref(), Some("1"));
+    let forked = repo.put("", "k", "3").unwrap();
+    assert_eq!(repo.heads().unwrap().len(), 2);
+    assert_eq!(repo.checked_out().unwrap(), Some(forked));
+    assert_eq!(value(&repo, "", "k").as_deref(), Some("3"));
+    repo.checkout_latest().unwrap();
+    assert!(repo.get("", "k").unwrap().unwrap().forked);
+}
+
+#[test]
+fn payload_arriving_later_makes_a_commit_visible() {
+    let a = repo();
+    a.put("d", "k", "v").unwrap();
+    let b = repo();
+    let node = a.graph().changes(0).next().unwrap().unwrap();
+    b.apply_remote(vec![node.clone()]).unwrap();
+    assert!(b.get("d", "k").unwrap().is_none());
+    assert_eq!(b.status().unwrap().pending, 1);
+    let commit = strata::dataset::Commit::decode(&node.value).unwrap();
+    let payload = a
+        .payload(commit.operations.as_deref().unwrap())
+        .unwrap()
+        .unwrap();
+    b.add_payload(&payload).unwrap();
+    assert_eq!(b.get("d", "k").unwrap().unwrap().value, b"v");
+    assert_eq!(b.status().unwrap().pending, 0);
+}
+
+#[test]
+fn files_stream_in_and_out_and_are_checked() {
+    let dir = tempfile::tempdir().unwrap();
+    let repo = Repository::init(dir.path()).unwrap();
+    let data: Vec<u8> = (0..200_000u32).map(|i| (i % 251) as u8).collect();
+    repo.put_file("photos", "a.jpg", &mut data.as_slice())
+        .unwrap();
+    let row = repo.get("photos", "a.jpg").unwrap().unwrap();
+    let file = row.file.expect("a file row");
+    assert_eq!(file.size, data.len() as u64);
+    let mut back = Vec::new();
+    std::io::Read::read_to_end(&mut repo.open_file("photos", "a.jpg").unwrap(), &mut back).unwrap();
+    assert_eq!(back, data);
+    assert_eq!(repo.status().unwrap().files, 1);
+}
