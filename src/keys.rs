@@ -11,23 +11,25 @@
 //!   forward seek lands on the largest number at or below a bound);
 //! * a node key in the last position is written raw, so prefix scans (`expand`) work on it.
 //!
+//! rusty-leveldb's reverse iteration is unreliable, so every "newest at or below n" lookup
+//! is a forward seek over a descending encoding.
+//!
 //! `docs/format.md` lists every family byte by byte.
 
 use crate::error::{Error, Result};
 
 /// `!log!!nodes!<node key>` → the stored node (hyperlog `Node` protobuf).
 pub const NODES: &[u8] = b"!log!!nodes!";
-/// `!log!!changes!<u64 change>` → node key. Dense: 1, 2, 3, …
+/// `!log!!changes!<u64 desc first change>` → a run of node keys: the nodes with change
+/// numbers `first`, `first + 1`, … (one record per write; see `graph::runs`). Dense.
 pub const CHANGES: &[u8] = b"!log!!changes!";
-/// `!log!!heads!<node key>` → empty. Nodes no other node links to.
-pub const HEADS: &[u8] = b"!log!!heads!";
-/// `!log!!logs!<esc log id><u64 seq>` → hyperlog `Entry` protobuf. Dense per log.
+/// `!log!!heads` → every current head (nodes no other node links to), as one run of keys
+/// (`graph::runs`), rewritten by each write that changes them. One record, not one per
+/// head: per-head keys would leave a tombstone per former head for every scan to step over.
+pub const HEADS: &[u8] = b"!log!!heads";
+/// `!log!!logs!<esc log id><u64 desc first seq>` → a run of hyperlog `Entry` protobufs
+/// (each length-prefixed) for seqs `first`, `first + 1`, …. Dense per log.
 pub const LOGS: &[u8] = b"!log!!logs!";
-/// `!log!!seqs!<esc log id>` → u64: the last sequence number of that log.
-pub const SEQS: &[u8] = b"!log!!seqs!";
-/// `!log!!count` → u64: the last change number. Written with every change, so opening a
-/// repository never needs a reverse scan (rusty-leveldb's reverse iteration is unreliable).
-pub const CHANGE_COUNT: &[u8] = b"!log!!count";
 /// `!meta!log` → this repository's own log id (32 hex characters).
 pub const META_LOG: &[u8] = b"!meta!log";
 /// `!meta!format` → u64: the on-disk format version.
@@ -106,7 +108,8 @@ impl KeyBuf {
         self
     }
 
-    /// Appends bytes as they are. Only for the last part of a key.
+    /// Appends bytes as they are. Only for the last part of a key, or a part of fixed
+    /// length.
     pub fn raw(mut self, part: &[u8]) -> KeyBuf {
         self.0.extend_from_slice(part);
         self
@@ -201,24 +204,17 @@ pub fn node(key: &str) -> Vec<u8> {
     KeyBuf::new(NODES).raw(key.as_bytes()).finish()
 }
 
-/// `!log!!changes!<change>`.
-pub fn change(change: u64) -> Vec<u8> {
-    KeyBuf::new(CHANGES).u64(change).finish()
+/// `!log!!changes!<first change of a run>`.
+pub fn change(first: u64) -> Vec<u8> {
+    KeyBuf::new(CHANGES).u64_desc(first).finish()
 }
 
-/// `!log!!heads!<key>`.
-pub fn head(key: &str) -> Vec<u8> {
-    KeyBuf::new(HEADS).raw(key.as_bytes()).finish()
-}
-
-/// `!log!!logs!<log><seq>`.
-pub fn log_entry(log: &str, seq: u64) -> Vec<u8> {
-    KeyBuf::new(LOGS).bytes(log.as_bytes()).u64(seq).finish()
-}
-
-/// `!log!!seqs!<log>`.
-pub fn log_seq(log: &str) -> Vec<u8> {
-    KeyBuf::new(SEQS).bytes(log.as_bytes()).finish()
+/// `!log!!logs!<log><first seq of a run>`.
+pub fn log_entry(log: &str, first: u64) -> Vec<u8> {
+    KeyBuf::new(LOGS)
+        .bytes(log.as_bytes())
+        .u64_desc(first)
+        .finish()
 }
 
 /// `!data!!changes!<dataset><key>`: the prefix of every version-index entry of one row.

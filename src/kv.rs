@@ -76,7 +76,8 @@ fn options(mut base: Options) -> Options {
     base.compressor = SnappyCompressor::ID;
     base.create_if_missing = true;
     base.block_cache_capacity_bytes = 32 << 20;
-    base.write_buffer_size = 8 << 20;
+    base.max_file_size = 8 << 20;
+    base.write_buffer_size = 32 << 20;
     base
 }
 

@@ -9,7 +9,6 @@ use std::time::Duration;
 
 use super::{Graph, Node};
 use crate::error::{Error, Result};
-use crate::keys;
 
 /// How many nodes one page reads.
 const PAGE: u64 = 256;
@@ -67,28 +66,13 @@ impl Changes {
             return Ok(());
         }
         let mut state = self.graph.lock();
-        let node_keys: Vec<(u64, Vec<u8>)> = state
-            .kv
-            .scan(&keys::change(self.next), &keys::change(last))?
-            .map(|(key, value)| {
-                let mut reader = keys::KeyReader::new(&key, keys::CHANGES)?;
-                Ok((reader.u64()?, value))
-            })
-            .collect::<Result<_>>()?;
-        for (change, node_key) in node_keys {
-            if change != self.next {
-                return Err(Error::corrupt(format!(
-                    "change {} is missing from the changes index",
-                    self.next
-                )));
-            }
-            let node_key = String::from_utf8(node_key)
-                .map_err(|_| Error::corrupt(format!("change {change}: node key is not UTF-8")))?;
+        let limit = usize::try_from(last - self.next).unwrap_or(usize::MAX);
+        for (change, node_key) in state.keys_from(self.next, limit)? {
             let node = state.node(&node_key)?.ok_or_else(|| {
                 Error::corrupt(format!("change {change} names missing node {node_key}"))
             })?;
             self.page.push_back(node);
-            self.next += 1;
+            self.next = change + 1;
         }
         Ok(())
     }

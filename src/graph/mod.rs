@@ -12,9 +12,12 @@
 mod changes;
 mod hash;
 mod node;
+mod recent;
+mod runs;
 mod sign;
 mod write;
 
+use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, RwLock};
 use std::time::{Duration, Instant};
@@ -26,7 +29,7 @@ pub use sign::{Signer, Verifier};
 
 use crate::error::{Error, Result};
 use crate::keys;
-use crate::kv::{Batch, Durability, Kv};
+use crate::kv::{self, Batch, Durability, Kv};
 use write::Incoming;
 
 /// The on-disk format version this build writes and reads.
@@ -133,6 +136,12 @@ pub(crate) struct State {
     /// The last change number used.
     pub(crate) change_count: u64,
     pub(crate) log_id: String,
+    /// The current heads, kept in memory and stored as one record (`keys::HEADS`). Their
+    /// number is the graph's width, not its size.
+    heads: BTreeSet<String>,
+    recent: recent::Recent,
+    /// Memory of the dataset index, when one follows this graph.
+    pub(crate) index_memory: Option<crate::dataset::IndexMemory>,
 }
 
 impl Graph {
@@ -171,11 +180,20 @@ impl Graph {
         path: Option<PathBuf>,
         after_write: Option<AfterWrite>,
     ) -> Result<Graph> {
-        let state = State::load_or_create(&mut kv, &options)?;
+        let (change_count, log_id) = State::load_or_create(&mut kv, &options)?;
+        let heads = match kv.get(keys::HEADS)? {
+            Some(record) if !record.is_empty() => {
+                runs::decode_keys(&record, 0)?.into_iter().collect()
+            }
+            _ => BTreeSet::new(),
+        };
         let state = State {
             kv,
-            change_count: state.0,
-            log_id: state.1,
+            change_count,
+            log_id,
+            heads,
+            recent: recent::Recent::default(),
+            index_memory: None,
         };
         Ok(Graph {
             shared: Arc::new(Shared {
@@ -252,13 +270,17 @@ impl Graph {
     /// Adds a node that links to every current head.
     pub fn append(&self, value: impl AsRef<[u8]>) -> Result<Node> {
         let value = value.as_ref();
-        self.emit(&GraphEvent::PreAdd { links: &[], value });
+        // Observers run outside the lock (they may read the graph), so the heads are read
+        // first and the node links to them even if another writer adds heads meanwhile.
+        let heads = self.lock().heads_keys();
+        self.emit(&GraphEvent::PreAdd {
+            links: &heads,
+            value,
+        });
         let result = {
             let mut state = self.lock();
-            state.heads_keys().and_then(|heads| {
-                let doc = Doc::new(heads, value);
-                self.write(&mut state, vec![Incoming::local(doc)], Batch::default())
-            })
+            let doc = Doc::new(heads, value);
+            self.write(&mut state, vec![Incoming::local(doc)], Batch::default())
         };
         self.finish(result, 1).and_then(|mut nodes| {
             nodes
@@ -299,6 +321,12 @@ impl Graph {
         if nodes.is_empty() {
             return Ok(Vec::new());
         }
+        for node in &nodes {
+            self.emit(&GraphEvent::PreAdd {
+                links: &node.links,
+                value: &node.value,
+            });
+        }
         let count = nodes.len();
         let result = {
             let mut state = self.lock();
@@ -314,6 +342,16 @@ impl Graph {
         let durability = self.shared.options.durability;
         let prepared = state.prepare(&self.shared.options, incoming, batch)?;
         state.kv.write(prepared.batch, durability)?;
+        state.recent.record(
+            prepared
+                .stored
+                .iter()
+                .map(|(key, log, head)| (key.as_str(), log.as_str(), *head)),
+            prepared.linked.iter().map(String::as_str),
+        );
+        if let Some(heads) = prepared.heads {
+            state.heads = heads;
+        }
         let grew = prepared.change_count > state.change_count;
         state.change_count = prepared.change_count;
         if grew {
@@ -360,7 +398,7 @@ impl Graph {
     /// The current heads (nodes no other node links to), ordered by key.
     pub fn heads(&self) -> Result<Vec<Node>> {
         let mut state = self.lock();
-        let keys = state.heads_keys()?;
+        let keys = state.heads_keys();
         keys.iter()
             .map(|key| {
                 state
@@ -372,8 +410,7 @@ impl Graph {
 
     /// The node with local change number `change`.
     pub fn get_change(&self, change: u64) -> Result<Node> {
-        let mut state = self.lock();
-        state
+        self.lock()
             .node_at_change(change)?
             .ok_or_else(|| Error::NotFound(format!("change {change}")))
     }
@@ -418,26 +455,30 @@ impl Graph {
 
     /// The changelog entry at `(log, seq)`.
     pub fn log_entry(&self, log: &str, seq: u64) -> Result<Option<Entry>> {
-        let mut state = self.lock();
-        match state.kv.get(&keys::log_entry(log, seq))? {
-            Some(bytes) => Entry::decode(&bytes)
-                .map(Some)
-                .map_err(|e| Error::corrupt(format!("log {log} seq {seq}: {e}"))),
-            None => Ok(None),
-        }
+        runs::entry_at(&mut self.lock().kv, log, seq)
     }
 
     /// Every log this repository holds entries of, with its last sequence number.
     pub fn logs(&self) -> Result<Vec<(String, u64)>> {
         let mut state = self.lock();
-        let mut logs = Vec::new();
-        for (key, value) in state.kv.scan_prefix(keys::SEQS)? {
-            let mut reader = keys::KeyReader::new(&key, keys::SEQS)?;
+        let mut names = Vec::new();
+        let mut from = keys::LOGS.to_vec();
+        loop {
+            let next = state.kv.scan(&from, &kv::prefix_end(keys::LOGS))?.next();
+            let Some((key, _)) = next else { break };
+            let mut reader = keys::KeyReader::new(&key, keys::LOGS)?;
             let log = String::from_utf8(reader.bytes()?)
                 .map_err(|_| Error::corrupt("log id is not UTF-8"))?;
-            logs.push((log, keys::decode_u64(&value, "log seq")?));
+            from = kv::prefix_end(&runs::log_prefix(&log));
+            names.push(log);
         }
-        Ok(logs)
+        names
+            .into_iter()
+            .map(|log| {
+                let seq = runs::last_seq(&mut state.kv, &log)?;
+                Ok((log, seq))
+            })
+            .collect()
     }
 }
 
@@ -457,11 +498,7 @@ impl State {
                 }
                 let log =
                     String::from_utf8(log).map_err(|_| Error::corrupt("log id is not UTF-8"))?;
-                let count = match kv.get(keys::CHANGE_COUNT)? {
-                    Some(v) => keys::decode_u64(&v, "change count")?,
-                    None => 0,
-                };
-                Ok((count, log))
+                Ok((runs::last_change(kv)?, log))
             }
             None => {
                 let log = match &options.log_id {
@@ -490,29 +527,25 @@ impl State {
     }
 
     pub(crate) fn node_at_change(&mut self, change: u64) -> Result<Option<Node>> {
-        let Some(key) = self.kv.get(&keys::change(change))? else {
-            return Ok(None);
-        };
-        let key = String::from_utf8(key).map_err(|_| Error::corrupt("node key is not UTF-8"))?;
-        self.node(&key)?
-            .map(Some)
-            .ok_or_else(|| Error::corrupt(format!("change {change} names missing node {key}")))
+        match runs::keys_from(&mut self.kv, change, 1)?.pop() {
+            Some((_, key)) => self
+                .node(&key)?
+                .map(Some)
+                .ok_or_else(|| Error::corrupt(format!("change {change} names missing node {key}"))),
+            None => Ok(None),
+        }
     }
 
-    pub(crate) fn heads_keys(&mut self) -> Result<Vec<String>> {
-        self.kv
-            .scan_prefix(keys::HEADS)?
-            .map(|(key, _)| {
-                String::from_utf8(key[keys::HEADS.len()..].to_vec())
-                    .map_err(|_| Error::corrupt("head key is not UTF-8"))
-            })
-            .collect()
+    /// Node keys from change `from` on (at most `limit`), in change order.
+    pub(crate) fn keys_from(&mut self, from: u64, limit: usize) -> Result<Vec<(u64, String)>> {
+        runs::keys_from(&mut self.kv, from, limit)
+    }
+
+    pub(crate) fn heads_keys(&self) -> Vec<String> {
+        self.heads.iter().cloned().collect()
     }
 
     pub(crate) fn log_seq(&mut self, log: &str) -> Result<u64> {
-        match self.kv.get(&keys::log_seq(log))? {
-            Some(v) => keys::decode_u64(&v, "log seq"),
-            None => Ok(0),
-        }
+        runs::last_seq(&mut self.kv, log)
     }
 }

@@ -5,9 +5,10 @@
 //! signatures. Change numbers and sequence numbers are assigned only to nodes that will be
 //! written, so a failed batch leaves no gap.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeSet, HashMap, HashSet};
 
 use super::node::{Entry, Node};
+use super::runs::{self, NewRuns};
 use super::{Doc, GraphOptions, State};
 use crate::error::{Error, Result};
 use crate::keys;
@@ -62,17 +63,23 @@ pub(super) struct Prepared {
     /// One node per incoming document, in the caller's order.
     pub(super) nodes: Vec<Node>,
     pub(super) change_count: u64,
+    /// New nodes as `(key, log, is a head)`, for the memory of recent nodes.
+    pub(super) stored: Vec<(String, String, bool)>,
+    /// Every node a new node links to.
+    pub(super) linked: Vec<String>,
+    /// The heads after the write, when it changes them.
+    pub(super) heads: Option<BTreeSet<String>>,
 }
 
 /// Reads only the `log` field of a stored node: link resolution needs nothing else.
 fn stored_log(bytes: &[u8], key: &str) -> Result<String> {
     let mut reader = FieldReader::new(bytes, "node");
     while let Some((number, field)) = reader.next_field()? {
-        if number == 3 {
-            if let Field::Bytes(log) = field {
-                return String::from_utf8(log.to_vec())
-                    .map_err(|_| Error::corrupt(format!("node {key}: log is not UTF-8")));
-            }
+        if number == 3
+            && let Field::Bytes(log) = field
+        {
+            return String::from_utf8(log.to_vec())
+                .map_err(|_| Error::corrupt(format!("node {key}: log is not UTF-8")));
         }
     }
     Err(Error::corrupt(format!("node {key} has no log")))
@@ -88,67 +95,70 @@ impl State {
         let mut nodes: Vec<Node> = Vec::with_capacity(incoming.len());
         // Nodes new in this batch, by key → index in `nodes`.
         let mut staged: HashMap<String, usize> = HashMap::new();
-        // Last seq per log as this batch leaves it.
-        let mut seqs: HashMap<String, u64> = HashMap::new();
+        let mut runs = NewRuns::new(self.change_count + 1);
         let mut change = self.change_count;
         let mut linked: HashSet<String> = HashSet::new();
 
         for doc in incoming {
             let key = options.hasher.hash(&doc.links, &doc.value);
-            if let Origin::Remote { key: claimed, .. } = &doc.origin {
-                if *claimed != key {
-                    return Err(Error::ChecksumMismatch {
-                        claimed: claimed.clone(),
-                        actual: key,
-                    });
-                }
+            if let Origin::Remote { key: claimed, .. } = &doc.origin
+                && *claimed != key
+            {
+                return Err(Error::ChecksumMismatch {
+                    claimed: claimed.clone(),
+                    actual: key,
+                });
             }
             let log = match &doc.origin {
                 Origin::Local => self.log_id.clone(),
                 Origin::Remote { log, .. } => log.clone(),
             };
 
-            // Resolve links, collecting the other logs they live in ("log links").
-            let mut links_new_node = false;
+            // Resolve links, collecting the other logs they live in ("log links"). A node
+            // linking to a node new in this batch, or to a current head, cannot exist
+            // already (that node would not be new, or not a head).
+            let mut cannot_exist = false;
             let mut log_links: Vec<String> = Vec::new();
             for link in &doc.links {
                 let link_log = if let Some(&index) = staged.get(link) {
-                    links_new_node = true;
+                    cannot_exist = true;
                     nodes[index].log.clone()
+                } else if let Some(recent) = self.recent.get(link) {
+                    recent.log.clone()
                 } else {
                     match self.kv.get(&keys::node(link))? {
                         Some(bytes) => stored_log(&bytes, link)?,
                         None => return Err(Error::MissingLink { link: link.clone() }),
                     }
                 };
+                cannot_exist |= self.heads.contains(link);
                 if link_log != log && !log_links.contains(&link_log) {
                     log_links.push(link_log);
                 }
             }
 
-            // An existing node: a node linking to one that is new in this batch cannot exist.
             let existing = match staged.get(&key) {
                 Some(&index) => Some(nodes[index].clone()),
-                None if !links_new_node => self.node(&key)?,
+                None if !cannot_exist => self.node(&key)?,
                 None => None,
             };
             if let Some(existing) = existing {
                 if let Origin::Remote { log, seq, .. } = &doc.origin {
-                    self.record_known(&mut batch, &mut seqs, &existing, log, *seq, log_links)?;
+                    self.record_known(&mut runs, &existing, log, *seq, log_links)?;
                 }
                 nodes.push(existing);
                 continue;
             }
 
-            let seq = self.next_seq(&mut seqs, &log)?;
-            if let Origin::Remote { seq: given, .. } = &doc.origin {
-                if *given != seq {
-                    return Err(Error::InvalidSeq {
-                        log,
-                        expected: seq,
-                        got: *given,
-                    });
-                }
+            let seq = self.next_seq(&runs, &log)?;
+            if let Origin::Remote { seq: given, .. } = &doc.origin
+                && *given != seq
+            {
+                return Err(Error::InvalidSeq {
+                    log,
+                    expected: seq,
+                    got: *given,
+                });
             }
             change += 1;
             let mut node = Node {
@@ -170,65 +180,71 @@ impl State {
                         }
                     }
                 }
+                // Every node that comes from elsewhere is verified, whatever log it claims:
+                // a peer must not be able to slip unverified nodes into our own log.
                 Origin::Remote { .. } => {
                     if let Some(verifier) = &options.verifier {
-                        if node.log != self.log_id {
-                            let valid =
-                                verifier
-                                    .verify(&node)
-                                    .map_err(|_| Error::InvalidSignature {
-                                        key: node.key.clone(),
-                                    })?;
-                            if !valid {
-                                return Err(Error::InvalidSignature { key: node.key });
-                            }
+                        let invalid = || Error::InvalidSignature {
+                            key: node.key.clone(),
+                        };
+                        if !verifier.verify(&node).map_err(|_| invalid())? {
+                            return Err(invalid());
                         }
                     }
                 }
             }
 
             batch.put(&keys::node(&node.key), &node.encode());
-            batch.put(&keys::change(change), node.key.as_bytes());
-            let entry = Entry {
-                change,
-                node: node.key.clone(),
-                links: log_links,
-            };
-            batch.put(&keys::log_entry(&node.log, seq), &entry.encode());
-            seqs.insert(node.log.clone(), seq);
+            runs.add_change(&node.key);
+            runs.add_entry(
+                &node.log,
+                seq,
+                Entry {
+                    change,
+                    node: node.key.clone(),
+                    links: log_links,
+                },
+            );
             linked.extend(node.links.iter().cloned());
             staged.insert(node.key.clone(), nodes.len());
             nodes.push(node);
         }
 
-        // Heads: only the net effect of the batch is written.
-        for link in &linked {
-            if !staged.contains_key(link) {
-                batch.delete(&keys::head(link));
-            }
+        // Heads: the new set, written whole when the batch changes it.
+        let mut heads = None;
+        if !staged.is_empty() {
+            let mut next = self.heads.clone();
+            next.retain(|head| !linked.contains(head));
+            next.extend(staged.keys().filter(|key| !linked.contains(*key)).cloned());
+            let refs: Vec<&str> = next.iter().map(String::as_str).collect();
+            batch.put(keys::HEADS, &runs::encode_keys(&refs));
+            heads = Some(next);
         }
-        for key in staged.keys() {
-            if !linked.contains(key) {
-                batch.put(&keys::head(key), b"");
-            }
-        }
-        for (log, seq) in &seqs {
-            batch.put(&keys::log_seq(log), &keys::encode_u64(*seq));
-        }
-        if change != self.change_count {
-            batch.put(keys::CHANGE_COUNT, &keys::encode_u64(change));
-        }
+        runs.write_to(&mut batch);
+        let stored = staged
+            .keys()
+            .map(|key| {
+                (
+                    key.clone(),
+                    nodes[staged[key]].log.clone(),
+                    !linked.contains(key),
+                )
+            })
+            .collect();
         Ok(Prepared {
             batch,
             nodes,
             change_count: change,
+            stored,
+            linked: linked.into_iter().collect(),
+            heads,
         })
     }
 
-    /// The next sequence number of `log`, counting what this batch already assigned.
-    fn next_seq(&mut self, seqs: &mut HashMap<String, u64>, log: &str) -> Result<u64> {
-        let last = match seqs.get(log) {
-            Some(&seq) => seq,
+    /// The next sequence number of `log`, counting what this write already assigned.
+    fn next_seq(&mut self, runs: &NewRuns, log: &str) -> Result<u64> {
+        let last = match runs.last_seq(log) {
+            Some(seq) => seq,
             None => self.log_seq(log)?,
         };
         Ok(last + 1)
@@ -239,20 +255,19 @@ impl State {
     /// heads. Receiving the same `(log, seq)` again is a no-op.
     fn record_known(
         &mut self,
-        batch: &mut Batch,
-        seqs: &mut HashMap<String, u64>,
+        runs: &mut NewRuns,
         existing: &Node,
         log: &str,
         seq: u64,
         log_links: Vec<String>,
     ) -> Result<()> {
-        let expected = self.next_seq(seqs, log)?;
+        let expected = self.next_seq(runs, log)?;
         if seq < expected {
-            let recorded = match self.kv.get(&keys::log_entry(log, seq))? {
-                Some(bytes) => Entry::decode(&bytes)?.node,
-                None => String::new(),
+            let recorded = match runs.entry(log, seq) {
+                Some(entry) => Some(entry.node.clone()),
+                None => runs::entry_at(&mut self.kv, log, seq)?.map(|entry| entry.node),
             };
-            if recorded == existing.key {
+            if recorded.as_deref() == Some(existing.key.as_str()) {
                 return Ok(());
             }
         }
@@ -263,13 +278,15 @@ impl State {
                 got: seq,
             });
         }
-        let entry = Entry {
-            change: existing.change,
-            node: existing.key.clone(),
-            links: log_links,
-        };
-        batch.put(&keys::log_entry(log, seq), &entry.encode());
-        seqs.insert(log.to_string(), seq);
+        runs.add_entry(
+            log,
+            seq,
+            Entry {
+                change: existing.change,
+                node: existing.key.clone(),
+                links: log_links,
+            },
+        );
         Ok(())
     }
 }

@@ -1,0 +1,255 @@
+//! Changelog runs: the change index and the per-log changelogs, stored a batch at a time.
+//!
+//! A write of n nodes takes n consecutive change numbers and, per log, consecutive sequence
+//! numbers, so each is stored as one record per batch (a *run*, at most [`MAX_RUN`] long)
+//! keyed by its first number, descending. A forward seek to `desc(n)` lands on the run
+//! holding `n`, and a seek to `desc(u64::MAX)` on the newest run, which gives the counters
+//! without storing them. This keeps LevelDB's work per node to one record (the node
+//! itself) instead of three.
+
+use std::collections::HashMap;
+
+use prost::encoding::{decode_varint, encode_varint};
+
+use super::node::Entry;
+use crate::error::{Error, Result};
+use crate::keys::{self, KeyBuf, KeyReader};
+use crate::kv::{Batch, Kv, prefix_end};
+
+/// The longest run one record holds; longer batches are split.
+pub(crate) const MAX_RUN: usize = 1024;
+
+const FIXED_WIDTH: u8 = 0;
+const VARIABLE_WIDTH: u8 = 1;
+
+fn bad(what: &str) -> Error {
+    Error::corrupt(format!("changelog run: {what}"))
+}
+
+/// Encodes node keys; keys of one length (the usual case) are stored back to back so one
+/// can be found without parsing the others.
+pub(crate) fn encode_keys(keys: &[&str]) -> Vec<u8> {
+    let width = keys.first().map_or(0, |k| k.len());
+    let mut buf = Vec::with_capacity(keys.len() * width + 4);
+    if keys.iter().all(|k| k.len() == width) {
+        buf.push(FIXED_WIDTH);
+        encode_varint(width as u64, &mut buf);
+        keys.iter()
+            .for_each(|k| buf.extend_from_slice(k.as_bytes()));
+    } else {
+        buf.push(VARIABLE_WIDTH);
+        for key in keys {
+            encode_varint(key.len() as u64, &mut buf);
+            buf.extend_from_slice(key.as_bytes());
+        }
+    }
+    buf
+}
+
+/// The node keys of a run from position `from` on.
+pub(crate) fn decode_keys(record: &[u8], from: usize) -> Result<Vec<String>> {
+    let (&kind, mut rest) = record.split_first().ok_or_else(|| bad("empty"))?;
+    let text =
+        |bytes: &[u8]| String::from_utf8(bytes.to_vec()).map_err(|_| bad("key is not UTF-8"));
+    match kind {
+        FIXED_WIDTH => {
+            let width = usize::try_from(decode_varint(&mut rest).map_err(|_| bad("bad width"))?)
+                .map_err(|_| bad("bad width"))?;
+            if width == 0 && rest.is_empty() {
+                return Ok(Vec::new());
+            }
+            if width == 0 || rest.len() % width != 0 {
+                return Err(bad("length is not a multiple of the key width"));
+            }
+            rest.chunks(width).skip(from).map(text).collect()
+        }
+        VARIABLE_WIDTH => {
+            let mut keys = Vec::new();
+            let mut index = 0;
+            while !rest.is_empty() {
+                let len = decode_varint(&mut rest).map_err(|_| bad("bad key length"))?;
+                let len = usize::try_from(len)
+                    .ok()
+                    .filter(|&l| l <= rest.len())
+                    .ok_or_else(|| bad("key runs past the end"))?;
+                let (key, tail) = rest.split_at(len);
+                if index >= from {
+                    keys.push(text(key)?);
+                }
+                index += 1;
+                rest = tail;
+            }
+            Ok(keys)
+        }
+        _ => Err(bad("unknown kind")),
+    }
+}
+
+/// How many keys a run record holds.
+pub(crate) fn key_count(record: &[u8]) -> Result<u64> {
+    match record.split_first() {
+        Some((&FIXED_WIDTH, mut rest)) => {
+            let width = decode_varint(&mut rest).map_err(|_| bad("bad width"))?;
+            match width {
+                0 if rest.is_empty() => Ok(0),
+                0 => Err(bad("zero width")),
+                width => Ok(rest.len() as u64 / width),
+            }
+        }
+        _ => Ok(decode_keys(record, 0)?.len() as u64),
+    }
+}
+
+pub(crate) fn encode_entries(entries: &[Entry]) -> Vec<u8> {
+    let mut buf = Vec::with_capacity(entries.len() * 80);
+    for entry in entries {
+        let encoded = entry.encode();
+        encode_varint(encoded.len() as u64, &mut buf);
+        buf.extend_from_slice(&encoded);
+    }
+    buf
+}
+
+pub(crate) fn decode_entries(mut record: &[u8]) -> Result<Vec<Entry>> {
+    let mut entries = Vec::new();
+    while !record.is_empty() {
+        let len = decode_varint(&mut record).map_err(|_| bad("bad entry length"))?;
+        let len = usize::try_from(len)
+            .ok()
+            .filter(|&l| l <= record.len())
+            .ok_or_else(|| bad("entry runs past the end"))?;
+        let (entry, rest) = record.split_at(len);
+        entries.push(Entry::decode(entry)?);
+        record = rest;
+    }
+    Ok(entries)
+}
+
+/// The run whose first number is the largest at or below `n`, under `prefix`.
+pub(crate) fn floor(kv: &mut Kv, prefix: &[u8], n: u64) -> Result<Option<(u64, Vec<u8>)>> {
+    let start = KeyBuf::new(prefix).u64_desc(n).finish();
+    let end = prefix_end(prefix);
+    match kv.scan(&start, &end)?.next() {
+        Some((key, record)) => {
+            let mut reader = KeyReader::new(&key, prefix)?;
+            let first = reader.u64_desc()?;
+            Ok(Some((first, record)))
+        }
+        None => Ok(None),
+    }
+}
+
+/// The prefix of one log's runs.
+pub(crate) fn log_prefix(log: &str) -> Vec<u8> {
+    KeyBuf::new(keys::LOGS).bytes(log.as_bytes()).finish()
+}
+
+/// The last change number stored (0 when empty).
+pub(crate) fn last_change(kv: &mut Kv) -> Result<u64> {
+    match floor(kv, keys::CHANGES, u64::MAX)? {
+        Some((first, record)) => Ok(first + key_count(&record)? - 1),
+        None => Ok(0),
+    }
+}
+
+/// The last sequence number of `log` (0 when this repository holds none of it).
+pub(crate) fn last_seq(kv: &mut Kv, log: &str) -> Result<u64> {
+    match floor(kv, &log_prefix(log), u64::MAX)? {
+        Some((first, record)) => Ok(first + decode_entries(&record)?.len() as u64 - 1),
+        None => Ok(0),
+    }
+}
+
+/// Node keys from change `from` on, at most `limit` of them, in change order.
+pub(crate) fn keys_from(kv: &mut Kv, from: u64, limit: usize) -> Result<Vec<(u64, String)>> {
+    let mut out = Vec::new();
+    let mut next = from;
+    while out.len() < limit {
+        let Some((first, record)) = floor(kv, keys::CHANGES, next)? else {
+            break;
+        };
+        let offset = usize::try_from(next - first).map_err(|_| bad("offset"))?;
+        let keys = decode_keys(&record, offset)?;
+        if keys.is_empty() {
+            break;
+        }
+        for key in keys {
+            if out.len() == limit {
+                break;
+            }
+            out.push((next, key));
+            next += 1;
+        }
+    }
+    Ok(out)
+}
+
+/// The entry at `(log, seq)`.
+pub(crate) fn entry_at(kv: &mut Kv, log: &str, seq: u64) -> Result<Option<Entry>> {
+    match floor(kv, &log_prefix(log), seq)? {
+        Some((first, record)) => {
+            let index = usize::try_from(seq - first).map_err(|_| bad("offset"))?;
+            Ok(decode_entries(&record)?.into_iter().nth(index))
+        }
+        None => Ok(None),
+    }
+}
+
+/// The runs a write adds: the new changes, and each log's new entries.
+#[derive(Default)]
+pub(crate) struct NewRuns {
+    first_change: u64,
+    keys: Vec<String>,
+    logs: HashMap<String, (u64, Vec<Entry>)>,
+}
+
+impl NewRuns {
+    pub fn new(first_change: u64) -> NewRuns {
+        NewRuns {
+            first_change,
+            ..NewRuns::default()
+        }
+    }
+
+    pub fn add_change(&mut self, key: &str) {
+        self.keys.push(key.to_string());
+    }
+
+    /// Adds an entry at `seq`, which must follow the log's previous entry in this write.
+    pub fn add_entry(&mut self, log: &str, seq: u64, entry: Entry) {
+        self.logs
+            .entry(log.to_string())
+            .or_insert_with(|| (seq, Vec::new()))
+            .1
+            .push(entry);
+    }
+
+    /// The entry this write already holds at `(log, seq)`.
+    pub fn entry(&self, log: &str, seq: u64) -> Option<&Entry> {
+        let (first, entries) = self.logs.get(log)?;
+        entries.get(usize::try_from(seq.checked_sub(*first)?).ok()?)
+    }
+
+    /// The last seq this write gives `log`, if it gives it any.
+    pub fn last_seq(&self, log: &str) -> Option<u64> {
+        self.logs
+            .get(log)
+            .map(|(first, entries)| first + entries.len() as u64 - 1)
+    }
+
+    pub fn write_to(self, batch: &mut Batch) {
+        let mut first = self.first_change;
+        for chunk in self.keys.chunks(MAX_RUN) {
+            let refs: Vec<&str> = chunk.iter().map(String::as_str).collect();
+            batch.put(&keys::change(first), &encode_keys(&refs));
+            first += chunk.len() as u64;
+        }
+        for (log, (first_seq, entries)) in self.logs {
+            let mut seq = first_seq;
+            for chunk in entries.chunks(MAX_RUN) {
+                batch.put(&keys::log_entry(&log, seq), &encode_entries(chunk));
+                seq += chunk.len() as u64;
+            }
+        }
+    }
+}
