@@ -24,11 +24,11 @@ fn sync(from: &Repository, to: &Repository) {
         }
     }
     for node in &nodes {
-        if let Some(commit) = strata::dataset::Commit::decode(&node.value).ok() {
-            if let Some(hash) = commit.operations {
-                let payload = from.payload(&hash).expect("payload").expect("stored");
-                to.add_payload(&payload).expect("add payload");
-            }
+        if let Ok(commit) = strata::dataset::Commit::decode(&node.value)
+            && let Some(hash) = commit.operations
+        {
+            let payload = from.payload(&hash).expect("payload").expect("stored");
+            to.add_payload(&payload).expect("add payload");
         }
     }
     // Send each node under its own log, renumbered as the receiver's log sequence expects.
@@ -81,7 +81,8 @@ fn write_on_old_version_forks_and_latest_shows_both_sides() {
     repo.put("d", "a", "2").unwrap();
     // Write on the old version: a fork.
     let mut tx = repo.transaction();
-    tx.put("d", "c", "fork").replaces(&[base.clone()]);
+    tx.put("d", "c", "fork")
+        .replaces(std::slice::from_ref(&base));
     let fork = tx.commit().unwrap();
     assert_eq!(repo.heads().unwrap().len(), 2);
     // Latest shows every head's changes.
@@ -146,7 +147,8 @@ fn merge_keeps_non_conflicting_changes_from_both_sides() {
     let base = repo.put("d", "shared", "0").unwrap();
     repo.put("d", "ours", "1").unwrap();
     let mut tx = repo.transaction();
-    tx.put("d", "theirs", "2").replaces(&[base.clone()]);
+    tx.put("d", "theirs", "2")
+        .replaces(std::slice::from_ref(&base));
     tx.commit().unwrap();
     let merged = repo.merge(&[]).commit().unwrap();
     let view = repo.at(&merged).unwrap();

@@ -60,9 +60,7 @@ impl Diff {
         let mut state = self.repo.graph.lock();
         let old = lookup(&mut state.kv, &self.a, &row.0, &row.1)?;
         let new = lookup(&mut state.kv, &self.b, &row.0, &row.1)?;
-        if same(old.as_ref(), new.as_ref())
-            || same_content(&mut state.kv, old.as_ref(), new.as_ref())?
-        {
+        if same(old.as_ref(), new.as_ref()) || same_content(old.as_ref(), new.as_ref()) {
             return Ok(None);
         }
         Ok(Some(DiffEntry {

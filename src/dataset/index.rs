@@ -18,7 +18,7 @@ use prost::Message;
 
 use super::commit::{Commit, CommitType, Content, OpKind, Operation};
 use super::lineage::{self, Path, RowId};
-use super::read::{lookup, newest, same, same_content};
+use super::read::{lookup, lookup_sorted, newest, same, same_content};
 use super::records::{self, Pointer, hex32};
 use crate::error::{Error, Result};
 use crate::graph::{Node, State};
@@ -33,25 +33,65 @@ fn read_counter(state: &mut State, key: &[u8], what: &str) -> Result<u64> {
     }
 }
 
+/// What the index keeps in memory: the current heads of the dataset view and the pending
+/// commits. Both are also stored (`!meta!tips!`, `!pending!`) and loaded once at open; a
+/// scan of either family would step over the tombstones of every former entry. Their sizes
+/// are the number of heads and of commits waiting for payload, not the data size.
+#[derive(Debug, Default)]
+pub(crate) struct IndexMemory {
+    pub tips: BTreeSet<String>,
+    pub pending: BTreeSet<u64>,
+}
+
+/// The index memory, loaded on first use.
+pub(crate) fn memory(state: &mut State) -> Result<&mut IndexMemory> {
+    if state.index_memory.is_none() {
+        let mut loaded = IndexMemory::default();
+        for (key, _) in state.kv.scan_prefix(keys::META_TIPS)? {
+            let tip = String::from_utf8(key[keys::META_TIPS.len()..].to_vec())
+                .map_err(|_| Error::corrupt("head key is not UTF-8"))?;
+            loaded.tips.insert(tip);
+        }
+        for (key, _) in state.kv.scan_prefix(keys::PENDING)? {
+            loaded
+                .pending
+                .insert(keys::KeyReader::new(&key, keys::PENDING)?.u64()?);
+        }
+        state.index_memory = Some(loaded);
+    }
+    state
+        .index_memory
+        .as_mut()
+        .ok_or_else(|| Error::corrupt("index memory is missing"))
+}
+
 /// Indexes every node stored since the last run; then retries pending nodes if anything
 /// new became visible.
 pub(crate) fn catch_up(state: &mut State, durability: Durability) -> Result<()> {
+    memory(state)?;
     let mut indexed = read_counter(state, keys::META_INDEXED, "indexed change")?;
     let mut progressed = false;
     while indexed < state.change_count {
-        let change = indexed + 1;
-        let node = state
-            .node_at_change(change)?
-            .ok_or_else(|| Error::corrupt(format!("change {change} is missing")))?;
-        let mut batch = Batch::default();
-        if index_node(state, &node, &mut batch)? {
-            progressed = true;
-        } else {
-            batch.put(&keys::pending(change), b"");
+        for (change, key) in state.keys_from(indexed + 1, 256)? {
+            let node = state.node(&key)?.ok_or_else(|| {
+                Error::corrupt(format!("change {change} names missing node {key}"))
+            })?;
+            let mut batch = Batch::default();
+            let indexed_now = index_node(state, &node, &mut batch)?;
+            if !indexed_now {
+                batch.put(&keys::pending(change), b"");
+            }
+            batch.put(keys::META_INDEXED, &keys::encode_u64(change));
+            state.kv.write(batch, durability)?;
+            let memory = memory(state)?;
+            if indexed_now {
+                progressed = true;
+                record_tips(memory, &node);
+            } else {
+                memory.pending.insert(change);
+            }
+            indexed = change;
         }
-        batch.put(keys::META_INDEXED, &keys::encode_u64(change));
-        state.kv.write(batch, durability)?;
-        indexed = change;
     }
     if progressed {
         retry_pending(state, durability)?;
@@ -59,14 +99,17 @@ pub(crate) fn catch_up(state: &mut State, durability: Durability) -> Result<()> 
     Ok(())
 }
 
+fn record_tips(memory: &mut IndexMemory, node: &Node) {
+    for link in &node.links {
+        memory.tips.remove(link);
+    }
+    memory.tips.insert(node.key.clone());
+}
+
 /// Indexes the pending nodes that have become indexable, in change order (so a node freed
 /// here frees its descendants in the same pass).
 pub(crate) fn retry_pending(state: &mut State, durability: Durability) -> Result<()> {
-    let pending: Vec<u64> = state
-        .kv
-        .scan_prefix(keys::PENDING)?
-        .map(|(key, _)| keys::KeyReader::new(&key, keys::PENDING)?.u64())
-        .collect::<Result<_>>()?;
+    let pending: Vec<u64> = memory(state)?.pending.iter().copied().collect();
     for change in pending {
         let node = state
             .node_at_change(change)?
@@ -75,6 +118,9 @@ pub(crate) fn retry_pending(state: &mut State, durability: Durability) -> Result
         if index_node(state, &node, &mut batch)? {
             batch.delete(&keys::pending(change));
             state.kv.write(batch, durability)?;
+            let memory = memory(state)?;
+            memory.pending.remove(&change);
+            record_tips(memory, &node);
         }
     }
     Ok(())
@@ -82,7 +128,12 @@ pub(crate) fn retry_pending(state: &mut State, durability: Durability) -> Result
 
 /// How many nodes are pending.
 pub(crate) fn pending_count(state: &mut State) -> Result<u64> {
-    Ok(state.kv.scan_prefix(keys::PENDING)?.count() as u64)
+    Ok(memory(state)?.pending.len() as u64)
+}
+
+/// The current heads of the dataset view, ordered by key.
+pub(crate) fn tips(state: &mut State) -> Result<Vec<String>> {
+    Ok(memory(state)?.tips.iter().cloned().collect())
 }
 
 /// The status a root starts from.
@@ -131,6 +182,25 @@ fn put_entry(batch: &mut Batch, layer: u64, change: u64, row: &RowId, pointer: &
         .bytes(&row.1)
         .finish();
     batch.put(&latest, &encoded);
+}
+
+/// The entries of `rows` (sorted) at `path`, one sorted pass per dataset.
+fn lookup_rows(
+    state: &mut State,
+    path: &Path,
+    rows: &BTreeMap<RowId, (u64, &Operation)>,
+) -> Result<Vec<Option<Pointer>>> {
+    let mut found = Vec::with_capacity(rows.len());
+    let mut rows = rows.keys().peekable();
+    while let Some((dataset, _)) = rows.peek() {
+        let dataset = dataset.clone();
+        let mut keys: Vec<&[u8]> = Vec::new();
+        while let Some(row) = rows.next_if(|(d, _)| *d == dataset) {
+            keys.push(&row.1);
+        }
+        found.extend(lookup_sorted(&mut state.kv, path, &dataset, &keys)?);
+    }
+    Ok(found)
 }
 
 /// Indexes `node` into `batch`; `Ok(false)` when it cannot be indexed yet.
@@ -185,7 +255,11 @@ fn index_node(state: &mut State, node: &Node, batch: &mut Batch) -> Result<bool>
         own.insert((op.dataset.clone(), op.key.clone()), (index as u64, op));
     }
     let mut datasets = BTreeSet::new();
-    for (row, (index, op)) in &own {
+    let befores = match &ours_path {
+        Some(path) => lookup_rows(state, path, &own)?,
+        None => vec![None; own.len()],
+    };
+    for ((row, (index, op)), before) in own.iter().zip(befores) {
         let pointer = Pointer {
             deleted: op.kind == OpKind::Delete,
             file: op.content == Content::File && op.kind == OpKind::Put,
@@ -193,10 +267,7 @@ fn index_node(state: &mut State, node: &Node, batch: &mut Batch) -> Result<bool>
             change,
             ops: ops_hash,
             index: *index,
-        };
-        let before = match &ours_path {
-            Some(path) => lookup(&mut state.kv, path, &row.0, &row.1)?,
-            None => None,
+            value: op.value.clone().unwrap_or_default(),
         };
         count(&mut status, before.as_ref(), Some(&pointer));
         put_entry(batch, layer, change, row, &pointer);
@@ -303,7 +374,7 @@ fn fold_parents(
             let ours = taken.get(&row).map(|(_, p)| p.clone()).or(before.clone());
             let take = if same(ours.as_ref(), base.as_ref()) {
                 true
-            } else if same_content(kv, ours.as_ref(), Some(&theirs))? {
+            } else if same_content(ours.as_ref(), Some(&theirs)) {
                 false
             } else {
                 let candidates: Vec<&Pointer> =

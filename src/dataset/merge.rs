@@ -10,7 +10,7 @@ use std::collections::BTreeSet;
 
 use super::commit::{Content, OpKind, Operation};
 use super::lineage::{self, Path, RowId};
-use super::read::{load_op, lookup, newest, same, same_content};
+use super::read::{lookup, newest, same, same_content};
 use super::records::Pointer;
 use crate::error::{Error, Result};
 use crate::graph::State;
@@ -27,16 +27,25 @@ pub enum MergePolicy {
 }
 
 /// The operation that sets a row to what `entry` says.
-fn copy_of(state: &mut State, row: &RowId, entry: Option<&Pointer>) -> Result<Operation> {
-    match entry.filter(|e| !e.deleted) {
-        Some(entry) => load_op(&mut state.kv, entry),
-        None => Ok(Operation {
-            kind: OpKind::Delete,
-            content: Content::Row,
-            dataset: row.0.clone(),
-            key: row.1.clone(),
-            value: None,
-        }),
+fn copy_of(row: &RowId, entry: Option<&Pointer>) -> Operation {
+    let (kind, content, value) = match entry.filter(|e| !e.deleted) {
+        Some(entry) => (
+            OpKind::Put,
+            if entry.file {
+                Content::File
+            } else {
+                Content::Row
+            },
+            Some(entry.value.clone()),
+        ),
+        None => (OpKind::Delete, Content::Row, None),
+    };
+    Operation {
+        kind,
+        content,
+        dataset: row.0.clone(),
+        key: row.1.clone(),
+        value,
     }
 }
 
@@ -79,7 +88,7 @@ pub(crate) fn resolve_conflicts(
             let theirs = lookup(kv, &theirs_path, &row.0, &row.1)?;
             if same(ours.as_ref(), base.as_ref())
                 || same(theirs.as_ref(), base.as_ref())
-                || same_content(kv, ours.as_ref(), theirs.as_ref())?
+                || same_content(ours.as_ref(), theirs.as_ref())
             {
                 continue;
             }
@@ -95,7 +104,7 @@ pub(crate) fn resolve_conflicts(
                     newest(kv, &candidates)?.cloned()
                 }
             };
-            ops.push(copy_of(state, row, chosen.as_ref())?);
+            ops.push(copy_of(row, chosen.as_ref()));
             settled.insert(row.clone());
         }
     }

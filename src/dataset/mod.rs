@@ -27,12 +27,18 @@ pub use diff::{Diff, DiffEntry};
 pub use merge::MergePolicy;
 pub use view::{Range, RepoStatus, Row, RowVersion, Rows, View};
 
+pub(crate) use index::IndexMemory;
+use index::tips;
+
 use crate::error::{Error, Result};
 use crate::graph::{Doc, Graph, GraphOptions, Node, State};
 use crate::keys;
 use crate::kv::Batch;
 use blobs::Blobs;
 use read::Lens;
+
+/// A resolved lens and the storage generation it was resolved at.
+type CachedLens = (u64, Arc<Lens>);
 
 /// The name of the folder a repository keeps inside a project folder.
 pub const STORAGE_DIR: &str = ".strata";
@@ -43,7 +49,7 @@ pub struct Repository {
     graph: Graph,
     blobs: Blobs,
     /// The resolved "latest" lens, valid until the storage's next write.
-    latest: Arc<Mutex<Option<(u64, Arc<Lens>)>>>,
+    latest: Arc<Mutex<Option<CachedLens>>>,
 }
 
 impl std::fmt::Debug for Repository {
@@ -173,10 +179,10 @@ impl Repository {
     fn latest_lens(&self, state: &mut State) -> Result<Arc<Lens>> {
         let generation = state.kv.generation();
         let mut cache = self.latest.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some((cached, lens)) = cache.as_ref() {
-            if *cached == generation {
-                return Ok(lens.clone());
-            }
+        if let Some((cached, lens)) = cache.as_ref()
+            && *cached == generation
+        {
+            return Ok(lens.clone());
         }
         let tips = tips(state)?;
         let lens = Arc::new(match tips.len() {
@@ -564,12 +570,12 @@ impl Repository {
                 node.key
             )));
         }
-        if let Some(checkout) = checked_out(&mut state)? {
-            if links.contains(&checkout) {
-                let mut batch = Batch::default();
-                batch.put(keys::META_CHECKOUT, node.key.as_bytes());
-                state.kv.write(batch, crate::kv::Durability::Flushed)?;
-            }
+        if let Some(checkout) = checked_out(&mut state)?
+            && links.contains(&checkout)
+        {
+            let mut batch = Batch::default();
+            batch.put(keys::META_CHECKOUT, node.key.as_bytes());
+            state.kv.write(batch, crate::kv::Durability::Flushed)?;
         }
         drop(state);
         let version = node.key.clone();
@@ -650,12 +656,11 @@ impl Repository {
                 }
                 // Merging every head: this device's own head goes first ("ours"), and the
                 // merge continues its layer. Named heads keep the caller's order.
-                if !explicit {
-                    if let Some(preferred) = preferred_tip(state)? {
-                        if let Some(pos) = links.iter().position(|l| *l == preferred) {
-                            links.swap(0, pos);
-                        }
-                    }
+                if !explicit
+                    && let Some(preferred) = preferred_tip(state)?
+                    && let Some(pos) = links.iter().position(|l| *l == preferred)
+                {
+                    links.swap(0, pos);
                 }
                 Ok(links)
             }
@@ -694,18 +699,6 @@ fn resolve_version(state: &mut State, prefix: &str) -> Result<String> {
         )));
     }
     Ok(version)
-}
-
-/// The current heads of the dataset view.
-fn tips(state: &mut State) -> Result<Vec<String>> {
-    state
-        .kv
-        .scan_prefix(keys::META_TIPS)?
-        .map(|(key, _)| {
-            String::from_utf8(key[keys::META_TIPS.len()..].to_vec())
-                .map_err(|_| Error::corrupt("head key is not UTF-8"))
-        })
-        .collect()
 }
 
 /// The head a plain write continues: this device's newest head, else the newest head.

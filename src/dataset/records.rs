@@ -3,8 +3,9 @@
 //!
 //! A pointer says which operation set a row at some version: the commit node that wrote it
 //! (the row's *version id*), that node's local change number, the operations hash and index,
-//! and whether it is a delete or a file. Pointers are small and binary because there is one
-//! per row per change; node and layer records are protobuf (`proto/strata.proto`).
+//! whether it is a delete or a file, and the value itself, so that reading a row is one
+//! seek (the operation store serves only payload transfer). Pointers are binary; node and
+//! layer records are protobuf (`proto/strata.proto`).
 
 use prost::Message;
 
@@ -31,6 +32,9 @@ pub(crate) struct Pointer {
     pub ops: [u8; 32],
     /// The operation's index in the commit.
     pub index: u64,
+    /// The row's bytes (a put of a row), or the encoded file reference (a put of a file);
+    /// empty for a delete.
+    pub value: Vec<u8>,
 }
 
 impl Pointer {
@@ -40,10 +44,12 @@ impl Pointer {
     }
 
     pub fn encode(&self) -> Vec<u8> {
-        let mut buf = Vec::with_capacity(80);
-        buf.push(u8::from(self.deleted) * DELETED | u8::from(self.file) * FILE);
+        let mut buf = Vec::with_capacity(80 + self.value.len());
+        buf.push((u8::from(self.deleted) * DELETED) | (u8::from(self.file) * FILE));
         prost::encoding::encode_varint(self.change, &mut buf);
         prost::encoding::encode_varint(self.index, &mut buf);
+        prost::encoding::encode_varint(self.value.len() as u64, &mut buf);
+        buf.extend_from_slice(&self.value);
         buf.extend_from_slice(&self.ops);
         match hex32(&self.version) {
             Some(raw) => {
@@ -63,6 +69,12 @@ impl Pointer {
         let (&flags, mut rest) = bytes.split_first().ok_or_else(|| bad("empty"))?;
         let change = prost::encoding::decode_varint(&mut rest).map_err(|_| bad("bad change"))?;
         let index = prost::encoding::decode_varint(&mut rest).map_err(|_| bad("bad index"))?;
+        let len = prost::encoding::decode_varint(&mut rest).map_err(|_| bad("bad value length"))?;
+        let len = usize::try_from(len)
+            .ok()
+            .filter(|&len| len <= rest.len())
+            .ok_or_else(|| bad("value runs past the end"))?;
+        let (value, rest) = rest.split_at(len);
         let (ops, rest) = rest
             .split_first_chunk::<32>()
             .ok_or_else(|| bad("short hash"))?;
@@ -80,6 +92,7 @@ impl Pointer {
             change,
             ops: *ops,
             index,
+            value: value.to_vec(),
         })
     }
 }

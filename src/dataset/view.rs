@@ -11,8 +11,8 @@ use std::ops::Bound;
 use std::sync::Arc;
 
 use super::Repository;
-use super::commit::{Content, FileRef, OpKind};
-use super::read::{Lens, Resolved, load_op};
+use super::commit::FileRef;
+use super::read::{Lens, Resolved};
 use super::records::{self, Pointer};
 use crate::error::{Error, Result};
 use crate::graph::State;
@@ -164,25 +164,15 @@ impl std::fmt::Debug for View {
 }
 
 /// Builds a row from an entry, or `None` for a delete.
-pub(super) fn row_of(
-    state: &mut State,
-    dataset: &[u8],
-    key: &[u8],
-    resolved: Resolved,
-    with_value: bool,
-) -> Result<Option<Row>> {
+fn row_of(dataset: &[u8], key: &[u8], resolved: Resolved, with_value: bool) -> Result<Option<Row>> {
     let Resolved { winner, forks } = resolved;
     if winner.deleted {
         return Ok(None);
     }
-    let (value, file) = if with_value || winner.file {
-        let op = load_op(&mut state.kv, &winner)?;
-        let bytes = op.value.unwrap_or_default();
-        if winner.file {
-            (Vec::new(), Some(FileRef::decode(&bytes)?))
-        } else {
-            (bytes, None)
-        }
+    let (value, file) = if winner.file {
+        (Vec::new(), Some(FileRef::decode(&winner.value)?))
+    } else if with_value {
+        (winner.value, None)
     } else {
         (Vec::new(), None)
     };
@@ -202,16 +192,10 @@ pub(super) fn row_version(state: &mut State, entry: &Pointer) -> Result<RowVersi
         .node(&entry.version)?
         .ok_or_else(|| Error::corrupt(format!("version {} is missing", entry.version)))?;
     let time = records::node_status(&mut state.kv, &entry.version)?.map_or(0, |s| s.modified);
-    let (value, file) = if entry.deleted {
-        (Vec::new(), None)
-    } else {
-        let op = load_op(&mut state.kv, entry)?;
-        let bytes = op.value.unwrap_or_default();
-        if op.content == Content::File && op.kind == OpKind::Put {
-            (Vec::new(), Some(FileRef::decode(&bytes)?))
-        } else {
-            (bytes, None)
-        }
+    let (value, file) = match (entry.deleted, entry.file) {
+        (true, _) => (Vec::new(), None),
+        (false, true) => (Vec::new(), Some(FileRef::decode(&entry.value)?)),
+        (false, false) => (entry.value.clone(), None),
     };
     Ok(RowVersion {
         version: entry.version.clone(),
@@ -239,7 +223,7 @@ impl View {
         let (dataset, key) = (dataset.as_ref(), key.as_ref());
         let mut state = self.repo.graph.lock();
         match self.lens.resolve(&mut state.kv, dataset, key)? {
-            Some(resolved) => row_of(&mut state, dataset, key, resolved, true),
+            Some(resolved) => row_of(dataset, key, resolved, true),
             None => Ok(None),
         }
     }
@@ -320,10 +304,10 @@ impl View {
         {
             // Rows at latest: the common ancestor's, plus what each head added since.
             let head_keys: Vec<String> = head_paths.iter().map(|(k, _)| k.clone()).collect();
-            if let Some(base) = super::lineage::common_base(&mut state, &head_keys)? {
-                if let Some(s) = records::node_status(&mut state.kv, &base)? {
-                    base_rows = (s.rows, s.files);
-                }
+            if let Some(base) = super::lineage::common_base(&mut state, &head_keys)?
+                && let Some(s) = records::node_status(&mut state.kv, &base)?
+            {
+                base_rows = (s.rows, s.files);
             }
             status.rows = base_rows.0;
             status.files = base_rows.1;
@@ -388,10 +372,10 @@ impl Rows {
                 reader.u64()?;
                 reader.bytes()?;
                 let key = reader.bytes()?;
-                if let Bound::Excluded(cursor) = &self.cursor {
-                    if key == *cursor {
-                        continue;
-                    }
+                if let Bound::Excluded(cursor) = &self.cursor
+                    && key == *cursor
+                {
+                    continue;
                 }
                 if !self.range.below_end(&key) {
                     break;
@@ -403,12 +387,11 @@ impl Rows {
                     break;
                 }
             }
-            if taken == PAGE {
-                if let Some(last) = last {
-                    if horizon.as_ref().is_none_or(|h| last < *h) {
-                        horizon = Some(last);
-                    }
-                }
+            if taken == PAGE
+                && let Some(last) = last
+                && horizon.as_ref().is_none_or(|h| last < *h)
+            {
+                horizon = Some(last);
             }
         }
         if let Some(horizon) = &horizon {
@@ -416,16 +399,10 @@ impl Rows {
         }
         let mut rows = Vec::new();
         for key in &candidates {
-            if let Some(resolved) = self.view.lens.resolve(&mut state.kv, &self.dataset, key)? {
-                if let Some(row) = row_of(
-                    &mut state,
-                    &self.dataset,
-                    key,
-                    resolved,
-                    !self.range.keys_only,
-                )? {
-                    rows.push(row);
-                }
+            if let Some(resolved) = self.view.lens.resolve(&mut state.kv, &self.dataset, key)?
+                && let Some(row) = row_of(&self.dataset, key, resolved, !self.range.keys_only)?
+            {
+                rows.push(row);
             }
         }
         match (horizon, candidates.last()) {
