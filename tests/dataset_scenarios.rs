@@ -260,3 +260,91 @@ fn files_stream_in_and_out_and_are_checked() {
     assert_eq!(back, data);
     assert_eq!(repo.status().unwrap().files, 1);
 }
+
+fn busy_repository(dir: &std::path::Path) -> (Repository, String) {
+    let repo = Repository::init(dir).unwrap();
+    let base = repo.put("d", "a", "1").unwrap();
+    repo.put("d", "b", "2").unwrap();
+    let mut tx = repo.transaction();
+    tx.put("d", "c", "3").replaces(std::slice::from_ref(&base));
+    tx.commit().unwrap();
+    repo.merge(&[]).commit().unwrap();
+    repo.put_file("f", "x.bin", &mut &b"file bytes"[..])
+        .unwrap();
+    repo.delete("d", "a").unwrap();
+    (repo, base)
+}
+
+#[test]
+fn fsck_passes_a_healthy_repository() {
+    let dir = tempfile::tempdir().unwrap();
+    let (repo, _) = busy_repository(dir.path());
+    let mut calls = 0;
+    let report = repo.fsck(&mut |_, _| calls += 1).unwrap();
+    assert!(report.is_ok(), "{:?}", report.problems);
+    assert_eq!(report.nodes, repo.graph().change_count());
+    assert_eq!(report.blobs, 1);
+    assert!(report.payloads >= 5);
+    assert!(calls > 0);
+}
+
+#[test]
+fn fsck_reports_a_damaged_payload_a_lost_index_entry_and_a_corrupt_blob() {
+    let dir = tempfile::tempdir().unwrap();
+    let storage = dir.path().join(".strata");
+    {
+        let (repo, _) = busy_repository(dir.path());
+        let row = repo.get("f", "x.bin").unwrap().unwrap();
+        let hash = row.file.unwrap().hash;
+        std::fs::write(
+            storage.join("blobs").join(&hash[..2]).join(&hash[2..]),
+            b"tampered",
+        )
+        .unwrap();
+    }
+    {
+        let mut kv = strata::kv::Kv::open(&storage.join("db")).unwrap();
+        let mut ops = kv.scan_prefix(strata::keys::OPERATIONS).unwrap();
+        let (op_key, _) = ops.next().unwrap();
+        drop(ops);
+        let mut index = kv.scan_prefix(strata::keys::DATA_CHANGES).unwrap();
+        let (entry_key, _) = index.next().unwrap();
+        drop(index);
+        let mut batch = strata::kv::Batch::default();
+        batch.put(&op_key, b"\x08\x01\x1a\x01z");
+        batch.delete(&entry_key);
+        kv.write(batch, strata::Durability::Synced).unwrap();
+    }
+    let repo = Repository::open(dir.path()).unwrap();
+    let report = repo.fsck(&mut |_, _| {}).unwrap();
+    let text = report.problems.join("\n");
+    assert!(text.contains("payload of commit"), "{text}");
+    assert!(text.contains("the version index lacks row"), "{text}");
+    assert!(text.contains("blob"), "{text}");
+}
+
+#[test]
+fn live_commit_feed_sees_commits_as_they_land() {
+    let repo = repo();
+    repo.put("d", "first", "1").unwrap();
+    let writer = repo.clone();
+    let handle = std::thread::spawn(move || {
+        for i in 0..3 {
+            writer.put("d", format!("k{i}"), "v").unwrap();
+        }
+    });
+    let feed = repo
+        .changes(1)
+        .live()
+        .idle_timeout(std::time::Duration::from_secs(5));
+    let seen: Vec<_> = feed.take(3).map(|c| c.unwrap()).collect();
+    handle.join().unwrap();
+    assert_eq!(
+        seen.iter().map(|c| c.change).collect::<Vec<_>>(),
+        vec![2, 3, 4]
+    );
+    assert!(
+        seen.iter()
+            .all(|c| c.visible && c.commit.as_ref().is_some_and(|c| c.puts == 1))
+    );
+}

@@ -239,7 +239,7 @@ pub fn operations_hash<'a>(encoded: impl IntoIterator<Item = &'a [u8]>) -> Strin
 }
 
 /// A file row's value: the blob's SHA-256 (hex) and size.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
 pub struct FileRef {
     pub hash: String,
     pub size: u64,

@@ -8,6 +8,8 @@
 mod blobs;
 mod commit;
 mod diff;
+mod feed;
+mod fsck;
 mod index;
 mod lineage;
 mod merge;
@@ -24,6 +26,8 @@ use std::time::{SystemTime, UNIX_EPOCH};
 pub use blobs::BlobReader;
 pub use commit::{Commit, CommitType, Content, FileRef, OpKind, Operation};
 pub use diff::{Diff, DiffEntry};
+pub use feed::{CommitFeed, CommitInfo};
+pub use fsck::FsckReport;
 pub use merge::MergePolicy;
 pub use view::{Range, RepoStatus, Row, RowVersion, Rows, View};
 
@@ -72,21 +76,6 @@ enum Parents {
         heads: Vec<String>,
         policy: Option<MergePolicy>,
     },
-}
-
-/// A description of one commit, as the changes feed reports it.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct CommitInfo {
-    /// The commit's key: its version id.
-    pub version: String,
-    pub change: u64,
-    pub log: String,
-    pub seq: u64,
-    pub links: Vec<String>,
-    /// The commit, or `None` for a graph node that is not a commit.
-    pub commit: Option<Commit>,
-    /// Whether the commit is visible in the dataset view (its payload has arrived).
-    pub visible: bool,
 }
 
 fn now_ms() -> u64 {
@@ -451,25 +440,15 @@ impl Repository {
         diff::diff(self, a, b)
     }
 
-    /// Commits in local change order after change `since`.
-    pub fn changes(&self, since: u64) -> impl Iterator<Item = Result<CommitInfo>> + '_ {
-        self.graph
-            .changes(since)
-            .map(move |node| node.and_then(|node| self.commit_info(node)))
+    /// Commits in local change order after change `since` (0 for all); `.live()` keeps
+    /// following new ones.
+    pub fn changes(&self, since: u64) -> CommitFeed {
+        CommitFeed::new(self.clone(), since)
     }
 
-    /// Describes one graph node as a commit.
-    pub fn commit_info(&self, node: Node) -> Result<CommitInfo> {
-        let visible = records::node_status(&mut self.graph.lock().kv, &node.key)?.is_some();
-        Ok(CommitInfo {
-            commit: Commit::decode(&node.value).ok(),
-            version: node.key,
-            change: node.change,
-            log: node.log,
-            seq: node.seq,
-            links: node.links,
-            visible,
-        })
+    /// Datasets with at least one live row in the current view.
+    pub fn datasets(&self) -> Result<Vec<Vec<u8>>> {
+        self.view()?.datasets()
     }
 
     // ---- the replication seam ----

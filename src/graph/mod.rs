@@ -221,6 +221,11 @@ impl Graph {
         self.shared.path.as_deref()
     }
 
+    /// The hash function node keys are computed with.
+    pub(crate) fn hasher(&self) -> Arc<dyn NodeHasher> {
+        self.shared.options.hasher.clone()
+    }
+
     /// This repository's own log id.
     pub fn log_id(&self) -> String {
         self.lock().log_id.clone()
@@ -547,5 +552,15 @@ impl State {
 
     pub(crate) fn log_seq(&mut self, log: &str) -> Result<u64> {
         runs::last_seq(&mut self.kv, log)
+    }
+
+    /// Entries of `log` from `from` on (at most `limit`), in seq order.
+    pub(crate) fn log_entries_from(
+        &mut self,
+        log: &str,
+        from: u64,
+        limit: usize,
+    ) -> Result<Vec<(u64, Entry)>> {
+        runs::entries_from(&mut self.kv, log, from, limit)
     }
 }

@@ -184,6 +184,36 @@ pub(crate) fn keys_from(kv: &mut Kv, from: u64, limit: usize) -> Result<Vec<(u64
     Ok(out)
 }
 
+/// Entries of `log` from seq `from` on, at most `limit` of them, in seq order.
+pub(crate) fn entries_from(
+    kv: &mut Kv,
+    log: &str,
+    from: u64,
+    limit: usize,
+) -> Result<Vec<(u64, Entry)>> {
+    let prefix = log_prefix(log);
+    let mut out = Vec::new();
+    let mut next = from;
+    while out.len() < limit {
+        let Some((first, record)) = floor(kv, &prefix, next)? else {
+            break;
+        };
+        let offset = usize::try_from(next - first).map_err(|_| bad("offset"))?;
+        let entries = decode_entries(&record)?;
+        if offset >= entries.len() {
+            break;
+        }
+        for entry in entries.into_iter().skip(offset) {
+            if out.len() == limit {
+                break;
+            }
+            out.push((next, entry));
+            next += 1;
+        }
+    }
+    Ok(out)
+}
+
 /// The entry at `(log, seq)`.
 pub(crate) fn entry_at(kv: &mut Kv, log: &str, seq: u64) -> Result<Option<Entry>> {
     match floor(kv, &log_prefix(log), seq)? {
