@@ -67,7 +67,13 @@ pub(crate) fn memory(state: &mut State) -> Result<&mut IndexMemory> {
 
 /// Indexes every node stored since the last run; then retries pending nodes if anything
 /// new became visible.
-pub(crate) fn catch_up(state: &mut State, durability: Durability) -> Result<()> {
+///
+/// Index writes are only flushed, never fsynced, whatever the graph's durability: the index
+/// is derived from the graph, and LevelDB's log is replayed in order, so after a power loss
+/// either an index write survived with everything before it or `!meta!indexed` is behind
+/// and this function redoes the work at the next open.
+pub(crate) fn catch_up(state: &mut State, _graph_durability: Durability) -> Result<()> {
+    let durability = Durability::Flushed;
     memory(state)?;
     let mut indexed = read_counter(state, keys::META_INDEXED, "indexed change")?;
     let mut progressed = false;

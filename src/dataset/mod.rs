@@ -54,6 +54,8 @@ pub struct Repository {
     blobs: Blobs,
     /// The resolved "latest" lens, valid until the storage's next write.
     latest: Arc<Mutex<Option<CachedLens>>>,
+    /// The common ancestor of a set of heads, by heads (a few recent sets).
+    bases: Arc<Mutex<Vec<(Vec<String>, Option<String>)>>>,
 }
 
 impl std::fmt::Debug for Repository {
@@ -106,6 +108,7 @@ impl Repository {
             graph,
             blobs: Blobs::in_dir(storage.join("blobs"))?,
             latest: Arc::new(Mutex::new(None)),
+            bases: Arc::default(),
         })
     }
 
@@ -148,6 +151,7 @@ impl Repository {
             graph,
             blobs: Blobs::in_memory(),
             latest: Arc::new(Mutex::new(None)),
+            bases: Arc::default(),
         })
     }
 
@@ -184,7 +188,7 @@ impl Repository {
                 }
             }
             _ => {
-                let base = match lineage::common_base(state, &tips)? {
+                let base = match self.common_base(state, &tips)? {
                     Some(base) => lineage::path_of(&mut state.kv, &base)?,
                     None => Vec::new(),
                 };
@@ -197,6 +201,22 @@ impl Repository {
         });
         *cache = Some((generation, lens.clone()));
         Ok(lens)
+    }
+
+    /// The heads' common ancestor, remembered per set of heads: writes on one branch change
+    /// the set, but reads between them need not walk the graph again.
+    fn common_base(&self, state: &mut State, heads: &[String]) -> Result<Option<String>> {
+        const REMEMBERED: usize = 8;
+        let mut bases = self.bases.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some((_, base)) = bases.iter().find(|(set, _)| set.as_slice() == heads) {
+            return Ok(base.clone());
+        }
+        let base = lineage::common_base(state, heads)?;
+        if bases.len() == REMEMBERED {
+            bases.remove(0);
+        }
+        bases.push((heads.to_vec(), base.clone()));
+        Ok(base)
     }
 
     /// The view at latest: every current head (forks visible), ignoring any checkout.

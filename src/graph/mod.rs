@@ -351,8 +351,7 @@ impl Graph {
             prepared
                 .stored
                 .iter()
-                .map(|(key, log, head)| (key.as_str(), log.as_str(), *head)),
-            prepared.linked.iter().map(String::as_str),
+                .map(|(key, log)| (key.as_str(), log.as_str())),
         );
         if let Some(heads) = prepared.heads {
             state.heads = heads;

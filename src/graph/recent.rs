@@ -1,11 +1,10 @@
-//! A bounded memory of recently written nodes: their log, and whether each is still a head.
+//! A bounded memory of recently written nodes and the log each belongs to.
 //!
-//! Checking a link and checking whether a new node already exists each cost a storage seek,
-//! which dominates appends. Most links point at recent nodes, usually heads, and a node that
-//! links to a current head cannot already exist (if it did, that head would not be a head).
-//! So a write consults this memory first and seeks only on a miss. Only successful writes
-//! update it, and every write goes through the graph's lock, so what it holds is exact; it
-//! forgets the oldest entries beyond its capacity, keeping memory bounded.
+//! Checking a link costs a storage seek, which would dominate appends; most links point at
+//! recent nodes. So a write consults this memory first and seeks only on a miss. Only
+//! successful writes update it, and every write goes through the graph's lock, so what it
+//! holds is exact; it forgets the oldest entries beyond its capacity, keeping memory
+//! bounded.
 
 use std::collections::{HashMap, VecDeque};
 
@@ -14,43 +13,23 @@ const CAPACITY: usize = 1 << 16;
 
 #[derive(Default)]
 pub(crate) struct Recent {
-    nodes: HashMap<String, RecentNode>,
+    /// Node key → log.
+    nodes: HashMap<String, String>,
     order: VecDeque<String>,
 }
 
-#[derive(Clone, Debug)]
-pub(crate) struct RecentNode {
-    pub log: String,
-    pub head: bool,
-}
-
 impl Recent {
-    pub fn get(&self, key: &str) -> Option<&RecentNode> {
-        self.nodes.get(key)
+    /// The log of node `key`, if it is remembered.
+    pub fn log_of(&self, key: &str) -> Option<&str> {
+        self.nodes.get(key).map(String::as_str)
     }
 
-    /// Records what a successful write stored: its new nodes, and the nodes they link to
-    /// (which are heads no longer).
-    pub fn record<'a>(
-        &mut self,
-        new: impl IntoIterator<Item = (&'a str, &'a str, bool)>,
-        linked: impl IntoIterator<Item = &'a str>,
-    ) {
-        for key in linked {
-            if let Some(node) = self.nodes.get_mut(key) {
-                node.head = false;
-            }
-        }
-        for (key, log, head) in new {
+    /// Records the `(key, log)` of the nodes a successful write stored.
+    pub fn record<'a>(&mut self, new: impl IntoIterator<Item = (&'a str, &'a str)>) {
+        for (key, log) in new {
             if self
                 .nodes
-                .insert(
-                    key.to_string(),
-                    RecentNode {
-                        log: log.to_string(),
-                        head,
-                    },
-                )
+                .insert(key.to_string(), log.to_string())
                 .is_none()
             {
                 self.order.push_back(key.to_string());

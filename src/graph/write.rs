@@ -63,10 +63,8 @@ pub(super) struct Prepared {
     /// One node per incoming document, in the caller's order.
     pub(super) nodes: Vec<Node>,
     pub(super) change_count: u64,
-    /// New nodes as `(key, log, is a head)`, for the memory of recent nodes.
-    pub(super) stored: Vec<(String, String, bool)>,
-    /// Every node a new node links to.
-    pub(super) linked: Vec<String>,
+    /// New nodes as `(key, log)`, for the memory of recent nodes.
+    pub(super) stored: Vec<(String, String)>,
     /// The heads after the write, when it changes them.
     pub(super) heads: Option<BTreeSet<String>>,
 }
@@ -123,8 +121,8 @@ impl State {
                 let link_log = if let Some(&index) = staged.get(link) {
                     cannot_exist = true;
                     nodes[index].log.clone()
-                } else if let Some(recent) = self.recent.get(link) {
-                    recent.log.clone()
+                } else if let Some(log) = self.recent.log_of(link) {
+                    log.to_string()
                 } else {
                     match self.kv.get(&keys::node(link))? {
                         Some(bytes) => stored_log(&bytes, link)?,
@@ -222,21 +220,14 @@ impl State {
         }
         runs.write_to(&mut batch);
         let stored = staged
-            .keys()
-            .map(|key| {
-                (
-                    key.clone(),
-                    nodes[staged[key]].log.clone(),
-                    !linked.contains(key),
-                )
-            })
+            .iter()
+            .map(|(key, &index)| (key.clone(), nodes[index].log.clone()))
             .collect();
         Ok(Prepared {
             batch,
             nodes,
             change_count: change,
             stored,
-            linked: linked.into_iter().collect(),
             heads,
         })
     }
