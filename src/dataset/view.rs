@@ -397,17 +397,29 @@ impl Rows {
         if let Some(horizon) = &horizon {
             candidates.retain(|key| key <= horizon);
         }
+        // Resolve only as many rows as the caller's limit still wants; the next page
+        // starts after the last key resolved.
+        let wanted = self
+            .range
+            .limit
+            .map(|limit| limit.saturating_sub(self.emitted));
         let mut rows = Vec::new();
+        let mut stopped_at = None;
         for key in &candidates {
+            if wanted.is_some_and(|wanted| rows.len() >= wanted) {
+                stopped_at = Some(key);
+                break;
+            }
             if let Some(resolved) = self.view.lens.resolve(&mut state.kv, &self.dataset, key)?
                 && let Some(row) = row_of(&self.dataset, key, resolved, !self.range.keys_only)?
             {
                 rows.push(row);
             }
         }
-        match (horizon, candidates.last()) {
-            (Some(horizon), _) => self.cursor = Bound::Excluded(horizon),
-            (None, Some(_)) | (None, None) => self.done = true,
+        match (stopped_at, horizon) {
+            (Some(next), _) => self.cursor = Bound::Included(next.clone()),
+            (None, Some(horizon)) => self.cursor = Bound::Excluded(horizon),
+            (None, None) => self.done = true,
         }
         self.page = rows.into_iter();
         Ok(())
