@@ -74,9 +74,33 @@ fn crash_child() {
     }
 }
 
-fn crash_once(mode: &str, acknowledged_before_kill: usize) {
+/// Kills a writer on the same repository once per entry of `kill_after` (each after that
+/// many acknowledged commits): recovering from one crash must not spoil the next.
+fn crash_repeatedly(mode: &str, kill_after: &[usize]) {
     let dir = tempfile::tempdir().expect("tempdir");
     Repository::init(dir.path()).expect("init");
+    let mut acknowledged = Vec::new();
+    for &count in kill_after {
+        acknowledged.extend(crash_once(dir.path(), mode, count));
+        let repo = Repository::open(dir.path()).expect("a crashed repository opens");
+        for version in &acknowledged {
+            repo.at(version)
+                .unwrap_or_else(|e| panic!("acknowledged version {version} is lost: {e}"));
+        }
+        let report = repo.fsck(&mut |_, _| {}).expect("fsck runs");
+        assert!(report.is_ok(), "fsck after a crash: {:?}", report.problems);
+        // The repository keeps working after the crash, and what it writes then must
+        // survive the next crash too.
+        let after = repo
+            .put("after", "crash", format!("{count}"))
+            .expect("a write after the crash");
+        acknowledged.push(after);
+    }
+}
+
+/// Runs the writer until it has acknowledged `count` commits, then kills it with SIGKILL.
+/// Returns the versions it acknowledged.
+fn crash_once(dir: &std::path::Path, mode: &str, count: usize) -> Vec<String> {
     let mut child = Command::new(std::env::current_exe().expect("test binary"))
         .args([
             "--exact",
@@ -85,7 +109,7 @@ fn crash_once(mode: &str, acknowledged_before_kill: usize) {
             "--nocapture",
             "--test-threads=1",
         ])
-        .env(DIR, dir.path())
+        .env(DIR, dir)
         .env(MODE, mode)
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
@@ -97,47 +121,28 @@ fn crash_once(mode: &str, acknowledged_before_kill: usize) {
         let line = line.expect("line");
         if let Some(version) = line.strip_prefix("ok ") {
             acknowledged.push(version.to_string());
-            if acknowledged.len() >= acknowledged_before_kill {
+            if acknowledged.len() >= count {
                 break;
             }
         }
     }
     child.kill().expect("kill -9");
     child.wait().expect("reap");
-    assert!(
-        acknowledged.len() >= acknowledged_before_kill,
-        "the writer stopped early"
-    );
-
-    let repo = Repository::open(dir.path()).expect("a crashed repository opens");
-    for version in &acknowledged {
-        repo.at(version)
-            .unwrap_or_else(|e| panic!("acknowledged version {version} is lost: {e}"));
-    }
-    let report = repo.fsck(&mut |_, _| {}).expect("fsck runs");
-    assert!(report.is_ok(), "fsck after a crash: {:?}", report.problems);
-    // The repository keeps working after the crash.
-    repo.put("after", "crash", "1")
-        .expect("a write after the crash");
+    assert!(acknowledged.len() >= count, "the writer stopped early");
+    acknowledged
 }
 
 #[test]
 fn killed_during_single_puts() {
-    for kill_after in [1, 7, 40] {
-        crash_once("puts", kill_after);
-    }
+    crash_repeatedly("puts", &[1, 7, 40, 3]);
 }
 
 #[test]
 fn killed_during_batched_imports() {
-    for kill_after in [1, 3] {
-        crash_once("imports", kill_after);
-    }
+    crash_repeatedly("imports", &[1, 3, 2]);
 }
 
 #[test]
 fn killed_during_forks_and_merges() {
-    for kill_after in [2, 11] {
-        crash_once("forks", kill_after);
-    }
+    crash_repeatedly("forks", &[2, 11, 5]);
 }
