@@ -41,6 +41,9 @@ use crate::kv::Batch;
 use blobs::Blobs;
 use read::Lens;
 
+/// A set of heads and their common ancestor (if they share history).
+type HeadsBase = (Vec<String>, Option<String>);
+
 /// A resolved lens and the storage generation it was resolved at.
 type CachedLens = (u64, Arc<Lens>);
 
@@ -55,7 +58,7 @@ pub struct Repository {
     /// The resolved "latest" lens, valid until the storage's next write.
     latest: Arc<Mutex<Option<CachedLens>>>,
     /// The common ancestor of a set of heads, by heads (a few recent sets).
-    bases: Arc<Mutex<Vec<(Vec<String>, Option<String>)>>>,
+    bases: Arc<Mutex<Vec<HeadsBase>>>,
 }
 
 impl std::fmt::Debug for Repository {
@@ -405,21 +408,15 @@ impl Repository {
     }
 
     /// Writes `reader`'s bytes as a file row; the bytes are streamed into the blob store.
+    /// (For a message or `replaces`, use [`Transaction::put_file`].)
     pub fn put_file(
         &self,
         dataset: impl AsRef<[u8]>,
         key: impl AsRef<[u8]>,
         reader: &mut dyn Read,
     ) -> Result<String> {
-        let file = self.blobs.write(reader)?;
         let mut tx = self.transaction();
-        tx.ops.push(Operation {
-            kind: OpKind::Put,
-            content: Content::File,
-            dataset: dataset.as_ref().to_vec(),
-            key: key.as_ref().to_vec(),
-            value: Some(file.encode()),
-        });
+        tx.put_file(dataset, key, reader)?;
         tx.commit()
     }
 
@@ -430,21 +427,7 @@ impl Repository {
         dataset: impl AsRef<[u8]>,
         key: impl AsRef<[u8]>,
     ) -> Result<BlobReader> {
-        let (dataset, key) = (dataset.as_ref(), key.as_ref());
-        let row = self.get(dataset, key)?.ok_or_else(|| {
-            Error::NotFound(format!(
-                "row {} in dataset {}",
-                String::from_utf8_lossy(key),
-                String::from_utf8_lossy(dataset)
-            ))
-        })?;
-        let file = row.file.ok_or_else(|| {
-            Error::InvalidArgument(format!(
-                "row {} is not a file",
-                String::from_utf8_lossy(key)
-            ))
-        })?;
-        self.blobs.open(&file)
+        self.view()?.open_file(dataset, key)
     }
 
     /// Whether the blob store holds the blob with this SHA-256 (hex).
@@ -747,6 +730,25 @@ impl Transaction<'_> {
             value: Some(value.as_ref().to_vec()),
         });
         self
+    }
+
+    /// Puts a file row: streams `reader` into the blob store now (the blob is kept even if
+    /// the commit is never made; it is content-addressed, so nothing refers to it then).
+    pub fn put_file(
+        &mut self,
+        dataset: impl AsRef<[u8]>,
+        key: impl AsRef<[u8]>,
+        reader: &mut dyn Read,
+    ) -> Result<&mut Self> {
+        let file = self.repo.blobs.write(reader)?;
+        self.ops.push(Operation {
+            kind: OpKind::Put,
+            content: Content::File,
+            dataset: dataset.as_ref().to_vec(),
+            key: key.as_ref().to_vec(),
+            value: Some(file.encode()),
+        });
+        Ok(self)
     }
 
     /// Puts a value serialized as JSON.

@@ -10,10 +10,10 @@ use std::collections::BTreeSet;
 use std::ops::Bound;
 use std::sync::Arc;
 
-use super::Repository;
 use super::commit::FileRef;
 use super::read::{Lens, Resolved};
 use super::records::{self, Pointer};
+use super::{BlobReader, Repository};
 use crate::error::{Error, Result};
 use crate::graph::State;
 use crate::keys::{self, KeyReader};
@@ -226,6 +226,29 @@ impl View {
             Some(resolved) => row_of(dataset, key, resolved, true),
             None => Ok(None),
         }
+    }
+
+    /// A stream of a file row's bytes in this view, checked against its hash as it is read.
+    pub fn open_file(
+        &self,
+        dataset: impl AsRef<[u8]>,
+        key: impl AsRef<[u8]>,
+    ) -> Result<BlobReader> {
+        let (dataset, key) = (dataset.as_ref(), key.as_ref());
+        let row = self.get(dataset, key)?.ok_or_else(|| {
+            Error::NotFound(format!(
+                "row {} in dataset {}",
+                String::from_utf8_lossy(key),
+                String::from_utf8_lossy(dataset)
+            ))
+        })?;
+        let file = row.file.ok_or_else(|| {
+            Error::InvalidArgument(format!(
+                "row {} is not a file",
+                String::from_utf8_lossy(key)
+            ))
+        })?;
+        self.repo.blobs.open(&file)
     }
 
     /// Every distinct version of the row across the view's heads (one entry when the row

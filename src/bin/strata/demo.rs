@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use strata::graph::{FramedSha256, NodeHasher};
 use strata::{Doc, Durability, Graph, GraphOptions, Node};
 
-use crate::CliError;
+use crate::context::CliError;
 
 /// Options of `strata demo`.
 #[derive(Debug, clap::Args)]

@@ -1,0 +1,446 @@
+//! Row commands: `put`, `get`, `del`, `history`, `forks`, `datasets`.
+//!
+//! Dataset names and row keys are taken as UTF-8 text, or as bytes when written `0x<hex>`.
+
+use std::io::Write;
+
+use serde_json::{Value, json};
+use strata::dataset::{FileRef, RowVersion, Transaction};
+use strata::{Repository, View};
+
+use crate::context::{
+    CliError, CliResult, Global, parse_bytes, show_bytes, show_time, stdout, value_json, write_json,
+};
+
+/// Options of every write.
+#[derive(Debug, clap::Args)]
+pub struct WriteOptions {
+    /// The commit message.
+    #[arg(long, short)]
+    pub message: Option<String>,
+
+    /// The version(s) this write replaces (Mapeo-style versioned update). One version that
+    /// is no longer the newest makes the write a fork; several make it a merge of the
+    /// heads holding them, which resolves that fork.
+    #[arg(long, value_name = "VERSION", num_args = 1..)]
+    pub replaces: Vec<String>,
+}
+
+/// Write one row; prints the new version id.
+///
+/// VALUE is JSON (stored as compact JSON, keeping key order and number text) unless --raw
+/// is given (stored as given). Put --replaces last, or repeat it: `--replaces A --replaces B`.
+///
+/// Example: `strata put sites s-17 '{"name":"Spring 17","depth":4.5}'`
+#[derive(Debug, clap::Args)]
+pub struct PutArgs {
+    /// The dataset (text, or `0x<hex>` for raw bytes).
+    pub dataset: String,
+    /// The row key (text, or `0x<hex>` for raw bytes).
+    pub key: String,
+    /// The value: JSON (e.g. `'{"a":1}'`, `42`, `'"text"'`), or any text with --raw.
+    #[arg(allow_hyphen_values = true)]
+    pub value: String,
+
+    /// Store VALUE's bytes as given instead of parsing it as JSON.
+    #[arg(long)]
+    pub raw: bool,
+
+    #[command(flatten)]
+    pub write: WriteOptions,
+
+    /// Print the result as JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Read one row and print its value.
+///
+/// A JSON value is printed as stored, followed by a newline; any other value is written byte
+/// for byte. A row that does not exist is an error (exit code 1).
+///
+/// Example: `strata get sites s-17`, `strata get sites s-17 --at 3f2a9c01`
+#[derive(Debug, clap::Args)]
+pub struct GetArgs {
+    /// The dataset (text, or `0x<hex>` for raw bytes).
+    pub dataset: String,
+    /// The row key (text, or `0x<hex>` for raw bytes).
+    pub key: String,
+
+    /// Read at this version instead of the current view.
+    #[arg(long, value_name = "VERSION")]
+    pub at: Option<String>,
+
+    /// Write the value's bytes exactly, without the newline otherwise added after a JSON
+    /// value.
+    #[arg(long, conflicts_with = "json")]
+    pub raw: bool,
+
+    /// Print the row with its version and fork flag as JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Delete one row (a tombstone: its history is kept); prints the new version id.
+///
+/// Deleting a row that does not exist is an error, unless --replaces names the version.
+///
+/// Example: `strata del sites s-17 --replaces 3f2a9c01`
+#[derive(Debug, clap::Args)]
+pub struct DelArgs {
+    /// The dataset (text, or `0x<hex>` for raw bytes).
+    pub dataset: String,
+    /// The row key (text, or `0x<hex>` for raw bytes).
+    pub key: String,
+
+    #[command(flatten)]
+    pub write: WriteOptions,
+
+    /// Print the result as JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Every version of one row, on any fork, newest first.
+///
+/// Example: `strata history sites s-17`
+#[derive(Debug, clap::Args)]
+pub struct HistoryArgs {
+    /// The dataset (text, or `0x<hex>` for raw bytes).
+    pub dataset: String,
+    /// The row key (text, or `0x<hex>` for raw bytes).
+    pub key: String,
+
+    /// Print one JSON object per version (NDJSON).
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Every distinct version of one row across the current heads (a fork has several).
+///
+/// Example: `strata forks sites s-17`
+#[derive(Debug, clap::Args)]
+pub struct ForksArgs {
+    /// The dataset (text, or `0x<hex>` for raw bytes).
+    pub dataset: String,
+    /// The row key (text, or `0x<hex>` for raw bytes).
+    pub key: String,
+
+    /// Print one JSON object per version (NDJSON).
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// List the datasets that have live rows.
+///
+/// Example: `strata datasets`, `strata datasets --at 3f2a9c01`
+#[derive(Debug, clap::Args)]
+pub struct DatasetsArgs {
+    /// List them at this version instead of the current view.
+    #[arg(long, value_name = "VERSION")]
+    pub at: Option<String>,
+
+    /// Print a JSON array.
+    #[arg(long)]
+    pub json: bool,
+}
+
+// ---- shared by the command modules ----
+
+/// A dataset name and row key from the command line (`0x<hex>` for raw bytes).
+pub(crate) fn row_id(dataset: &str, key: &str) -> CliResult<(Vec<u8>, Vec<u8>)> {
+    Ok((parse_bytes(dataset)?, parse_bytes(key)?))
+}
+
+/// The view a read uses: `--at VERSION` when given, else the current view (the persistent
+/// checkout, or latest).
+pub(crate) fn view_at(repo: &Repository, at: Option<&str>) -> CliResult<View> {
+    Ok(match at {
+        Some(version) => repo.at(version)?,
+        None => repo.view()?,
+    })
+}
+
+/// The error for a row that does not exist (exit code 1).
+pub(crate) fn row_not_found(dataset: &[u8], key: &[u8]) -> CliError {
+    CliError::NotFound(format!(
+        "not found: row {} in dataset {}",
+        show_bytes(key),
+        show_bytes(dataset)
+    ))
+}
+
+/// A file reference as JSON (`null` for a row that is not a file).
+pub(crate) fn file_json(file: Option<&FileRef>) -> Value {
+    match file {
+        Some(file) => json!({ "hash": file.hash, "size": file.size }),
+        None => Value::Null,
+    }
+}
+
+/// A time as JSON: `time` (ms since the epoch) and `time_iso` (RFC 3339), both `null` when
+/// unknown (0).
+pub(crate) fn time_iso(ms: u64) -> Value {
+    if ms == 0 {
+        Value::Null
+    } else {
+        Value::String(show_time(ms))
+    }
+}
+
+/// One version of a row as JSON (history, forks, diff sides).
+pub(crate) fn version_json(version: &RowVersion) -> Value {
+    let value = if version.deleted || version.file.is_some() {
+        Value::Null
+    } else {
+        value_json(&version.value)
+    };
+    json!({
+        "version": version.version,
+        "log": version.log,
+        "change": version.change,
+        "time": version.time,
+        "time_iso": time_iso(version.time),
+        "deleted": version.deleted,
+        "value": value,
+        "file": file_json(version.file.as_ref()),
+    })
+}
+
+/// A value on one line for humans: JSON and plain text as they are, anything else (binary,
+/// control characters) as `0x<hex>`.
+pub(crate) fn show_value(value: &[u8]) -> String {
+    match std::str::from_utf8(value) {
+        Ok(text) if !text.starts_with("0x") && !text.chars().any(char::is_control) => {
+            text.to_string()
+        }
+        _ => format!("0x{}", hex::encode(value)),
+    }
+}
+
+/// What a row version holds, on one line: its value, `file <hash> (<size> bytes)`, or
+/// `(deleted)`.
+pub(crate) fn show_content(version: &RowVersion) -> String {
+    if version.deleted {
+        "(deleted)".to_string()
+    } else if let Some(file) = &version.file {
+        format!("file {} ({} bytes)", file.hash, file.size)
+    } else {
+        show_value(&version.value)
+    }
+}
+
+/// One row version as a text line: version, time, device, content.
+fn version_line(version: &RowVersion) -> String {
+    format!(
+        "{}  {}  {}  {}",
+        version.version,
+        show_time(version.time),
+        version.log,
+        show_content(version)
+    )
+}
+
+/// Parses a row value given on the command line: JSON (stored compact, with key order and
+/// number text kept) unless `raw`.
+pub(crate) fn encode_value(value: &str, raw: bool, what: &str) -> CliResult<Vec<u8>> {
+    if raw {
+        return Ok(value.as_bytes().to_vec());
+    }
+    serde_json::from_str::<serde::de::IgnoredAny>(value).map_err(|e| {
+        CliError::Input(format!(
+            "{what} is not valid JSON ({e}); pass --raw to store the text as given"
+        ))
+    })?;
+    Ok(compact_json(value))
+}
+
+/// Valid JSON text without the whitespace between tokens: every other byte (key order,
+/// number text such as `4.50` or `1e3`, string escapes) is kept exactly as written.
+pub(crate) fn compact_json(text: &str) -> Vec<u8> {
+    let mut out = Vec::with_capacity(text.len());
+    let (mut in_string, mut escaped) = (false, false);
+    for &byte in text.as_bytes() {
+        if in_string {
+            out.push(byte);
+            match (escaped, byte) {
+                (true, _) => escaped = false,
+                (false, b'\\') => escaped = true,
+                (false, b'"') => in_string = false,
+                _ => {}
+            }
+        } else if !matches!(byte, b' ' | b'\t' | b'\n' | b'\r') {
+            in_string = byte == b'"';
+            out.push(byte);
+        }
+    }
+    out
+}
+
+/// Commits one write with the common write options; returns the new version.
+fn commit_write(
+    repo: &Repository,
+    write: WriteOptions,
+    add: impl FnOnce(&mut Transaction<'_>),
+) -> CliResult<String> {
+    let mut tx = repo.transaction();
+    add(&mut tx);
+    if let Some(message) = write.message {
+        tx.message(message);
+    }
+    tx.replaces(&write.replaces);
+    tx.commit().map_err(|error| match error {
+        strata::Error::Conflict { count, rows } => CliError::Input(format!(
+            "replacing several versions merges their heads, and {count} other row(s) conflict: {rows}; nothing was written. Merge the heads first with `strata merge`"
+        )),
+        other => other.into(),
+    })
+}
+
+/// Prints the result of a write: the version id, or JSON.
+fn print_write(version: &str, dataset: &[u8], key: &[u8], json: bool) -> CliResult {
+    let mut out = stdout();
+    if json {
+        write_json(
+            &mut out,
+            &json!({
+                "version": version,
+                "dataset": show_bytes(dataset),
+                "key": show_bytes(key),
+            }),
+        )?;
+    } else {
+        writeln!(out, "{version}")?;
+    }
+    out.flush()?;
+    Ok(())
+}
+
+pub fn put(global: &Global, args: PutArgs) -> CliResult {
+    let (dataset, key) = row_id(&args.dataset, &args.key)?;
+    let value = encode_value(&args.value, args.raw, "VALUE")?;
+    let repo = global.open()?;
+    let version = commit_write(&repo, args.write, |tx| {
+        tx.put(&dataset, &key, &value);
+    })?;
+    print_write(&version, &dataset, &key, args.json)
+}
+
+pub fn get(global: &Global, args: GetArgs) -> CliResult {
+    let (dataset, key) = row_id(&args.dataset, &args.key)?;
+    let repo = global.open()?;
+    let view = view_at(&repo, args.at.as_deref())?;
+    let row = view
+        .get(&dataset, &key)?
+        .ok_or_else(|| row_not_found(&dataset, &key))?;
+    let mut out = stdout();
+    if args.json {
+        let value = if row.file.is_some() {
+            Value::Null
+        } else {
+            value_json(&row.value)
+        };
+        write_json(
+            &mut out,
+            &json!({
+                "dataset": show_bytes(&dataset),
+                "key": show_bytes(&key),
+                "value": value,
+                "version": row.version,
+                "forked": row.forked,
+                "file": file_json(row.file.as_ref()),
+            }),
+        )?;
+    } else {
+        if let Some(file) = &row.file {
+            return Err(CliError::Input(format!(
+                "row {} in dataset {} is a file ({} bytes, sha256 {}); read it with `strata files get {} {}`",
+                show_bytes(&key),
+                show_bytes(&dataset),
+                file.size,
+                file.hash,
+                args.dataset,
+                args.key
+            )));
+        }
+        out.write_all(&row.value)?;
+        let is_json = serde_json::from_slice::<serde::de::IgnoredAny>(&row.value).is_ok();
+        if is_json && !args.raw {
+            out.write_all(b"\n")?;
+        }
+    }
+    out.flush()?;
+    if row.forked && !args.json {
+        eprintln!(
+            "strata: note: row {} has several versions across the current heads (a fork); this is the newest. See `strata forks {} {}`",
+            show_bytes(&key),
+            args.dataset,
+            args.key
+        );
+    }
+    Ok(())
+}
+
+pub fn del(global: &Global, args: DelArgs) -> CliResult {
+    let (dataset, key) = row_id(&args.dataset, &args.key)?;
+    let repo = global.open()?;
+    // Deleting a row that is not there is almost always a mistake (a typo in the key);
+    // naming the version it replaces says the user means it.
+    if args.write.replaces.is_empty() && repo.get(&dataset, &key)?.is_none() {
+        return Err(row_not_found(&dataset, &key));
+    }
+    let version = commit_write(&repo, args.write, |tx| {
+        tx.delete(&dataset, &key);
+    })?;
+    print_write(&version, &dataset, &key, args.json)
+}
+
+/// Prints row versions as text lines or NDJSON.
+fn print_versions(versions: &[RowVersion], json: bool) -> CliResult {
+    let mut out = stdout();
+    for version in versions {
+        if json {
+            write_json(&mut out, &version_json(version))?;
+        } else {
+            writeln!(out, "{}", version_line(version))?;
+        }
+    }
+    out.flush()?;
+    Ok(())
+}
+
+pub fn history(global: &Global, args: HistoryArgs) -> CliResult {
+    let (dataset, key) = row_id(&args.dataset, &args.key)?;
+    let repo = global.open()?;
+    let versions = repo.history(&dataset, &key)?;
+    if versions.is_empty() {
+        return Err(row_not_found(&dataset, &key));
+    }
+    print_versions(&versions, args.json)
+}
+
+pub fn forks(global: &Global, args: ForksArgs) -> CliResult {
+    let (dataset, key) = row_id(&args.dataset, &args.key)?;
+    let repo = global.open()?;
+    let versions = repo.forks(&dataset, &key)?;
+    if versions.is_empty() {
+        return Err(row_not_found(&dataset, &key));
+    }
+    print_versions(&versions, args.json)
+}
+
+pub fn datasets(global: &Global, args: DatasetsArgs) -> CliResult {
+    let repo = global.open()?;
+    let names = view_at(&repo, args.at.as_deref())?.datasets()?;
+    let mut out = stdout();
+    if args.json {
+        let names: Vec<String> = names.iter().map(|n| show_bytes(n)).collect();
+        write_json(&mut out, &json!(names))?;
+    } else {
+        for name in &names {
+            writeln!(out, "{}", show_bytes(name))?;
+        }
+    }
+    out.flush()?;
+    Ok(())
+}

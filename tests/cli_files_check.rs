@@ -1,0 +1,339 @@
+//! The CLI's file rows, `fsck`, graph plumbing, the locked-repository error and `--help`,
+//! run through the real binary.
+
+mod cli_support;
+
+use cli_support::{Repo, assert_clean_error, describe, strata};
+use serde_json::Value;
+
+/// Bytes that are not UTF-8 and span several read chunks.
+fn content() -> Vec<u8> {
+    (0..200_000u32).map(|i| (i * 7 % 251) as u8).collect()
+}
+
+fn sha256_hex(bytes: &[u8]) -> String {
+    use sha2::Digest;
+    hex::encode(sha2::Sha256::digest(bytes))
+}
+
+#[test]
+fn files_put_get_and_ls_stream_content_exactly() {
+    let repo = Repo::new();
+    let data = content();
+    std::fs::write(repo.path().join("in.bin"), &data).unwrap();
+    let v1 = repo
+        .ok(&["files", "put", "photos", "a.bin", "in.bin"])
+        .trim()
+        .to_string();
+    assert_eq!(v1.len(), 64);
+    let stored = repo.json(&["files", "put", "photos", "b.bin", "-", "--json"]);
+    // (stdin was empty: an empty file)
+    assert_eq!(stored["size"], 0);
+    let from_stdin =
+        repo.run_with_input(&["files", "put", "photos", "c.bin", "-", "--json"], &data);
+    assert!(
+        from_stdin.status.success(),
+        "{}",
+        describe(&["files", "put"], &from_stdin)
+    );
+    let c: Value = serde_json::from_slice(&from_stdin.stdout).unwrap();
+    assert_eq!(c["size"], data.len());
+    assert_eq!(c["hash"], sha256_hex(&data).as_str());
+    assert_eq!(c["dataset"], "photos");
+    assert_eq!(c["key"], "c.bin");
+
+    // To stdout, with `-`, and to a file.
+    assert_eq!(repo.ok_bytes(&["files", "get", "photos", "a.bin"]), data);
+    assert_eq!(
+        repo.ok_bytes(&["files", "get", "photos", "c.bin", "-"]),
+        data
+    );
+    repo.ok(&["files", "get", "photos", "a.bin", "out.bin"]);
+    assert_eq!(std::fs::read(repo.path().join("out.bin")).unwrap(), data);
+
+    let listed = repo.ndjson(&["files", "ls", "--json"]);
+    let keys: Vec<&str> = listed.iter().map(|f| f["key"].as_str().unwrap()).collect();
+    assert_eq!(keys, vec!["a.bin", "b.bin", "c.bin"]);
+    assert_eq!(listed[0]["version"], v1.as_str());
+    assert_eq!(listed[0]["size"], data.len());
+    assert_eq!(listed[0]["hash"], sha256_hex(&data).as_str());
+    assert_eq!(listed[0]["dataset"], "photos");
+    let text = repo.ok(&["files", "ls", "photos"]);
+    assert_eq!(text.lines().count(), 3);
+    assert!(text.contains(&sha256_hex(&data)), "{text}");
+    assert!(repo.ok(&["files", "ls", "nothing"]).is_empty());
+
+    // Files count in status; `get` points to `files get`; --json shows the file.
+    assert_eq!(repo.json(&["status", "--json"])["files"], 3);
+    let stderr = repo.fail(&["get", "photos", "a.bin"]);
+    assert!(stderr.contains("files get"), "{stderr}");
+    let row = repo.json(&["get", "photos", "a.bin", "--json"]);
+    assert_eq!(row["file"]["size"], data.len());
+    assert_eq!(row["value"], Value::Null);
+
+    // An older version of a file, read with --at.
+    std::fs::write(repo.path().join("in.bin"), b"second version").unwrap();
+    repo.ok(&["files", "put", "photos", "a.bin", "in.bin"]);
+    assert_eq!(
+        repo.ok(&["files", "get", "photos", "a.bin"]),
+        "second version"
+    );
+    assert_eq!(
+        repo.ok_bytes(&["files", "get", "photos", "a.bin", "--at", &v1]),
+        data
+    );
+    let old = repo.ndjson(&["files", "ls", "--at", &v1, "--json"]);
+    assert_eq!(old.len(), 1);
+}
+
+#[test]
+fn files_errors_are_clear() {
+    let repo = Repo::new();
+    let stderr = repo.fail(&["files", "put", "d", "k", "no-such-file"]);
+    assert!(stderr.contains("no-such-file"), "{stderr}");
+    let stderr = repo.fail(&["files", "get", "d", "k"]);
+    assert!(stderr.contains("not found: row k in dataset d"), "{stderr}");
+    repo.put("d", "row", "1");
+    let stderr = repo.fail(&["files", "get", "d", "row"]);
+    assert!(stderr.contains("not a file"), "{stderr}");
+}
+
+#[test]
+fn a_corrupt_blob_fails_verification_and_leaves_no_output_file() {
+    let repo = Repo::new();
+    let data = content();
+    std::fs::write(repo.path().join("in.bin"), &data).unwrap();
+    let v1 = repo
+        .ok(&["files", "put", "f", "x", "in.bin"])
+        .trim()
+        .to_string();
+    let hash = sha256_hex(&data);
+    let blob = repo
+        .storage()
+        .join("blobs")
+        .join(&hash[..2])
+        .join(&hash[2..]);
+    let mut tampered = data.clone();
+    tampered[1000] ^= 1;
+    std::fs::write(&blob, &tampered).unwrap();
+
+    let stderr = repo.fail(&["files", "get", "f", "x", "out.bin"]);
+    assert!(stderr.contains("corrupt"), "{stderr}");
+    assert!(!repo.path().join("out.bin").exists());
+    let stderr = repo.fail(&["files", "get", "f", "x"]);
+    assert!(stderr.contains("corrupt"), "{stderr}");
+    // Also when read at a version through the store's layout.
+    repo.ok(&["files", "put", "f", "x", "-"]);
+    let stderr = repo.fail(&["files", "get", "f", "x", "--at", &v1]);
+    assert!(stderr.contains("corrupt"), "{stderr}");
+
+    // fsck finds it.
+    let stdout = {
+        let output = repo.run(&["fsck"]);
+        assert_eq!(
+            output.status.code(),
+            Some(1),
+            "{}",
+            describe(&["fsck"], &output)
+        );
+        assert_clean_error(&["fsck"], &output);
+        String::from_utf8(output.stdout).unwrap()
+    };
+    assert!(
+        stdout.contains(&format!("problem: blob {hash}")),
+        "{stdout}"
+    );
+}
+
+#[test]
+fn fsck_passes_on_a_healthy_repository_and_fails_on_a_damaged_one() {
+    let repo = Repo::new();
+    repo.put("d", "a", "1");
+    repo.put("d", "b", "2");
+    repo.ok(&["del", "d", "a"]);
+    std::fs::write(repo.path().join("f.bin"), b"file").unwrap();
+    repo.ok(&["files", "put", "f", "x", "f.bin"]);
+
+    let text = repo.ok(&["fsck"]);
+    assert!(
+        text.contains("checked 4 nodes") && text.contains("no problems"),
+        "{text}"
+    );
+    // Progress goes to stderr only, and only when asked for.
+    let output = repo.run(&["fsck", "--progress"]);
+    assert!(output.status.success());
+    assert_eq!(String::from_utf8_lossy(&output.stdout), text);
+    let report = repo.json(&["fsck", "--json"]);
+    assert_eq!(report["ok"], true);
+    assert_eq!(report["nodes"], 4);
+    assert_eq!(report["blobs"], 1);
+    assert_eq!(report["problems"], serde_json::json!([]));
+    for field in ["entries", "payloads", "pending"] {
+        assert!(report.get(field).is_some(), "{field} missing in {report}");
+    }
+
+    // Damage: overwrite a stored operation, and delete the blob.
+    {
+        let mut kv = strata::kv::Kv::open(&repo.storage().join("db")).unwrap();
+        let (op_key, _) = kv
+            .scan_prefix(strata::keys::OPERATIONS)
+            .unwrap()
+            .next()
+            .unwrap();
+        let mut batch = strata::kv::Batch::default();
+        batch.put(&op_key, b"\x08\x01\x1a\x01z");
+        kv.write(batch, strata::Durability::Synced).unwrap();
+    }
+    let hash = sha256_hex(b"file");
+    std::fs::remove_file(
+        repo.storage()
+            .join("blobs")
+            .join(&hash[..2])
+            .join(&hash[2..]),
+    )
+    .unwrap();
+    let output = repo.run(&["fsck"]);
+    assert_eq!(
+        output.status.code(),
+        Some(1),
+        "{}",
+        describe(&["fsck"], &output)
+    );
+    let stderr = assert_clean_error(&["fsck"], &output);
+    assert!(stderr.contains("problem"), "{stderr}");
+    let stdout = String::from_utf8(output.stdout).unwrap();
+    assert!(stdout.contains("problem: payload of commit"), "{stdout}");
+    assert!(
+        stdout.contains(&format!("problem: blob {hash}")),
+        "{stdout}"
+    );
+    assert!(stdout.contains("2 problems"), "{stdout}");
+
+    let output = repo.run(&["fsck", "--json"]);
+    assert_eq!(output.status.code(), Some(1));
+    let report: Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(report["ok"], false);
+    assert!(report["problems"].as_array().unwrap().len() >= 2);
+}
+
+#[test]
+fn a_locked_repository_is_a_one_line_error() {
+    let repo = Repo::new();
+    repo.put("d", "k", "1");
+    let held = strata::Repository::open(repo.path()).unwrap();
+    for args in [
+        &["get", "d", "k"][..],
+        &["put", "d", "k", "2"],
+        &["status"],
+        &["fsck"],
+        &["log"],
+    ] {
+        let stderr = repo.fail(args);
+        assert!(stderr.contains("locked"), "{stderr}");
+        assert!(stderr.contains(".strata"), "{stderr}");
+    }
+    drop(held);
+    assert_eq!(repo.ok(&["get", "d", "k"]), "1\n");
+}
+
+#[test]
+fn graph_plumbing_adds_and_reads_nodes() {
+    let repo = Repo::new();
+    let hello = repo.ok(&["graph", "add", "hello"]);
+    assert_eq!(
+        hello,
+        "8c7efb22472592f561a7a7647f8c5ee93134880b4ca0c92889a61848cd5c4602\n"
+    );
+    let hello = hello.trim();
+    let world = repo.json(&["graph", "add", "world", "--link", hello, "--json"]);
+    assert_eq!(world["links"], serde_json::json!([hello]));
+    assert_eq!(world["value"], "world");
+    assert_eq!(world["change"], 2);
+    assert_eq!(world["seq"], 2);
+    let world_key = world["key"].as_str().unwrap();
+
+    let node = repo.json(&["graph", "get", hello, "--json"]);
+    assert_eq!(node["value"], "hello");
+    assert_eq!(node["links"], serde_json::json!([]));
+    assert_eq!(
+        repo.json(&["graph", "get", &world_key[..10], "--json"])["key"],
+        world_key
+    );
+    let text = repo.ok(&["graph", "get", world_key]);
+    assert!(text.contains(&format!("link      {hello}")), "{text}");
+    assert!(text.contains("value     world"), "{text}");
+
+    assert_eq!(repo.ok(&["graph", "heads"]), format!("{world_key}\n"));
+    let heads = repo.ndjson(&["graph", "heads", "--json"]);
+    assert_eq!(heads.len(), 1);
+    assert_eq!(heads[0]["key"], world_key);
+
+    let changes = repo.ndjson(&["graph", "changes", "--json"]);
+    assert_eq!(changes.len(), 2);
+    assert_eq!(changes[0]["key"], hello);
+    let since = repo.ndjson(&["graph", "changes", "--since", "1", "--json"]);
+    assert_eq!(since.len(), 1);
+    assert_eq!(since[0]["key"], world_key);
+    assert_eq!(repo.ok(&["graph", "changes"]).lines().count(), 2);
+
+    let stderr = repo.fail(&["graph", "add", "x", "--link", "ffff"]);
+    assert!(stderr.contains("missing link"), "{stderr}");
+    let stderr = repo.fail(&["graph", "get", "0000000000"]);
+    assert!(stderr.contains("not found"), "{stderr}");
+    // Graph nodes that are not commits show in log as such.
+    let log = repo.ndjson(&["log", "--json"]);
+    assert_eq!(log.len(), 2);
+    assert_eq!(log[0]["commit"], false);
+}
+
+#[test]
+fn every_command_has_help_with_an_example() {
+    let commands: &[&[&str]] = &[
+        &[],
+        &["init"],
+        &["status"],
+        &["put"],
+        &["get"],
+        &["del"],
+        &["history"],
+        &["forks"],
+        &["datasets"],
+        &["log"],
+        &["heads"],
+        &["checkout"],
+        &["diff"],
+        &["merge"],
+        &["files"],
+        &["files", "put"],
+        &["files", "get"],
+        &["files", "ls"],
+        &["fsck"],
+        &["graph"],
+        &["graph", "add"],
+        &["graph", "get"],
+        &["graph", "heads"],
+        &["graph", "changes"],
+    ];
+    let dir = tempfile::tempdir().unwrap();
+    for command in commands {
+        let output = strata()
+            .args(*command)
+            .arg("--help")
+            .current_dir(dir.path())
+            .output()
+            .unwrap();
+        assert_eq!(
+            output.status.code(),
+            Some(0),
+            "{}",
+            describe(command, &output)
+        );
+        let help = String::from_utf8_lossy(&output.stdout);
+        if !command.is_empty() {
+            assert!(
+                help.contains("Example"),
+                "no example in help of {command:?}:\n{help}"
+            );
+        }
+    }
+}
