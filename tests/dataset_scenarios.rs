@@ -348,3 +348,89 @@ fn live_commit_feed_sees_commits_as_they_land() {
             .all(|c| c.visible && c.commit.as_ref().is_some_and(|c| c.puts == 1))
     );
 }
+
+#[test]
+fn three_head_merge_catches_conflicts_between_any_two_heads() {
+    let repo = repo();
+    let base = repo.put("d", "k", "base").unwrap();
+    let mut heads = Vec::new();
+    for (key, value) in [("other", "1"), ("k", "two"), ("k", "three")] {
+        let mut tx = repo.transaction();
+        tx.put("d", key, value)
+            .replaces(std::slice::from_ref(&base));
+        heads.push(tx.commit().unwrap());
+    }
+    // Heads 2 and 3 changed "k" differently; head 1 did not touch it.
+    let err = repo.merge(&heads).commit().unwrap_err();
+    assert!(matches!(err, Error::Conflict { count: 1, .. }), "{err}");
+    let mut tx = repo.merge(&heads);
+    tx.policy(MergePolicy::Newest);
+    let merged = tx.commit().unwrap();
+    let view = repo.at(&merged).unwrap();
+    assert_eq!(view.get("d", "other").unwrap().unwrap().value, b"1");
+    let k = view.get("d", "k").unwrap().unwrap().value;
+    assert!(k == b"two" || k == b"three", "{k:?}");
+    assert_eq!(repo.heads().unwrap(), vec![merged]);
+}
+
+#[test]
+fn replacing_several_versions_takes_a_policy_for_other_conflicts() {
+    let repo = repo();
+    let base = repo.put("d", "a", "0").unwrap();
+    let mut versions = Vec::new();
+    for side in ["left", "right"] {
+        let mut tx = repo.transaction();
+        tx.put("d", "a", side)
+            .put("d", "b", side)
+            .replaces(std::slice::from_ref(&base));
+        versions.push(tx.commit().unwrap());
+    }
+    // Resolving "a" merges the two heads, which also disagree on "b".
+    let mut tx = repo.transaction();
+    tx.put("d", "a", "both").replaces(&versions);
+    assert!(matches!(tx.commit().unwrap_err(), Error::Conflict { .. }));
+    let mut tx = repo.transaction();
+    tx.put("d", "a", "both")
+        .replaces(&versions)
+        .policy(MergePolicy::Ours);
+    tx.commit().unwrap();
+    assert_eq!(repo.heads().unwrap().len(), 1);
+    assert_eq!(value(&repo, "d", "a").as_deref(), Some("both"));
+    assert!(!repo.get("d", "b").unwrap().unwrap().forked);
+}
+
+#[test]
+fn pending_commits_wake_only_for_what_they_wait_for() {
+    let a = repo();
+    let b = repo();
+    a.put("d", "first", "1").unwrap();
+    a.put("d", "second", "2").unwrap();
+    let nodes: Vec<_> = a.graph().changes(0).map(|n| n.unwrap()).collect();
+    b.apply_remote(nodes.clone()).unwrap();
+    assert_eq!(b.status().unwrap().pending, 2);
+    // Local work goes on while both wait.
+    b.put("local", "x", "y").unwrap();
+    assert_eq!(b.status().unwrap().pending, 2);
+    // The second commit's payload alone frees nothing: its parent still waits.
+    let payload = |node: &strata::Node| {
+        let commit = strata::dataset::Commit::decode(&node.value).unwrap();
+        a.payload(commit.operations.as_deref().unwrap())
+            .unwrap()
+            .unwrap()
+    };
+    b.add_payload(&payload(&nodes[1])).unwrap();
+    assert_eq!(b.status().unwrap().pending, 2);
+    // The first one's frees both, in order.
+    b.add_payload(&payload(&nodes[0])).unwrap();
+    assert_eq!(b.status().unwrap().pending, 0);
+    assert_eq!(
+        b.latest()
+            .unwrap()
+            .get("d", "second")
+            .unwrap()
+            .unwrap()
+            .value,
+        b"2"
+    );
+    assert!(b.fsck(&mut |_, _| {}).unwrap().is_ok());
+}

@@ -108,7 +108,7 @@ impl Repository {
 
                 // The dataset index.
                 let status = records::node_status(&mut state.kv, &key)?;
-                let pending = index::memory(&mut state)?.pending.contains(&change);
+                let pending = index::memory(&mut state)?.pending.contains_key(&change);
                 match (&status, pending) {
                     (Some(_), true) => report
                         .problems

@@ -12,7 +12,7 @@
 //! change it forked at. A merge node also writes into its layer the rows its other parents
 //! changed since the common ancestor (three-way), so later reads never look past it.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
 use prost::Message;
 
@@ -34,13 +34,30 @@ fn read_counter(state: &mut State, key: &[u8], what: &str) -> Result<u64> {
 }
 
 /// What the index keeps in memory: the current heads of the dataset view and the pending
-/// commits. Both are also stored (`!meta!tips!`, `!pending!`) and loaded once at open; a
-/// scan of either family would step over the tombstones of every former entry. Their sizes
-/// are the number of heads and of commits waiting for payload, not the data size.
+/// commits with what each waits for. Both are also stored (`!meta!tips!`, `!pending!`) and
+/// loaded once at open; a scan of either family would step over the tombstones of every
+/// former entry. Their sizes are the number of heads and of commits waiting for payload,
+/// not the data size.
 #[derive(Debug, Default)]
 pub(crate) struct IndexMemory {
     pub tips: BTreeSet<String>,
-    pub pending: BTreeSet<u64>,
+    pub pending: BTreeMap<u64, Waiting>,
+}
+
+/// What a pending commit may be waiting for: any of its parents, or its payload.
+#[derive(Debug)]
+pub(crate) struct Waiting {
+    links: Vec<String>,
+    payload: Option<String>,
+}
+
+impl Waiting {
+    fn of(node: &Node) -> Waiting {
+        Waiting {
+            links: node.links.clone(),
+            payload: Commit::decode(&node.value).ok().and_then(|c| c.operations),
+        }
+    }
 }
 
 /// The index memory, loaded on first use.
@@ -52,10 +69,16 @@ pub(crate) fn memory(state: &mut State) -> Result<&mut IndexMemory> {
                 .map_err(|_| Error::corrupt("head key is not UTF-8"))?;
             loaded.tips.insert(tip);
         }
-        for (key, _) in state.kv.scan_prefix(keys::PENDING)? {
-            loaded
-                .pending
-                .insert(keys::KeyReader::new(&key, keys::PENDING)?.u64()?);
+        let changes: Vec<u64> = state
+            .kv
+            .scan_prefix(keys::PENDING)?
+            .map(|(key, _)| keys::KeyReader::new(&key, keys::PENDING)?.u64())
+            .collect::<Result<_>>()?;
+        for change in changes {
+            let node = state
+                .node_at_change(change)?
+                .ok_or_else(|| Error::corrupt(format!("pending change {change} is missing")))?;
+            loaded.pending.insert(change, Waiting::of(&node));
         }
         state.index_memory = Some(loaded);
     }
@@ -65,18 +88,18 @@ pub(crate) fn memory(state: &mut State) -> Result<&mut IndexMemory> {
         .ok_or_else(|| Error::corrupt("index memory is missing"))
 }
 
-/// Indexes every node stored since the last run; then retries pending nodes if anything
-/// new became visible.
-///
 /// Index writes are only flushed, never fsynced, whatever the graph's durability: the index
 /// is derived from the graph, and LevelDB's log is replayed in order, so after a power loss
 /// either an index write survived with everything before it or `!meta!indexed` is behind
-/// and this function redoes the work at the next open.
+/// and [`catch_up`] redoes the work at the next open.
+const INDEX_DURABILITY: Durability = Durability::Flushed;
+
+/// Indexes every node stored since the last run; then retries the pending nodes that were
+/// waiting for one of them.
 pub(crate) fn catch_up(state: &mut State, _graph_durability: Durability) -> Result<()> {
-    let durability = Durability::Flushed;
     memory(state)?;
     let mut indexed = read_counter(state, keys::META_INDEXED, "indexed change")?;
-    let mut progressed = false;
+    let mut fresh: HashSet<String> = HashSet::new();
     while indexed < state.change_count {
         for (change, key) in state.keys_from(indexed + 1, 256)? {
             let node = state.node(&key)?.ok_or_else(|| {
@@ -88,19 +111,21 @@ pub(crate) fn catch_up(state: &mut State, _graph_durability: Durability) -> Resu
                 batch.put(&keys::pending(change), b"");
             }
             batch.put(keys::META_INDEXED, &keys::encode_u64(change));
-            state.kv.write(batch, durability)?;
+            state.kv.write(batch, INDEX_DURABILITY)?;
             let memory = memory(state)?;
             if indexed_now {
-                progressed = true;
                 record_tips(memory, &node);
+                if !memory.pending.is_empty() {
+                    fresh.insert(node.key);
+                }
             } else {
-                memory.pending.insert(change);
+                memory.pending.insert(change, Waiting::of(&node));
             }
             indexed = change;
         }
     }
-    if progressed {
-        retry_pending(state, durability)?;
+    if !fresh.is_empty() {
+        retry(state, fresh, None)?;
     }
     Ok(())
 }
@@ -112,21 +137,37 @@ fn record_tips(memory: &mut IndexMemory, node: &Node) {
     memory.tips.insert(node.key.clone());
 }
 
-/// Indexes the pending nodes that have become indexable, in change order (so a node freed
-/// here frees its descendants in the same pass).
-pub(crate) fn retry_pending(state: &mut State, durability: Durability) -> Result<()> {
-    let pending: Vec<u64> = memory(state)?.pending.iter().copied().collect();
-    for change in pending {
+/// Retries the pending nodes waiting for payload `hash`, and then those they free.
+pub(crate) fn payload_arrived(state: &mut State, hash: &str) -> Result<()> {
+    retry(state, HashSet::new(), Some(hash))
+}
+
+/// Retries, in change order, the pending nodes that link to a node in `fresh` or wait for
+/// payload `payload`; each node indexed here joins `fresh`, so descendants are freed in the
+/// same pass. Nodes waiting for nothing that arrived are not touched.
+fn retry(state: &mut State, mut fresh: HashSet<String>, payload: Option<&str>) -> Result<()> {
+    let candidates: Vec<u64> = memory(state)?.pending.keys().copied().collect();
+    for change in candidates {
+        let waiting = &memory(state)?.pending[&change];
+        let wakes = waiting
+            .payload
+            .as_deref()
+            .is_some_and(|p| Some(p) == payload)
+            || waiting.links.iter().any(|link| fresh.contains(link));
+        if !wakes {
+            continue;
+        }
         let node = state
             .node_at_change(change)?
             .ok_or_else(|| Error::corrupt(format!("pending change {change} is missing")))?;
         let mut batch = Batch::default();
         if index_node(state, &node, &mut batch)? {
             batch.delete(&keys::pending(change));
-            state.kv.write(batch, durability)?;
+            state.kv.write(batch, INDEX_DURABILITY)?;
             let memory = memory(state)?;
             memory.pending.remove(&change);
             record_tips(memory, &node);
+            fresh.insert(node.key);
         }
     }
     Ok(())
@@ -184,10 +225,11 @@ fn put_entry(batch: &mut Batch, layer: u64, change: u64, row: &RowId, pointer: &
         .u64_desc(change)
         .finish();
     batch.put(&changes, &encoded);
+    // The latest family only lists a layer's rows for range reads; values live in changes.
     let latest = keys::data_latest_dataset(layer, &row.0)
         .bytes(&row.1)
         .finish();
-    batch.put(&latest, &encoded);
+    batch.put(&latest, b"");
 }
 
 /// The entries of `rows` (sorted) at `path`, one sorted pass per dataset.

@@ -20,7 +20,7 @@ use crate::graph::State;
 pub enum MergePolicy {
     /// Keep the first head's value (this device's own head, when it is merged).
     Ours,
-    /// Take the other head's value.
+    /// Take the other head's value (with three or more heads, the newest of the others).
     Theirs,
     /// Take the newest value (commit time, ties broken by version id).
     Newest,
@@ -49,8 +49,11 @@ fn copy_of(row: &RowId, entry: Option<&Pointer>) -> Operation {
     }
 }
 
-/// Checks a merge of `links` (first = ours) for conflicts, settles them with `policy`, and
-/// returns the merge's operations: `ops` plus one per conflict settled by the policy.
+/// Checks a merge of `links` (first = ours) for conflicts between every pair of heads,
+/// settles them with `policy`, and returns the merge's operations: `ops` plus one per
+/// conflict settled by the policy. A row is a conflict when two heads changed it since
+/// their common ancestor to different contents, and the merge's own operations do not set
+/// it.
 pub(crate) fn resolve_conflicts(
     state: &mut State,
     links: &[String],
@@ -61,55 +64,47 @@ pub(crate) fn resolve_conflicts(
         .iter()
         .map(|op| (op.dataset.clone(), op.key.clone()))
         .collect();
-    let ours_path = lineage::path_of(&mut state.kv, &links[0])?;
-    let mut unsettled: Vec<RowId> = Vec::new();
-    let mut settled: BTreeSet<RowId> = BTreeSet::new();
-    for other in &links[1..] {
-        let walk = lineage::merge_base(state, &links[0], other)?;
-        let base_path: Path = match &walk.base {
-            Some(base) => lineage::path_of(&mut state.kv, base)?,
-            None => Path::new(),
-        };
-        let theirs_path = lineage::path_of(&mut state.kv, other)?;
-        let (mut ours_rows, mut theirs_rows) = (BTreeSet::new(), BTreeSet::new());
-        for key in &walk.only_a {
-            lineage::touched(state, key, &mut ours_rows)?;
-        }
-        for key in &walk.only_b {
-            lineage::touched(state, key, &mut theirs_rows)?;
-        }
-        for row in ours_rows.intersection(&theirs_rows) {
-            if own.contains(row) || settled.contains(row) {
-                continue;
+    let paths: Vec<Path> = links
+        .iter()
+        .map(|link| lineage::path_of(&mut state.kv, link))
+        .collect::<Result<_>>()?;
+    let mut conflicts: BTreeSet<RowId> = BTreeSet::new();
+    for i in 0..links.len() {
+        for j in i + 1..links.len() {
+            let walk = lineage::merge_base(state, &links[i], &links[j])?;
+            let base_path: Path = match &walk.base {
+                Some(base) => lineage::path_of(&mut state.kv, base)?,
+                None => Path::new(),
+            };
+            let (mut rows_i, mut rows_j) = (BTreeSet::new(), BTreeSet::new());
+            for key in &walk.only_a {
+                lineage::touched(state, key, &mut rows_i)?;
             }
-            let kv = &mut state.kv;
-            let base = lookup(kv, &base_path, &row.0, &row.1)?;
-            let ours = lookup(kv, &ours_path, &row.0, &row.1)?;
-            let theirs = lookup(kv, &theirs_path, &row.0, &row.1)?;
-            if same(ours.as_ref(), base.as_ref())
-                || same(theirs.as_ref(), base.as_ref())
-                || same_content(ours.as_ref(), theirs.as_ref())
-            {
-                continue;
+            for key in &walk.only_b {
+                lineage::touched(state, key, &mut rows_j)?;
             }
-            let chosen = match policy {
-                None => {
-                    unsettled.push(row.clone());
+            for row in rows_i.intersection(&rows_j) {
+                if own.contains(row) || conflicts.contains(row) {
                     continue;
                 }
-                Some(MergePolicy::Ours) => ours.clone(),
-                Some(MergePolicy::Theirs) => theirs.clone(),
-                Some(MergePolicy::Newest) => {
-                    let candidates: Vec<&Pointer> = ours.iter().chain(theirs.iter()).collect();
-                    newest(kv, &candidates)?.cloned()
+                let kv = &mut state.kv;
+                let base = lookup(kv, &base_path, &row.0, &row.1)?;
+                let at_i = lookup(kv, &paths[i], &row.0, &row.1)?;
+                let at_j = lookup(kv, &paths[j], &row.0, &row.1)?;
+                if !same(at_i.as_ref(), base.as_ref())
+                    && !same(at_j.as_ref(), base.as_ref())
+                    && !same_content(at_i.as_ref(), at_j.as_ref())
+                {
+                    conflicts.insert(row.clone());
                 }
-            };
-            ops.push(copy_of(row, chosen.as_ref()));
-            settled.insert(row.clone());
+            }
         }
     }
-    if !unsettled.is_empty() {
-        let names: Vec<String> = unsettled
+    let Some(policy) = policy else {
+        if conflicts.is_empty() {
+            return Ok(ops);
+        }
+        let names: Vec<String> = conflicts
             .iter()
             .take(5)
             .map(|(d, k)| {
@@ -121,9 +116,28 @@ pub(crate) fn resolve_conflicts(
             })
             .collect();
         return Err(Error::Conflict {
-            count: unsettled.len(),
+            count: conflicts.len(),
             rows: names.join(", "),
         });
+    };
+    for row in &conflicts {
+        let kv = &mut state.kv;
+        let values: Vec<Option<Pointer>> = paths
+            .iter()
+            .map(|path| lookup(kv, path, &row.0, &row.1))
+            .collect::<Result<_>>()?;
+        let chosen = match policy {
+            MergePolicy::Ours => values[0].clone(),
+            MergePolicy::Theirs => {
+                let others: Vec<&Pointer> = values[1..].iter().flatten().collect();
+                newest(kv, &others)?.cloned()
+            }
+            MergePolicy::Newest => {
+                let all: Vec<&Pointer> = values.iter().flatten().collect();
+                newest(kv, &all)?.cloned()
+            }
+        };
+        ops.push(copy_of(row, chosen.as_ref()));
     }
     Ok(ops)
 }

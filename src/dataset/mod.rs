@@ -77,10 +77,7 @@ enum Parents {
     /// The versions a write replaces (Mapeo's versioned updates).
     Replaces(Vec<String>),
     /// A merge of these heads (all current heads when empty).
-    Merge {
-        heads: Vec<String>,
-        policy: Option<MergePolicy>,
-    },
+    Merge { heads: Vec<String> },
 }
 
 fn now_ms() -> u64 {
@@ -206,15 +203,32 @@ impl Repository {
         Ok(lens)
     }
 
-    /// The heads' common ancestor, remembered per set of heads: writes on one branch change
-    /// the set, but reads between them need not walk the graph again.
+    /// The heads' common ancestor, remembered per set of heads. A write on one branch
+    /// replaces that branch's head with a child of it, which leaves the common ancestor as
+    /// it was: such a set is answered from the set it grew from, without a walk.
     fn common_base(&self, state: &mut State, heads: &[String]) -> Result<Option<String>> {
         const REMEMBERED: usize = 8;
         let mut bases = self.bases.lock().unwrap_or_else(|p| p.into_inner());
         if let Some((_, base)) = bases.iter().find(|(set, _)| set.as_slice() == heads) {
             return Ok(base.clone());
         }
-        let base = lineage::common_base(state, heads)?;
+        let mut known = None;
+        for (set, base) in bases.iter() {
+            let added: Vec<&String> = heads.iter().filter(|h| !set.contains(h)).collect();
+            let removed: Vec<&String> = set.iter().filter(|h| !heads.contains(h)).collect();
+            if let ([new], [old]) = (added.as_slice(), removed.as_slice())
+                && state
+                    .node(new)?
+                    .is_some_and(|node| node.links == [(*old).clone()])
+            {
+                known = Some(base.clone());
+                break;
+            }
+        }
+        let base = match known {
+            Some(base) => base,
+            None => lineage::common_base(state, heads)?,
+        };
         if bases.len() == REMEMBERED {
             bases.remove(0);
         }
@@ -280,10 +294,11 @@ impl Repository {
         let mut state = self.graph.lock();
         let prefix = keys::data_changes_row(dataset.as_ref(), key.as_ref()).finish();
         let mut entries: Vec<records::Pointer> = Vec::new();
+        let mut seen = std::collections::HashSet::new();
         for (_, value) in state.kv.scan_prefix(&prefix)? {
             let entry = records::Pointer::decode(&value)?;
             // A merge re-records the versions it takes; list each version once.
-            if !entries.iter().any(|e| e.same_op(&entry)) {
+            if seen.insert((entry.version.clone(), entry.index)) {
                 entries.push(entry);
             }
         }
@@ -330,26 +345,18 @@ impl Repository {
 
     /// Starts a commit: add operations, then [`Transaction::commit`].
     pub fn transaction(&self) -> Transaction<'_> {
-        Transaction {
-            repo: self,
-            ops: Vec::new(),
-            message: None,
-            parents: Parents::Auto,
-        }
+        Transaction::new(self, Parents::Auto)
     }
 
     /// Starts a merge of `heads` (all current heads when empty): add resolutions, choose a
     /// policy for conflicts, then [`Transaction::commit`].
     pub fn merge(&self, heads: &[String]) -> Transaction<'_> {
-        Transaction {
-            repo: self,
-            ops: Vec::new(),
-            message: None,
-            parents: Parents::Merge {
+        Transaction::new(
+            self,
+            Parents::Merge {
                 heads: heads.to_vec(),
-                policy: None,
             },
-        }
+        )
     }
 
     /// Writes one row; returns the new version.
@@ -478,8 +485,8 @@ impl Repository {
             batch.put(&keys::operation(&raw, index as u64), op);
         }
         let mut state = self.graph.lock();
-        state.kv.write(batch, crate::kv::Durability::Flushed)?;
-        index::retry_pending(&mut state, crate::kv::Durability::Flushed)?;
+        state.kv.write(batch, self.graph.durability())?;
+        index::payload_arrived(&mut state, &hash)?;
         Ok(hash)
     }
 
@@ -493,19 +500,17 @@ impl Repository {
         Ok((!ops.is_empty()).then_some(ops))
     }
 
-    fn commit_ops(
-        &self,
-        ops: Vec<Operation>,
-        message: Option<String>,
-        parents: Parents,
-    ) -> Result<String> {
+    fn commit_ops(&self, tx: Transaction) -> Result<String> {
+        let Transaction {
+            ops,
+            message,
+            parents,
+            policy,
+            ..
+        } = tx;
         let mut state = self.graph.lock();
-        let links = self.choose_links(&mut state, &ops, parents.clone())?;
+        let links = self.choose_links(&mut state, &ops, parents)?;
         let ops = if links.len() > 1 {
-            let policy = match &parents {
-                Parents::Merge { policy, .. } => *policy,
-                _ => None,
-            };
             merge::resolve_conflicts(&mut state, &links, ops, policy)?
         } else {
             ops
@@ -557,7 +562,7 @@ impl Repository {
         {
             let mut batch = Batch::default();
             batch.put(keys::META_CHECKOUT, node.key.as_bytes());
-            state.kv.write(batch, crate::kv::Durability::Flushed)?;
+            state.kv.write(batch, self.graph.durability())?;
         }
         drop(state);
         let version = node.key.clone();
@@ -713,9 +718,20 @@ pub struct Transaction<'a> {
     ops: Vec<Operation>,
     message: Option<String>,
     parents: Parents,
+    policy: Option<MergePolicy>,
 }
 
-impl Transaction<'_> {
+impl<'a> Transaction<'a> {
+    fn new(repo: &'a Repository, parents: Parents) -> Transaction<'a> {
+        Transaction {
+            repo,
+            ops: Vec::new(),
+            message: None,
+            parents,
+            policy: None,
+        }
+    }
+
     pub fn put(
         &mut self,
         dataset: impl AsRef<[u8]>,
@@ -788,12 +804,11 @@ impl Transaction<'_> {
         self
     }
 
-    /// For a merge: how to settle rows changed differently on several sides that this
-    /// merge's own operations do not settle. Without a policy such a conflict is an error.
+    /// For a merge (or a write replacing several versions, which merges their heads): how
+    /// to settle rows changed differently on several sides that this commit's own
+    /// operations do not settle. Without a policy such a conflict is an error.
     pub fn policy(&mut self, policy: MergePolicy) -> &mut Self {
-        if let Parents::Merge { policy: p, .. } = &mut self.parents {
-            *p = Some(policy);
-        }
+        self.policy = Some(policy);
         self
     }
 
@@ -807,6 +822,6 @@ impl Transaction<'_> {
 
     /// Writes the commit atomically; returns its version.
     pub fn commit(self) -> Result<String> {
-        self.repo.commit_ops(self.ops, self.message, self.parents)
+        self.repo.commit_ops(self)
     }
 }

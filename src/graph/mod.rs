@@ -221,6 +221,11 @@ impl Graph {
         self.shared.path.as_deref()
     }
 
+    /// How durable each write is before it returns.
+    pub(crate) fn durability(&self) -> Durability {
+        self.shared.options.durability
+    }
+
     /// The hash function node keys are computed with.
     pub(crate) fn hasher(&self) -> Arc<dyn NodeHasher> {
         self.shared.options.hasher.clone()
