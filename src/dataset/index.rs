@@ -198,7 +198,7 @@ fn empty_status() -> Status {
 }
 
 /// Moves the live-row counters for one row going from `before` to `after`.
-fn count(status: &mut Status, before: Option<&Pointer>, after: Option<&Pointer>) {
+pub(super) fn count(status: &mut Status, before: Option<&Pointer>, after: Option<&Pointer>) {
     if let Some(before) = before.filter(|p| !p.deleted) {
         let counter = if before.file {
             &mut status.files

@@ -6,7 +6,7 @@
 //! side's value into the merge commit. An unsettled conflict is an error and nothing is
 //! written. Everything else is taken from whichever side changed it, by the indexer.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
 use super::commit::{Content, OpKind, Operation};
 use super::lineage::{self, Path, RowId};
@@ -18,11 +18,14 @@ use crate::graph::State;
 /// How a merge settles a row changed differently on several sides.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum MergePolicy {
-    /// Keep the first head's value (this device's own head, when it is merged).
+    /// Keep the first head's value (this device's own head, when it is merged). When the
+    /// first head did not change the row, the newest of the changes is taken.
     Ours,
-    /// Take the other head's value (with three or more heads, the newest of the others).
+    /// Take the other head's value (with three or more heads, the newest among the other
+    /// heads that changed the row).
     Theirs,
-    /// Take the newest value (commit time, ties broken by version id).
+    /// Take the newest of the values the heads changed the row to (commit time, ties
+    /// broken by version id).
     Newest,
 }
 
@@ -68,7 +71,8 @@ pub(crate) fn resolve_conflicts(
         .iter()
         .map(|link| lineage::path_of(&mut state.kv, link))
         .collect::<Result<_>>()?;
-    let mut conflicts: BTreeSet<RowId> = BTreeSet::new();
+    // Conflicting rows, with the heads that changed them in a conflicting way.
+    let mut conflicts: BTreeMap<RowId, BTreeSet<usize>> = BTreeMap::new();
     for i in 0..links.len() {
         for j in i + 1..links.len() {
             let walk = lineage::merge_base(state, &links[i], &links[j])?;
@@ -84,7 +88,7 @@ pub(crate) fn resolve_conflicts(
                 lineage::touched(state, key, &mut rows_j)?;
             }
             for row in rows_i.intersection(&rows_j) {
-                if own.contains(row) || conflicts.contains(row) {
+                if own.contains(row) {
                     continue;
                 }
                 let kv = &mut state.kv;
@@ -95,7 +99,7 @@ pub(crate) fn resolve_conflicts(
                     && !same(at_j.as_ref(), base.as_ref())
                     && !same_content(at_i.as_ref(), at_j.as_ref())
                 {
-                    conflicts.insert(row.clone());
+                    conflicts.entry(row.clone()).or_default().extend([i, j]);
                 }
             }
         }
@@ -105,7 +109,7 @@ pub(crate) fn resolve_conflicts(
             return Ok(ops);
         }
         let names: Vec<String> = conflicts
-            .iter()
+            .keys()
             .take(5)
             .map(|(d, k)| {
                 format!(
@@ -120,20 +124,26 @@ pub(crate) fn resolve_conflicts(
             rows: names.join(", "),
         });
     };
-    for row in &conflicts {
+    for (row, heads) in &conflicts {
         let kv = &mut state.kv;
-        let values: Vec<Option<Pointer>> = paths
-            .iter()
-            .map(|path| lookup(kv, path, &row.0, &row.1))
-            .collect::<Result<_>>()?;
-        let chosen = match policy {
-            MergePolicy::Ours => values[0].clone(),
-            MergePolicy::Theirs => {
-                let others: Vec<&Pointer> = values[1..].iter().flatten().collect();
+        let mut values: Vec<(usize, Option<Pointer>)> = Vec::new();
+        for &head in heads {
+            values.push((head, lookup(kv, &paths[head], &row.0, &row.1)?));
+        }
+        // Only the heads that changed the row compete; "ours" wins if it is one of them.
+        let ours = values.iter().find(|(head, _)| *head == 0);
+        let chosen = match (policy, ours) {
+            (MergePolicy::Ours, Some((_, value))) => value.clone(),
+            (MergePolicy::Theirs, _) => {
+                let others: Vec<&Pointer> = values
+                    .iter()
+                    .filter(|(head, _)| *head != 0)
+                    .filter_map(|(_, value)| value.as_ref())
+                    .collect();
                 newest(kv, &others)?.cloned()
             }
-            MergePolicy::Newest => {
-                let all: Vec<&Pointer> = values.iter().flatten().collect();
+            (MergePolicy::Newest, _) | (MergePolicy::Ours, None) => {
+                let all: Vec<&Pointer> = values.iter().filter_map(|(_, v)| v.as_ref()).collect();
                 newest(kv, &all)?.cloned()
             }
         };

@@ -319,43 +319,67 @@ impl View {
             pending,
             ..RepoStatus::default()
         };
-        let mut newest: Option<(u64, u64)> = None;
-        let mut base_rows = (0u64, 0u64);
-        if let Lens::Many {
-            heads: head_paths, ..
-        } = &*self.lens
-        {
-            // Rows at latest: the common ancestor's, plus what each head added since.
-            let head_keys: Vec<String> = head_paths.iter().map(|(k, _)| k.clone()).collect();
-            if let Some(base) = super::lineage::common_base(&mut state, &head_keys)?
-                && let Some(s) = records::node_status(&mut state.kv, &base)?
-            {
-                base_rows = (s.rows, s.files);
-            }
-            status.rows = base_rows.0;
-            status.files = base_rows.1;
-        }
+        let mut newest: Option<u64> = None;
         for head in &heads {
             let s = records::node_status(&mut state.kv, head)?
                 .ok_or_else(|| Error::corrupt(format!("head {head} is not indexed")))?;
-            match &*self.lens {
-                Lens::Many { .. } => {
-                    status.rows = (status.rows + s.rows).saturating_sub(base_rows.0);
-                    status.files = (status.files + s.files).saturating_sub(base_rows.1);
-                }
-                _ => {
-                    status.rows = s.rows;
-                    status.files = s.files;
-                }
-            }
+            (status.rows, status.files) = (s.rows, s.files);
             status.modified = status.modified.max(s.modified);
-            if newest.is_none_or(|(time, _)| s.modified >= time) {
-                newest = Some((s.modified, s.versions));
+            if newest.is_none_or(|time| s.modified >= time) {
+                newest = Some(s.modified);
                 status.versions = s.versions;
                 status.size = s.size;
             }
         }
+        if let Lens::Many { base, .. } = &*self.lens {
+            drop(state);
+            (status.rows, status.files) = self.live_counts_at_latest(&heads, base)?;
+        }
         Ok(status)
+    }
+
+    /// Live rows and files as latest (several heads) shows them: the common ancestor's,
+    /// adjusted by every row any head touched since, as resolved at latest. Costs the
+    /// changes since the ancestor; heads with no common ancestor are counted row by row.
+    fn live_counts_at_latest(
+        &self,
+        heads: &[String],
+        base_path: &[(u64, u64)],
+    ) -> Result<(u64, u64)> {
+        let mut state = self.repo.graph.lock();
+        let Some(base) = self.repo.common_base(&mut state, heads)? else {
+            drop(state);
+            let (mut rows, mut files) = (0, 0);
+            for dataset in self.datasets()? {
+                for row in self.range(&dataset, Range::all().keys_only()) {
+                    if row?.file.is_some() {
+                        files += 1;
+                    } else {
+                        rows += 1;
+                    }
+                }
+            }
+            return Ok((rows, files));
+        };
+        let at_base = records::node_status(&mut state.kv, &base)?
+            .ok_or_else(|| Error::corrupt(format!("common ancestor {base} is not indexed")))?;
+        let mut counts = at_base.clone();
+        let mut touched = BTreeSet::new();
+        for head in heads {
+            for node in super::lineage::merge_base(&mut state, &base, head)?.only_b {
+                super::lineage::touched(&mut state, &node, &mut touched)?;
+            }
+        }
+        for (dataset, key) in touched {
+            let before = super::read::lookup(&mut state.kv, base_path, &dataset, &key)?;
+            let after = self.lens.resolve(&mut state.kv, &dataset, &key)?;
+            super::index::count(
+                &mut counts,
+                before.as_ref(),
+                after.as_ref().map(|r| &r.winner),
+            );
+        }
+        Ok((counts.rows, counts.files))
     }
 }
 
