@@ -1,54 +1,60 @@
-//! `strata demo`: a real end-to-end run of the graph on an on-disk repository in a fresh
-//! temporary folder, reporting what each step did and how long it took.
+//! `strata demo`: a tour of the command line on a real dataset, in a fresh repository in a
+//! temporary folder.
 //!
-//! Every line printed comes from the run itself (keys, change numbers, heads, timings), and
-//! every step checks its result: a surprise fails the command with `strata: check failed:`.
+//! Every step is a real `strata` command line, parsed by the same parser and run by the
+//! same code as when it is typed (in this process, on a `Global` whose `--repo` is the
+//! temporary folder). Each is printed as `$ strata …` before its output, so the output
+//! doubles as a tutorial that can be replayed by hand in the folder (`--keep` keeps it).
+//! After each step the demo checks the result through the library; a surprise fails the
+//! command with `strata: check failed:`.
 
 use std::io::{self, Write};
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use strata::graph::{FramedSha256, NodeHasher};
-use strata::{Doc, Durability, Graph, GraphOptions, Node};
+use clap::Parser;
+use strata::Repository;
 
-use crate::context::CliError;
+use crate::context::{CliError, CliResult, Global};
+use crate::transfer::{count, rate};
+use crate::{Cli, Command};
 
-/// Options of `strata demo`.
+/// The example dataset: 3,376 US airports (FAA data, public domain; examples/README.md).
+const AIRPORTS_CSV: &[u8] = include_bytes!("../../../examples/airports.csv");
+const AIRPORTS_ROWS: u64 = 3376;
+
+const SFO: &str = r#"{"iata":"SFO","name":"San Francisco International","city":"San Francisco","state":"CA","country":"USA","latitude":"37.61900194","longitude":"-122.3748433"}"#;
+const SFO_OFFICIAL: &str = r#"{"iata":"SFO","name":"San Francisco International Airport","city":"San Francisco","state":"CA","country":"USA","latitude":"37.61900194","longitude":"-122.3748433"}"#;
+const SFO_SHORT: &str = r#"{"iata":"SFO","name":"San Francisco Intl","city":"San Francisco","state":"CA","country":"USA","latitude":"37.61900194","longitude":"-122.3748433"}"#;
+const JFK_FULL: &str = r#"{"iata":"JFK","name":"John F. Kennedy International","city":"New York","state":"NY","country":"USA","latitude":"40.63975111","longitude":"-73.77892556"}"#;
+
+/// Run a tour of the command line on real data (3,376 US airports) in a new repository.
+///
+/// Each step is printed as the `strata` command it runs, followed by that command's
+/// output: init, import, get, put and del, a fork (a write on an older version with
+/// --replaces), forks, merge, log, diff, get --at, history, export (checked byte for byte
+/// against the imported file) and fsck, then a summary with timings. Every step's result is
+/// checked. It takes a second or two.
 #[derive(Debug, clap::Args)]
 pub struct Args {
-    /// How many nodes the atomic batch adds.
-    #[arg(long, default_value_t = 10_000, value_parser = clap::value_parser!(u64).range(1..=1_000_000))]
-    nodes: u64,
-
-    /// How many nodes the appended chain has.
-    #[arg(long, default_value_t = 100, value_parser = clap::value_parser!(u64).range(2..=100_000))]
-    chain: u64,
-
-    /// Keep the repository folder when the demo ends (its path is printed).
+    /// Keep the repository folder when the demo ends (its path is printed), to replay or
+    /// continue the tour by hand.
     #[arg(long)]
     keep: bool,
+
+    /// Also import and export this many generated rows (NDJSON, ~150 bytes each) to
+    /// measure throughput, e.g. `--rows 100000`.
+    #[arg(long, default_value_t = 0, value_parser = clap::value_parser!(u64).range(0..=10_000_000))]
+    rows: u64,
 }
 
 /// Fails the demo with `message` unless `ok`.
-fn check(ok: bool, message: impl FnOnce() -> String) -> Result<(), CliError> {
+fn check(ok: bool, message: impl FnOnce() -> String) -> CliResult {
     if ok {
         Ok(())
     } else {
         Err(CliError::Check(message()))
     }
-}
-
-/// `1234567` → `1,234,567`.
-fn count(n: u64) -> String {
-    let digits = n.to_string();
-    let mut out = String::with_capacity(digits.len() + digits.len() / 3);
-    for (i, c) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i).is_multiple_of(3) {
-            out.push(',');
-        }
-        out.push(c);
-    }
-    out
 }
 
 /// A duration for humans: `0.42 ms`, `12.3 ms`, `1.52 s`.
@@ -63,78 +69,141 @@ fn took(d: Duration) -> String {
     }
 }
 
-/// `n` items in `d` as a rate: `123,456 nodes/s`.
-fn rate(n: u64, d: Duration) -> String {
-    let secs = d.as_secs_f64();
-    if secs <= 0.0 {
-        return "too fast to time".into();
-    }
-    // Rates are shown to the node; the cast saturates, so it cannot misbehave.
-    format!("{} nodes/s", count((n as f64 / secs).round() as u64))
-}
-
-/// The first 12 characters of a node key: enough to tell nodes apart on screen.
-fn short(key: &str) -> String {
-    key.chars().take(12).collect()
-}
-
-/// One row of the report: step, what happened, and optionally how long it took and the
-/// rate over `nodes`.
-fn row(
-    out: &mut impl Write,
-    step: &str,
-    what: &str,
-    timing: Option<(Duration, u64)>,
-) -> io::Result<()> {
-    match timing {
-        None => writeln!(out, "  {step:<8} {what}"),
-        Some((time, 0)) => writeln!(out, "  {step:<8} {what:<62} {:>9}", took(time)),
-        Some((time, nodes)) => writeln!(
-            out,
-            "  {step:<8} {what:<62} {:>9}  {}",
-            took(time),
-            rate(nodes, time)
-        ),
+/// A word as a POSIX shell needs it written.
+fn quote(word: &str) -> String {
+    let plain = !word.is_empty()
+        && word
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "_./:=,@%+-".contains(c));
+    if plain {
+        word.to_string()
+    } else {
+        format!("'{}'", word.replace('\'', r"'\''"))
     }
 }
 
-/// A roughly 100-byte JSON observation, different for every `i`.
+/// Restores the working folder when dropped.
+struct Cwd(Option<PathBuf>);
+
+impl Drop for Cwd {
+    fn drop(&mut self) {
+        if let Some(previous) = self.0.take() {
+            let _ = std::env::set_current_dir(previous);
+        }
+    }
+}
+
+/// The demo's state: where it runs, and what each step took.
+struct Tour {
+    global: Global,
+    dir: PathBuf,
+    timings: Vec<(String, Duration)>,
+    /// With --rows: the generated rows' import and export times.
+    throughput: Option<(Duration, Duration)>,
+}
+
+impl Tour {
+    /// Prints text (narration or a transcript line) and flushes it, so that it comes out
+    /// in order with the commands' own output.
+    fn say(&self, text: &str) -> CliResult {
+        let mut out = io::stdout().lock();
+        writeln!(out, "{text}")?;
+        out.flush()?;
+        Ok(())
+    }
+
+    /// Parses `strata <words>` as the command line would and prints it.
+    fn parse(&self, words: &[&str], shown: Option<&str>) -> CliResult<Command> {
+        let line = words.iter().map(|w| quote(w)).collect::<Vec<_>>().join(" ");
+        self.say(&format!("$ strata {}", shown.unwrap_or(&line)))?;
+        let cli = Cli::try_parse_from(std::iter::once("strata").chain(words.iter().copied()))
+            .map_err(|e| CliError::Check(format!("`strata {line}` does not parse: {e}")))?;
+        Ok(cli.command)
+    }
+
+    /// Runs `strata <words>` through the CLI's own dispatch; returns how long it took.
+    fn run(&mut self, words: &[&str]) -> CliResult<Duration> {
+        let command = self.parse(words, None)?;
+        let started = Instant::now();
+        let result = crate::run(Cli {
+            global: self.global.clone(),
+            command,
+        });
+        let elapsed = started.elapsed();
+        io::stdout().flush()?;
+        result.map_err(|e| CliError::Check(format!("`strata {}` failed: {e}", words.join(" "))))?;
+        self.timings.push((words[0].to_string(), elapsed));
+        Ok(elapsed)
+    }
+
+    /// Runs `strata export <words> > file`; returns the rows written and the time taken.
+    fn export_to_file(&mut self, words: &[&str], file: &str) -> CliResult<(u64, Duration)> {
+        let line = words.iter().map(|w| quote(w)).collect::<Vec<_>>().join(" ");
+        let Command::Export(args) = self.parse(words, Some(&format!("{line} > {file}")))? else {
+            return Err(CliError::Check(format!("`strata {line}` is not an export")));
+        };
+        let path = self.dir.join(file);
+        let started = Instant::now();
+        let mut out = io::BufWriter::new(
+            std::fs::File::create(&path).map_err(CliError::io(format!("creating {file}")))?,
+        );
+        let rows = crate::transfer::export_to(&self.global, args, &mut out)?;
+        out.flush()
+            .map_err(CliError::io(format!("writing {file}")))?;
+        let elapsed = started.elapsed();
+        self.timings.push(("export".into(), elapsed));
+        Ok((rows, elapsed))
+    }
+
+    /// The repository through the library, for checks (closed again before the next step).
+    fn repo(&self) -> CliResult<Repository> {
+        self.global.open()
+    }
+
+    fn heads(&self) -> CliResult<Vec<String>> {
+        Ok(self.repo()?.heads()?)
+    }
+
+    fn value(&self, version: Option<&str>, key: &str) -> CliResult<Option<String>> {
+        let repo = self.repo()?;
+        let view = match version {
+            Some(version) => repo.at(version)?,
+            None => repo.latest()?,
+        };
+        Ok(view
+            .get("airports", key)?
+            .map(|row| String::from_utf8_lossy(&row.value).into_owned()))
+    }
+}
+
+/// The single head, or a failed check.
+fn only_head(heads: Vec<String>, after: &str) -> CliResult<String> {
+    match <[String; 1]>::try_from(heads) {
+        Ok([head]) => Ok(head),
+        Err(heads) => Err(CliError::Check(format!(
+            "after {after} there are {} heads, expected 1",
+            heads.len()
+        ))),
+    }
+}
+
+/// A generated observation row, different for every `i`.
 fn observation(i: u64) -> String {
     let lat = -3.0 - (i % 9973) as f64 / 10_000.0;
     let lon = -62.0 - (i % 7919) as f64 / 10_000.0;
     format!(
-        r#"{{"type":"observation","id":{i},"lat":{lat:.4},"lon":{lon:.4},"species":"Ceiba pentandra","ok":true}}"#
+        r#"{{"id":"obs-{i:08}","lat":{lat:.4},"lon":{lon:.4},"species":"Ceiba pentandra","count":{},"observer":"team-{}","ok":true}}"#,
+        i % 37,
+        i % 11
     )
 }
 
-/// Reads the changes feed after `since` to its end, checking that change numbers are dense.
-fn read_changes(graph: &Graph, since: u64) -> Result<Vec<Node>, CliError> {
-    let mut nodes = Vec::new();
-    for node in graph.changes(since) {
-        let node = node?;
-        let expected = since + nodes.len() as u64 + 1;
-        check(node.change == expected, || {
-            format!(
-                "changes feed returned change {} where {expected} was due",
-                node.change
-            )
-        })?;
-        nodes.push(node);
-    }
-    Ok(nodes)
-}
-
-pub fn run(args: Args) -> Result<(), CliError> {
+pub fn run(args: Args) -> CliResult {
     let started = Instant::now();
-    let mut out = io::stdout().lock();
-
     let folder = tempfile::Builder::new()
         .prefix("strata-demo-")
         .tempdir()
-        .map_err(|source| CliError::Io {
-            context: "creating a temporary folder".into(),
-            source,
-        })?;
+        .map_err(CliError::io("creating a temporary folder"))?;
     // With --keep the folder outlives the run; otherwise it is removed when `_guard` drops,
     // on success and on failure alike.
     let (_guard, dir): (Option<tempfile::TempDir>, PathBuf) = if args.keep {
@@ -143,274 +212,317 @@ pub fn run(args: Args) -> Result<(), CliError> {
         let dir = folder.path().to_path_buf();
         (Some(folder), dir)
     };
-    let repo = dir.join("graph");
+    let dir = dir.canonicalize().unwrap_or(dir);
+    // Work in the folder, so that the transcript can be replayed there as printed.
+    let previous = std::env::current_dir().ok();
+    std::env::set_current_dir(&dir).map_err(CliError::io(format!("entering {}", dir.display())))?;
+    let _cwd = Cwd(previous);
 
-    writeln!(
-        out,
-        "strata demo: a real graph session on a new on-disk repository"
-    )?;
-
-    // Open (create) the repository.
-    let options = GraphOptions::default();
-    let durability = match options.durability {
-        Durability::Flushed => "Flushed: each write survives kill -9",
-        Durability::Synced => "Synced: each write survives power loss",
+    let mut tour = Tour {
+        global: Global {
+            repo: Some(dir.clone()),
+            quiet: true,
+            progress: false,
+        },
+        dir: dir.clone(),
+        timings: Vec::new(),
+        throughput: None,
     };
-    let t = Instant::now();
-    let graph = Graph::open(&repo, options)?;
-    let opened = t.elapsed();
-    let log_id = graph.log_id();
-    check(graph.change_count() == 0, || {
-        "a new repository is not empty".into()
-    })?;
-    row(&mut out, "folder", &repo.display().to_string(), None)?;
-    row(
-        &mut out,
-        "",
+    tour_steps(&mut tour, &args)?;
+
+    // The summary.
+    let total = started.elapsed();
+    let time_of = |name: &str| -> Duration {
+        tour.timings
+            .iter()
+            .filter(|(n, _)| n == name)
+            .map(|(_, d)| *d)
+            .sum()
+    };
+    let writes: Vec<Duration> = tour
+        .timings
+        .iter()
+        .filter(|(n, _)| n == "put" || n == "del")
+        .map(|(_, d)| *d)
+        .collect();
+    tour.say("")?;
+    tour.say(&format!(
+        "Summary: {} commands in {}; every check passed.",
+        tour.timings.len(),
+        took(total)
+    ))?;
+    let line = |step: &str, what: String, how: String| format!("  {step:<8} {what:<34} {how}");
+    let import = tour
+        .timings
+        .iter()
+        .find(|(n, _)| n == "import")
+        .map(|(_, d)| *d);
+    if let Some(import) = import {
+        tour.say(&line(
+            "import",
+            format!("{} airports, one commit", count(AIRPORTS_ROWS)),
+            rate(AIRPORTS_ROWS, import),
+        ))?;
+    }
+    if !writes.is_empty() {
+        let mean = writes.iter().sum::<Duration>() / writes.len() as u32;
+        tour.say(&line(
+            "put/del",
+            format!("{} single-row commits", writes.len()),
+            format!("{} each (every commit is fsynced)", took(mean)),
+        ))?;
+    }
+    if let Some((import, export)) = tour.throughput {
+        let what = format!("{} generated rows", count(args.rows));
+        tour.say(&line("import", what.clone(), rate(args.rows, import)))?;
+        tour.say(&line("export", what, rate(args.rows, export)))?;
+    }
+    for name in ["merge", "diff", "fsck"] {
+        tour.say(&line(name, String::new(), took(time_of(name))))?;
+    }
+    tour.say(&format!(
+        "  folder   {} ({})",
+        dir.display(),
         if args.keep {
-            "(kept: --keep)"
+            "kept: `cd` there to continue the tour by hand"
         } else {
-            "(removed at exit; --keep keeps it)"
-        },
-        None,
-    )?;
-    row(&mut out, "log id", &log_id, None)?;
-    row(&mut out, "durable", durability, None)?;
-    writeln!(out)?;
-    row(
-        &mut out,
-        "open",
-        "created the repository",
-        Some((opened, 0)),
-    )?;
-
-    // A root: a node with no links.
-    let root_value = r#"{"type":"root","name":"strata demo"}"#;
-    let root = graph.add(&[], root_value)?;
-    check(root.change == 1 && root.seq == 1, || {
-        format!("the root got change {}, seq {}", root.change, root.seq)
-    })?;
-    let what = format!("add: change 1, key {}, no links", short(&root.key));
-    row(&mut out, "root", &what, None)?;
-
-    // A chain: each append links every head, which is the previous node.
-    let t = Instant::now();
-    let mut chain = Vec::with_capacity(args.chain as usize);
-    let mut previous = root.key.clone();
-    for n in 1..=args.chain {
-        let node = graph.append(format!(r#"{{"type":"step","n":{n}}}"#))?;
-        check(node.links == [previous.clone()], || {
-            format!("append {n} did not link the previous head")
-        })?;
-        previous = node.key.clone();
-        chain.push(node);
-    }
-    let appended = t.elapsed();
-    let chain_end = graph.change_count();
-    let what = format!(
-        "{} appends, each linking the previous head (2..{})",
-        count(args.chain),
-        count(chain_end)
-    );
-    row(&mut out, "chain", &what, Some((appended, args.chain)))?;
-
-    // One atomic batch, each document linking the one before it (keys are computed here,
-    // with the same framed SHA-256 the graph uses, so a document can name an earlier one).
-    let mut docs = Vec::with_capacity(args.nodes as usize);
-    let mut value_bytes = 0u64;
-    for i in 0..args.nodes {
-        let links = vec![previous];
-        let value = observation(i);
-        previous = FramedSha256.hash(&links, value.as_bytes());
-        value_bytes += value.len() as u64;
-        docs.push(Doc::new(links, value));
-    }
-    let t = Instant::now();
-    let batch = graph.batch(docs)?;
-    let batched = t.elapsed();
-    let tip = batch
-        .last()
-        .cloned()
-        .ok_or_else(|| CliError::Check("the batch returned no nodes".into()))?;
-    check(
-        batch.len() as u64 == args.nodes && tip.key == previous,
-        || "the batch did not return one node per document, in order".into(),
-    )?;
-    check(
-        graph.change_count() == chain_end + args.nodes && batch[0].change == chain_end + 1,
-        || "the batch's change numbers are not dense".into(),
-    )?;
-    let what = format!(
-        "{} nodes of ~{} B JSON, one atomic batch ({}..{})",
-        count(args.nodes),
-        value_bytes / args.nodes,
-        count(chain_end + 1),
-        count(tip.change)
-    );
-    row(&mut out, "batch", &what, Some((batched, args.nodes)))?;
-
-    // Atomicity: a batch with one bad document writes nothing at all.
-    let before = graph.change_count();
-    let good = Doc::new(
-        vec![tip.key.clone()],
-        r#"{"type":"note","text":"never stored"}"#,
-    );
-    let good_key = FramedSha256.hash(&good.links, &good.value);
-    let missing = "0".repeat(64);
-    let bad = Doc::new(
-        vec![missing.clone()],
-        r#"{"type":"note","text":"dangling"}"#,
-    );
-    match graph.batch(vec![good, bad]) {
-        Err(strata::Error::MissingLink { link }) if link == missing => {}
-        Err(other) => return Err(other.into()),
-        Ok(_) => {
-            return Err(CliError::Check(
-                "a batch with a missing link was accepted".into(),
-            ));
+            "removed now; --keep keeps it"
         }
-    }
-    check(
-        graph.change_count() == before && !graph.contains(&good_key)?,
-        || "a refused batch left something behind".into(),
-    )?;
-    let what = format!(
-        "2-doc batch, 2nd links missing {}: refused, 0 written",
-        short(&missing)
-    );
-    row(&mut out, "refuse", &what, None)?;
-
-    // Deduplication: the same links and value are the same node.
-    let again = graph.add(&[], root_value)?;
-    check(again == root && graph.change_count() == before, || {
-        "re-adding the root wrote something".into()
-    })?;
-    let what = format!(
-        "re-adding the root returns stored change {}; nothing written",
-        again.change
-    );
-    row(&mut out, "dedupe", &what, None)?;
-
-    // A branch: a node linking an older node, so the graph has two heads.
-    let older = &chain[chain.len() / 2];
-    let branch = graph.add(
-        std::slice::from_ref(&older.key),
-        r#"{"type":"step","n":"branch","note":"written on an old version"}"#,
-    )?;
-    let heads = graph.heads()?;
-    check(
-        heads.len() == 2 && heads.contains(&tip) && heads.contains(&branch),
-        || {
-            format!(
-                "expected 2 heads (batch tip and branch), found {}",
-                heads.len()
-            )
-        },
-    )?;
-    let what = format!(
-        "change {} links older change {}: now {} heads",
-        count(branch.change),
-        count(older.change),
-        heads.len()
-    );
-    row(&mut out, "branch", &what, None)?;
-    for head in &heads {
-        let role = if head.key == branch.key {
-            "the branch"
-        } else {
-            "tip of the batch"
-        };
-        let what = format!(
-            "  head {}  change {}  ({role})",
-            short(&head.key),
-            count(head.change)
-        );
-        row(&mut out, "", &what, None)?;
-    }
-
-    // The changes feed, from the end of the chain.
-    let t = Instant::now();
-    let fed = read_changes(&graph, chain_end)?;
-    let feed_time = t.elapsed();
-    let fed_count = fed.len() as u64;
-    check(fed_count == args.nodes + 1, || {
-        format!(
-            "the feed since change {chain_end} returned {fed_count} nodes, expected {}",
-            args.nodes + 1
-        )
-    })?;
-    check(fed.last() == Some(&branch), || {
-        "the feed did not end with the branch".into()
-    })?;
-    let what = format!(
-        "feed since change {}: {} nodes in order ({}..{})",
-        count(chain_end),
-        count(fed_count),
-        count(chain_end + 1),
-        count(branch.change)
-    );
-    row(&mut out, "changes", &what, Some((feed_time, fed_count)))?;
-    drop(fed);
-
-    // Merge: append links every head.
-    let merge = graph.append(r#"{"type":"merge","note":"joins every head"}"#)?;
-    let heads = graph.heads()?;
-    check(merge.links.len() == 2 && heads == [merge.clone()], || {
-        "the merge did not join both heads".into()
-    })?;
-    let what = format!(
-        "append: change {} links both heads: 1 head, {}",
-        count(merge.change),
-        short(&merge.key)
-    );
-    row(&mut out, "merge", &what, None)?;
-
-    // Close, reopen from disk, and compare.
-    let changes = graph.change_count();
-    drop(graph);
-    let t = Instant::now();
-    let graph = Graph::open(&repo, GraphOptions::default())?;
-    let reopened = t.elapsed();
-    let (log_after, changes_after, heads_after) =
-        (graph.log_id(), graph.change_count(), graph.heads()?);
-    check(log_after == log_id, || {
-        format!("log id changed on reopen: {log_after}")
-    })?;
-    check(changes_after == changes, || {
-        format!("{changes_after} changes after reopen, {changes} before")
-    })?;
-    check(heads_after == heads, || "heads changed on reopen".into())?;
-    let what = format!(
-        "reopened: same log id, {} changes, head {}",
-        count(changes_after),
-        short(&merge.key)
-    );
-    row(&mut out, "reopen", &what, Some((reopened, 0)))?;
-
-    // Read everything back from disk.
-    let t = Instant::now();
-    let all = read_changes(&graph, 0)?;
-    let read_all = t.elapsed();
-    let seq = graph.log_head(&log_id)?;
-    check(all.len() as u64 == changes && seq == changes, || {
-        format!(
-            "after reopen the feed has {} nodes and the log ends at seq {seq}; expected {changes}",
-            all.len()
-        )
-    })?;
-    let what = format!(
-        "read all {} changes back; own log is dense, seq 1..{}",
-        count(changes),
-        count(seq)
-    );
-    row(&mut out, "verify", &what, Some((read_all, changes)))?;
-
-    writeln!(out)?;
-    writeln!(
-        out,
-        "done in {}: every check passed",
-        took(started.elapsed())
-    )?;
-    out.flush()?;
+    ))?;
     Ok(())
+}
+
+fn tour_steps(tour: &mut Tour, args: &Args) -> CliResult {
+    tour.say("strata demo: the command line on real data, in a new repository.")?;
+    tour.say(
+        "Each `$ strata ...` line below is run, in this process, by the same code as the command.",
+    )?;
+    tour.say("")?;
+    tour.say(&format!("$ cd {}", quote(&tour.dir.display().to_string())))?;
+    tour.run(&["init"])?;
+    check(Repository::storage_of(&tour.dir).is_some(), || {
+        "init made no repository".into()
+    })?;
+
+    // Import.
+    tour.say("")?;
+    tour.say("# 3,376 US airports (FAA data, public domain; see examples/README.md).")?;
+    std::fs::write(tour.dir.join("airports.csv"), AIRPORTS_CSV)
+        .map_err(CliError::io("writing airports.csv"))?;
+    tour.run(&[
+        "import",
+        "airports.csv",
+        "--dataset",
+        "airports",
+        "--key",
+        "iata",
+        "--message",
+        "FAA airports",
+    ])?;
+    let imported = only_head(tour.heads()?, "the import")?;
+    let status = tour.repo()?.status()?;
+    check(status.rows == AIRPORTS_ROWS, || {
+        format!(
+            "the import left {} rows, expected {AIRPORTS_ROWS}",
+            status.rows
+        )
+    })?;
+    let v1 = &imported[..8];
+    tour.run(&["get", "airports", "SFO"])?;
+    check(tour.value(None, "SFO")?.as_deref() == Some(SFO), || {
+        "SFO does not read back as imported".into()
+    })?;
+
+    // Edits.
+    tour.say("")?;
+    tour.say("# Edit two rows and delete one: each write is a new version.")?;
+    tour.run(&[
+        "put",
+        "airports",
+        "SFO",
+        SFO_OFFICIAL,
+        "--message",
+        "official name",
+    ])?;
+    tour.run(&["put", "airports", "JFK", JFK_FULL, "--message", "full name"])?;
+    tour.run(&["del", "airports", "00M", "--message", "closed"])?;
+    let mine = only_head(tour.heads()?, "the edits")?;
+    check(tour.value(None, "00M")?.is_none(), || {
+        "00M is still there after del".into()
+    })?;
+
+    // A fork.
+    tour.say("")?;
+    tour.say(&format!(
+        "# A colleague edited SFO offline, starting from the import ({v1}). Their write arrives"
+    ))?;
+    tour.say("# here as a write on that older version: the repository now has two heads.")?;
+    tour.run(&[
+        "put",
+        "airports",
+        "SFO",
+        SFO_SHORT,
+        "--replaces",
+        v1,
+        "--message",
+        "shorter name",
+    ])?;
+    let heads = tour.heads()?;
+    check(heads.len() == 2 && heads.contains(&mine), || {
+        format!("after the fork there are {} heads, expected 2", heads.len())
+    })?;
+    let theirs = heads
+        .iter()
+        .find(|h| **h != mine)
+        .cloned()
+        .unwrap_or_default();
+    tour.run(&["heads"])?;
+    tour.run(&["forks", "airports", "SFO"])?;
+    check(tour.repo()?.forks("airports", "SFO")?.len() == 2, || {
+        "SFO does not show two forks".into()
+    })?;
+    tour.say("")?;
+    tour.say(
+        "# At latest, each head's changes are visible; a forked row reads as its newest version.",
+    )?;
+    tour.run(&["get", "airports", "SFO"])?;
+    tour.run(&["get", "airports", "JFK"])?;
+
+    // The merge.
+    tour.say("")?;
+    tour.say("# Merge the heads. SFO changed on both: keep ours (the first head named).")?;
+    tour.run(&[
+        "merge",
+        &mine[..8],
+        &theirs[..8],
+        "--ours",
+        "--message",
+        "keep the official name",
+    ])?;
+    let merged = only_head(tour.heads()?, "the merge")?;
+    check(
+        tour.value(None, "SFO")?.as_deref() == Some(SFO_OFFICIAL)
+            && tour.value(None, "JFK")?.as_deref() == Some(JFK_FULL)
+            && tour.value(None, "00M")?.is_none(),
+        || "the merge lost a change".into(),
+    )?;
+    tour.run(&["log", "-n", "3"])?;
+
+    // Looking back.
+    tour.say("")?;
+    tour.say("# What changed between the import and the merge, and SFO as it was.")?;
+    tour.run(&["diff", v1, &merged[..8]])?;
+    let changed = tour.repo()?.diff(&imported, &merged)?.count();
+    check(changed == 3, || {
+        format!("the diff lists {changed} rows, expected 3 (SFO, JFK, 00M)")
+    })?;
+    tour.run(&["get", "airports", "SFO", "--at", v1])?;
+    check(
+        tour.value(Some(&imported), "SFO")?.as_deref() == Some(SFO),
+        || "SFO at the import version is not the imported row".into(),
+    )?;
+    tour.run(&["history", "airports", "SFO"])?;
+
+    // Export.
+    tour.say("")?;
+    tour.say("# Export the import version: the very file that was imported, byte for byte.")?;
+    let (rows, _) = tour.export_to_file(
+        &[
+            "export",
+            "--dataset",
+            "airports",
+            "--format",
+            "csv",
+            "--at",
+            v1,
+        ],
+        "airports-then.csv",
+    )?;
+    let then = std::fs::read(tour.dir.join("airports-then.csv"))
+        .map_err(CliError::io("reading airports-then.csv"))?;
+    check(rows == AIRPORTS_ROWS && then == AIRPORTS_CSV, || {
+        "the export at the import version differs from the imported file".into()
+    })?;
+    tour.say(&format!(
+        "(wrote {} rows, identical to airports.csv)",
+        count(rows)
+    ))?;
+
+    // Optional throughput run.
+    if args.rows > 0 {
+        generated_rows(tour, args.rows)?;
+    }
+
+    // fsck.
+    tour.say("")?;
+    tour.run(&["fsck"])?;
+    Ok(())
+}
+
+/// Imports and exports `n` generated rows, timing both.
+fn generated_rows(tour: &mut Tour, n: u64) -> CliResult {
+    tour.say("")?;
+    tour.say(&format!(
+        "# Throughput: {} generated observation rows.",
+        count(n)
+    ))?;
+    let path = tour.dir.join("observations.ndjson");
+    {
+        let file =
+            std::fs::File::create(&path).map_err(CliError::io("creating observations.ndjson"))?;
+        let mut file = io::BufWriter::new(file);
+        for i in 0..n {
+            writeln!(file, "{}", observation(i)).map_err(CliError::io("writing observations"))?;
+        }
+        file.flush().map_err(CliError::io("writing observations"))?;
+    }
+    let imported = tour.run(&[
+        "import",
+        "observations.ndjson",
+        "--dataset",
+        "observations",
+        "--key",
+        "id",
+    ])?;
+    let (rows, elapsed) = tour.export_to_file(
+        &["export", "--dataset", "observations"],
+        "observations-out.ndjson",
+    )?;
+    check(rows == n, || format!("exported {rows} rows, expected {n}"))?;
+    let same =
+        std::fs::read(&path).ok() == std::fs::read(tour.dir.join("observations-out.ndjson")).ok();
+    check(same, || {
+        "the exported observations differ from the import".into()
+    })?;
+    tour.say(&format!(
+        "(exported {} rows in {}, identical to the imported file)",
+        count(rows),
+        rate(rows, elapsed)
+    ))?;
+    tour.throughput = Some((imported, elapsed));
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::path::Path;
+
+    #[test]
+    fn quoting() {
+        assert_eq!(quote("airports"), "airports");
+        assert_eq!(quote("FAA airports"), "'FAA airports'");
+        assert_eq!(quote("it's"), r"'it'\''s'");
+        assert_eq!(quote(""), "''");
+    }
+
+    #[test]
+    fn the_dataset_is_the_examples_file() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/airports.csv");
+        assert_eq!(std::fs::read(path).unwrap(), AIRPORTS_CSV);
+        assert_eq!(
+            AIRPORTS_CSV.iter().filter(|&&b| b == b'\n').count() as u64,
+            AIRPORTS_ROWS + 1
+        );
+    }
 }

@@ -2,9 +2,10 @@
 //!
 //! What is stored, and how it comes back out:
 //!
-//! * NDJSON: each non-blank line is one JSON object; the row's value is that object
-//!   serialized compactly. Keys keep their order and numbers keep their text (`1.10`,
-//!   `12345678901234567890`), so an export prints back exactly what was stored.
+//! * NDJSON: each non-blank line is one JSON object; the row's value is that line with the
+//!   white space outside strings removed, and nothing else changed: keys keep their order,
+//!   numbers their text (`1.10`, `12345678901234567890`, `1E+400`), strings their escapes.
+//!   JSON is handled as text here (see `json`), so an export prints back what was stored.
 //! * CSV (a header row is required; every record has as many fields as the header): each
 //!   record is stored as a JSON object of strings in header order. Fields are never
 //!   trimmed or converted: `007` stays `"007"`, an empty field stays `""`.
@@ -48,11 +49,12 @@ pub enum Format {
 /// naming the file and line: the batches before it stay committed, and nothing of that
 /// line's batch is.
 ///
-/// NDJSON: every non-blank line must be a JSON object; it is stored compactly, with its
-/// keys in their order and its numbers as written (`1.10` stays `1.10`). CSV: a header row
-/// is required and every record must have as many fields as the header; each record is
-/// stored as a JSON object of strings in header order, exactly as written (leading zeros
-/// and empty fields are kept).
+/// NDJSON: every non-blank line must be a JSON object; it is stored with the white space
+/// outside its strings removed and everything else exactly as written: key order, number
+/// text (`1.10`, `12345678901234567890`, `1E+400`), string escapes. CSV: a header row is
+/// required and every record must have as many fields as the header; each record is stored
+/// as a JSON object of strings in header order, exactly as written (leading zeros and empty
+/// fields are kept). A key that appears twice: the later row wins.
 ///
 /// The row key is the key field's text: a string's content, or the JSON text of a number
 /// or boolean. With several key fields, their texts are joined with `,`, and a `,` or `\`
@@ -94,7 +96,8 @@ pub struct ImportArgs {
 /// Export a dataset's rows, in key order, as NDJSON or CSV.
 ///
 /// NDJSON: one line per row. A row whose value is a JSON object is printed as that object,
-/// exactly as stored (what `import` stored comes back byte for byte). Any other row is
+/// as stored (white space outside strings removed, if a `put --raw` stored any), so what
+/// `import` read comes back byte for byte. Any other row is
 /// printed as `{"key": KEY, "value": VALUE}`, VALUE being the parsed JSON when the value is
 /// JSON, else a string (UTF-8) or `{"hex": ...}`; a file row as
 /// `{"key": KEY, "file": {"hash": ..., "size": ...}}`.
@@ -119,6 +122,7 @@ pub struct ExportArgs {
     #[arg(long, value_name = "VERSION")]
     pub at: Option<String>,
 
+    /// The output format.
     #[arg(long, value_enum, default_value_t = Format::Ndjson)]
     pub format: Format,
 
@@ -161,14 +165,11 @@ pub fn import(global: &Global, args: ImportArgs) -> CliResult {
     };
     let bar = import_bar(global, size, &name);
     let input: Box<dyn Read> = Box::new(bar.wrap_read(input));
-    let mut input = BufReader::with_capacity(256 * 1024, input);
-    let format = match args.format {
-        Some(format) => format,
-        None => match format_from_name(&args.file) {
-            Some(format) => format,
-            None => sniff(&mut input, &name)?,
-        },
+    let (format, input) = match args.format.or_else(|| format_from_name(&args.file)) {
+        Some(format) => (format, input),
+        None => sniff(input).map_err(CliError::io(format!("reading {name}")))?,
     };
+    let input = BufReader::with_capacity(256 * 1024, input);
     let mut source = match format {
         Format::Ndjson => Source::ndjson(input, name.clone(), args.key.clone()),
         Format::Csv => Source::csv(input, name.clone(), &args.key)?,
@@ -200,14 +201,13 @@ pub fn import(global: &Global, args: ImportArgs) -> CliResult {
     let versions = match result {
         Ok(versions) => versions,
         Err(error) => {
-            let error = failure.unwrap_or(CliError::Strata(error));
-            return Err(partial_failure(
-                &repo,
-                error,
-                &heads_before,
-                read,
-                args.batch,
-            ));
+            return Err(match failure {
+                Some(failure) => partial_failure(&repo, failure, &heads_before, read, args.batch),
+                // The storage failed while committing: say what is known.
+                None => CliError::Input(format!(
+                    "{error}; batches committed before the error stay committed (see `strata log`)"
+                )),
+            });
         }
     };
     let commits = versions.len();
@@ -257,7 +257,7 @@ fn import_bar(global: &Global, size: Option<u64>, name: &str) -> ProgressBar {
     bar
 }
 
-/// Adds what stays committed to an import's error.
+/// Adds what stays committed to the error of a bad input line.
 fn partial_failure(
     repo: &Repository,
     error: CliError,
@@ -285,7 +285,6 @@ fn partial_failure(
     };
     match error {
         CliError::Input(message) => CliError::Input(format!("{message}; {note}")),
-        CliError::Strata(error) => CliError::Input(format!("{error}; {note}")),
         CliError::Io { context, source } => CliError::Io {
             context: format!("{context} ({note})"),
             source,
@@ -305,18 +304,32 @@ fn format_from_name(path: &Path) -> Option<Format> {
 }
 
 /// The format from the first byte that is not a byte-order mark or white space: `{` is
-/// NDJSON, anything else CSV. Consumes nothing.
-fn sniff(input: &mut impl BufRead, name: &str) -> CliResult<Format> {
-    let buffer = input
-        .fill_buf()
-        .map_err(CliError::io(format!("reading {name}")))?;
-    let buffer = buffer.strip_prefix(b"\xef\xbb\xbf").unwrap_or(buffer);
-    // The buffer holds 256 KiB; a file that starts with more white space than that is
-    // read as CSV.
-    Ok(match buffer.iter().find(|b| !b.is_ascii_whitespace()) {
+/// NDJSON, anything else CSV. Returns the input with nothing consumed.
+fn sniff(mut input: Box<dyn Read>) -> io::Result<(Format, Box<dyn Read>)> {
+    const BOM: &[u8] = b"\xef\xbb\xbf";
+    // Past this much white space, give up looking: it is not NDJSON that anyone wrote.
+    const LIMIT: usize = 1 << 20;
+    let mut prefix = Vec::new();
+    let mut chunk = [0u8; 8192];
+    let first = loop {
+        let n = match input.read(&mut chunk) {
+            Ok(n) => n,
+            Err(error) if error.kind() == io::ErrorKind::Interrupted => continue,
+            Err(error) => return Err(error),
+        };
+        prefix.extend_from_slice(&chunk[..n]);
+        let partial_bom = prefix.len() < BOM.len() && BOM.starts_with(&prefix);
+        let body = prefix.strip_prefix(BOM).unwrap_or(&prefix);
+        let first = body.iter().find(|b| !b.is_ascii_whitespace()).copied();
+        if n == 0 || first.is_some() && !partial_bom || prefix.len() > LIMIT {
+            break first;
+        }
+    };
+    let format = match first {
         Some(b'{') => Format::Ndjson,
         _ => Format::Csv,
-    })
+    };
+    Ok((format, Box::new(io::Cursor::new(prefix).chain(input))))
 }
 
 /// Where rows come from.
@@ -454,7 +467,6 @@ impl Source {
                     }
                     push_key_part(&mut key, &part, i, keys.len());
                 }
-                drop(members);
                 return Ok(Some((key, value)));
             },
             Source::Csv {
@@ -569,7 +581,9 @@ pub fn export_to(global: &Global, args: ExportArgs, out: &mut dyn Write) -> CliR
     };
     let key_field = args.key_field.as_deref();
     let bar = global.progress(None, "exporting");
-    if let Ok(style) = ProgressStyle::with_template("{spinner} {msg} {human_pos} rows, {per_sec}") {
+    if let Ok(style) =
+        ProgressStyle::with_template("{spinner} {msg}: {human_pos} rows in {elapsed}")
+    {
         bar.set_style(style);
     }
     let result = match args.format {
@@ -901,5 +915,59 @@ mod json {
             i = end + 1;
         }
         Some(members)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn minify_keeps_everything_but_white_space() {
+        let text = br#" { "a" : [ 1 , 2.50 ] ,	"b c" : "x \" y \\" , "n" : 1E+400 }
+"#;
+        assert_eq!(
+            &*json::minify(text),
+            br#"{"a":[1,2.50],"b c":"x \" y \\","n":1E+400}"#
+        );
+        assert!(matches!(json::minify(br#"{"a":1}"#), Cow::Borrowed(_)));
+    }
+
+    #[test]
+    fn members_split_at_the_top_level_only() {
+        let text = br#"{"a":{"x":[1,{"y":"}"}]},"b\"q":"s,t","c":-1.10,"d":null,"e":[],"f":{}}"#;
+        let members = json::members(text).unwrap();
+        let names: Vec<&str> = members.iter().map(|(n, _)| n.as_ref()).collect();
+        assert_eq!(names, ["a", "b\"q", "c", "d", "e", "f"]);
+        let raws: Vec<&[u8]> = members.iter().map(|(_, r)| *r).collect();
+        assert_eq!(
+            raws,
+            [
+                &br#"{"x":[1,{"y":"}"}]}"#[..],
+                br#""s,t""#,
+                b"-1.10",
+                b"null",
+                b"[]",
+                b"{}"
+            ]
+        );
+        assert_eq!(json::members(b"{}").unwrap().len(), 0);
+        assert!(json::members(b"[1]").is_none());
+        assert_eq!(json::string(br#""a\u00e9\n""#), "a\u{e9}\n");
+    }
+
+    #[test]
+    fn composite_keys_are_unambiguous() {
+        let key = |parts: &[&str]| {
+            let mut key = Vec::new();
+            for (i, part) in parts.iter().enumerate() {
+                push_key_part(&mut key, part, i, parts.len());
+            }
+            String::from_utf8(key).unwrap()
+        };
+        assert_eq!(key(&["a,b", "c"]), r"a\,b,c");
+        assert_eq!(key(&["a", "b,c"]), r"a,b\,c");
+        assert_eq!(key(&[r"a\", "b"]), r"a\\,b");
+        assert_eq!(key(&["a,b"]), "a,b");
     }
 }
