@@ -363,7 +363,7 @@ impl View {
         };
         let at_base = records::node_status(&mut state.kv, &base)?
             .ok_or_else(|| Error::corrupt(format!("common ancestor {base} is not indexed")))?;
-        let mut counts = at_base.clone();
+        let mut counts = at_base;
         let mut touched = BTreeSet::new();
         for head in heads {
             for node in super::lineage::merge_base(&mut state, &base, head)?.only_b {
