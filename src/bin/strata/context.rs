@@ -111,7 +111,6 @@ impl Global {
     /// A progress bar on stderr for `total` items (`None`: unknown), shown only on a
     /// terminal (or with `--progress`), never with `--quiet`.
     pub fn progress(&self, total: Option<u64>, what: &str) -> ProgressBar {
-        let shown = !self.quiet && (self.progress || io::stderr().is_terminal());
         let bar = match total {
             Some(total) => ProgressBar::new(total).with_style(
                 ProgressStyle::with_template(
@@ -126,13 +125,63 @@ impl Global {
             ),
         };
         bar.set_message(what.to_string());
-        if shown {
+        if self.quiet {
+            bar.set_draw_target(ProgressDrawTarget::hidden());
+        } else if io::stderr().is_terminal() {
             bar.set_draw_target(ProgressDrawTarget::stderr());
             bar.enable_steady_tick(Duration::from_millis(200));
+        } else if self.progress {
+            // Asked for on a pipe or in a log: one plain line per second, no escape codes.
+            bar.set_draw_target(ProgressDrawTarget::term_like_with_hz(Box::new(LogLines), 1));
         } else {
             bar.set_draw_target(ProgressDrawTarget::hidden());
         }
         bar
+    }
+}
+
+/// Progress for a log: every redraw becomes a new line on stderr; cursor moves are ignored.
+#[derive(Debug)]
+struct LogLines;
+
+impl indicatif::TermLike for LogLines {
+    fn width(&self) -> u16 {
+        100
+    }
+
+    fn move_cursor_up(&self, _: usize) -> io::Result<()> {
+        Ok(())
+    }
+
+    fn move_cursor_down(&self, _: usize) -> io::Result<()> {
+        Ok(())
+    }
+
+    fn move_cursor_right(&self, _: usize) -> io::Result<()> {
+        Ok(())
+    }
+
+    fn move_cursor_left(&self, _: usize) -> io::Result<()> {
+        Ok(())
+    }
+
+    fn write_line(&self, line: &str) -> io::Result<()> {
+        writeln!(io::stderr().lock(), "{line}")
+    }
+
+    fn write_str(&self, text: &str) -> io::Result<()> {
+        if text.trim().is_empty() {
+            return Ok(());
+        }
+        writeln!(io::stderr().lock(), "{text}")
+    }
+
+    fn clear_line(&self) -> io::Result<()> {
+        Ok(())
+    }
+
+    fn flush(&self) -> io::Result<()> {
+        io::stderr().flush()
     }
 }
 
