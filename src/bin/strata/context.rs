@@ -77,7 +77,7 @@ pub struct Global {
     #[arg(long, short, global = true)]
     pub quiet: bool,
 
-    /// Show progress bars even when stderr is not a terminal.
+    /// Show progress even when stderr is not a terminal (as plain lines, once a second).
     #[arg(long, global = true, conflicts_with = "quiet")]
     pub progress: bool,
 }
