@@ -22,16 +22,90 @@ pub(crate) fn lookup(
     dataset: &[u8],
     key: &[u8],
 ) -> Result<Option<Pointer>> {
-    let row = keys::data_changes_row(dataset, key);
-    for &(layer, bound) in path {
-        let layer_prefix = row.clone().u64(layer);
-        let end = prefix_end(&layer_prefix.clone().finish());
-        let start = layer_prefix.u64_desc(bound).finish();
-        if let Some((_, value)) = kv.scan(&start, &end)?.next() {
-            return Pointer::decode(&value).map(Some);
-        }
+    match path {
+        [] => Ok(None),
+        [single] => lookup_in_layer(kv, *single, dataset, key),
+        _ => Ok(lookup_paths(kv, &[path], dataset, key)?.pop().flatten()),
     }
-    Ok(None)
+}
+
+/// The newest entry of a row in one layer at or below `bound`: one forward seek.
+fn lookup_in_layer(
+    kv: &mut Kv,
+    (layer, bound): (u64, u64),
+    dataset: &[u8],
+    key: &[u8],
+) -> Result<Option<Pointer>> {
+    let layer_prefix = keys::data_changes_row(dataset, key).u64(layer);
+    let end = prefix_end(&layer_prefix.clone().finish());
+    let start = layer_prefix.u64_desc(bound).finish();
+    match kv.scan(&start, &end)?.next() {
+        Some((_, value)) => Pointer::decode(&value).map(Some),
+        None => Ok(None),
+    }
+}
+
+/// How many entries of one row a multi-path lookup reads before it falls back to a seek
+/// per layer (a row with very many versions).
+const ROW_SCAN_LIMIT: usize = 64;
+
+/// [`lookup`] at several paths at once. All entries of a row are adjacent in the version
+/// index (grouped by layer, newest first), so one seek and a short scan of that row's
+/// entries answer every path, however many layers each has; a row with more than
+/// [`ROW_SCAN_LIMIT`] entries is looked up path by path instead.
+pub(crate) fn lookup_paths(
+    kv: &mut Kv,
+    paths: &[&[(u64, u64)]],
+    dataset: &[u8],
+    key: &[u8],
+) -> Result<Vec<Option<Pointer>>> {
+    if let [path] = paths
+        && path.len() <= 1
+    {
+        return Ok(vec![lookup(kv, path, dataset, key)?]);
+    }
+    let prefix = keys::data_changes_row(dataset, key).finish();
+    let mut entries: Vec<(u64, u64, Vec<u8>)> = Vec::new();
+    let mut complete = true;
+    for (entry, value) in kv.scan_prefix(&prefix)? {
+        if entries.len() == ROW_SCAN_LIMIT {
+            complete = false;
+            break;
+        }
+        let mut reader = keys::KeyReader::new(&entry[prefix.len()..], b"")?;
+        let layer = reader.u64()?;
+        let change = reader.u64_desc()?;
+        entries.push((layer, change, value));
+    }
+    if !complete {
+        return paths
+            .iter()
+            .map(|path| {
+                for &layer in path.iter() {
+                    if let Some(found) = lookup_in_layer(kv, layer, dataset, key)? {
+                        return Ok(Some(found));
+                    }
+                }
+                Ok(None)
+            })
+            .collect();
+    }
+    paths
+        .iter()
+        .map(|path| {
+            // Per layer on the path, the newest entry at or below its bound; the nearest
+            // layer that has one wins.
+            for &(layer, bound) in path.iter() {
+                let hit = entries
+                    .iter()
+                    .find(|(l, change, _)| *l == layer && *change <= bound);
+                if let Some((_, _, value)) = hit {
+                    return Pointer::decode(value).map(Some);
+                }
+            }
+            Ok(None)
+        })
+        .collect()
 }
 
 /// How many entries a sorted lookup steps over before it seeks instead.
@@ -191,10 +265,12 @@ impl Lens {
                 forks: Vec::new(),
             })),
             Lens::Many { base, heads } => {
-                let at_base = lookup(kv, base, dataset, key)?;
+                let mut paths: Vec<&[(u64, u64)]> = vec![base];
+                paths.extend(heads.iter().map(|(_, path)| path.as_slice()));
+                let mut found = lookup_paths(kv, &paths, dataset, key)?.into_iter();
+                let at_base = found.next().flatten();
                 let mut changed: Vec<Pointer> = Vec::new();
-                for (_, path) in heads {
-                    let at_head = lookup(kv, path, dataset, key)?;
+                for at_head in found {
                     if same(at_head.as_ref(), at_base.as_ref()) {
                         continue;
                     }
