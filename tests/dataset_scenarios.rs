@@ -1,43 +1,11 @@
 //! End-to-end scenarios of the dataset store: versions, forks across devices, merges,
 //! diffs and history, as a user relies on them.
 
+mod common;
+
+use common::{repo, sync, value};
+use strata::Error;
 use strata::dataset::{MergePolicy, Range, Repository};
-use strata::{Error, GraphOptions};
-
-fn repo() -> Repository {
-    Repository::in_memory(GraphOptions::default()).expect("in-memory repository")
-}
-
-fn value(repo: &Repository, dataset: &str, key: &str) -> Option<String> {
-    repo.get(dataset, key)
-        .expect("get")
-        .map(|row| String::from_utf8(row.value).expect("utf-8"))
-}
-
-/// Copies every node (and payload) `from` has that `to` lacks: a stand-in for replication.
-fn sync(from: &Repository, to: &Repository) {
-    let mut nodes = Vec::new();
-    for node in from.graph().changes(0) {
-        let node = node.expect("node");
-        if !to.graph().contains(&node.key).expect("contains") {
-            nodes.push(node);
-        }
-    }
-    for node in &nodes {
-        if let Ok(commit) = strata::dataset::Commit::decode(&node.value)
-            && let Some(hash) = commit.operations
-        {
-            let payload = from.payload(&hash).expect("payload").expect("stored");
-            to.add_payload(&payload).expect("add payload");
-        }
-    }
-    // Send each node under its own log, renumbered as the receiver's log sequence expects.
-    for mut node in nodes {
-        let head = to.graph().log_head(&node.log).expect("log head");
-        node.seq = head + 1;
-        to.apply_remote(vec![node]).expect("apply");
-    }
-}
 
 #[test]
 fn put_get_overwrite_delete() {

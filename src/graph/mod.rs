@@ -304,22 +304,7 @@ impl Graph {
     /// missing link fails the whole batch with [`Error::MissingLink`]. Returns one node per
     /// document (a document that already existed returns the stored node).
     pub fn batch(&self, docs: Vec<Doc>) -> Result<Vec<Node>> {
-        if docs.is_empty() {
-            return Ok(Vec::new());
-        }
-        for doc in &docs {
-            self.emit(&GraphEvent::PreAdd {
-                links: &doc.links,
-                value: &doc.value,
-            });
-        }
-        let count = docs.len();
-        let result = {
-            let mut state = self.lock();
-            let incoming = docs.into_iter().map(Incoming::local).collect();
-            self.write(&mut state, incoming, Batch::default())
-        };
-        self.finish(result, count)
+        self.submit(docs.into_iter().map(Incoming::local).collect())
     }
 
     /// Stores nodes that come from another repository (the replication seam), in order and
@@ -328,19 +313,24 @@ impl Graph {
     /// configured verifier must accept nodes from other logs. Returns the stored nodes,
     /// with this repository's change numbers.
     pub fn ingest(&self, nodes: Vec<Node>) -> Result<Vec<Node>> {
-        if nodes.is_empty() {
+        self.submit(nodes.into_iter().map(Incoming::remote).collect())
+    }
+
+    /// Reports each document about to be written, writes them all in one batch, and reports
+    /// the outcome.
+    fn submit(&self, incoming: Vec<Incoming>) -> Result<Vec<Node>> {
+        if incoming.is_empty() {
             return Ok(Vec::new());
         }
-        for node in &nodes {
+        for item in &incoming {
             self.emit(&GraphEvent::PreAdd {
-                links: &node.links,
-                value: &node.value,
+                links: item.links(),
+                value: item.value(),
             });
         }
-        let count = nodes.len();
+        let count = incoming.len();
         let result = {
             let mut state = self.lock();
-            let incoming = nodes.into_iter().map(Incoming::remote).collect();
             self.write(&mut state, incoming, Batch::default())
         };
         self.finish(result, count)

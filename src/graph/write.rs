@@ -42,6 +42,14 @@ impl Incoming {
         }
     }
 
+    pub(super) fn links(&self) -> &[String] {
+        &self.links
+    }
+
+    pub(super) fn value(&self) -> &[u8] {
+        &self.value
+    }
+
     pub(super) fn remote(node: Node) -> Incoming {
         Incoming {
             links: node.links,

@@ -1,4 +1,5 @@
-//! Helpers shared by the dat-core ports, the key tests and the model test.
+//! Helpers shared by the dataset tests: the dat-core ports, the scenarios, the key tests
+//! and the model test.
 #![allow(dead_code)]
 
 use strata::GraphOptions;
@@ -31,8 +32,8 @@ pub fn keys(view: &strata::View, dataset: impl AsRef<[u8]>, range: Range) -> Vec
         .collect()
 }
 
-/// Copies every node (and payload) `from` has that `to` lacks: a stand-in for replication,
-/// as in `tests/dataset_scenarios.rs`. Nodes go in `from`'s change order (causal), each
+/// Copies every node (and payload) `from` has that `to` lacks: a stand-in for replication
+/// until the replication protocol exists. Nodes go in `from`'s change order (causal), each
 /// under its own log, renumbered as the receiver's log sequence expects; payloads first.
 /// Returns how many nodes were copied.
 pub fn sync(from: &Repository, to: &Repository) -> usize {

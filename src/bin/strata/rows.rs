@@ -410,23 +410,32 @@ fn print_versions(versions: &[RowVersion], json: bool) -> CliResult {
 }
 
 pub fn history(global: &Global, args: HistoryArgs) -> CliResult {
-    let (dataset, key) = row_id(&args.dataset, &args.key)?;
-    let repo = global.open()?;
-    let versions = repo.history(&dataset, &key)?;
-    if versions.is_empty() {
-        return Err(row_not_found(&dataset, &key));
-    }
-    print_versions(&versions, args.json)
+    print_row_versions(global, &args.dataset, &args.key, args.json, |repo, d, k| {
+        repo.history(d, k)
+    })
 }
 
 pub fn forks(global: &Global, args: ForksArgs) -> CliResult {
-    let (dataset, key) = row_id(&args.dataset, &args.key)?;
+    print_row_versions(global, &args.dataset, &args.key, args.json, |repo, d, k| {
+        repo.forks(d, k)
+    })
+}
+
+/// Prints the versions `read` lists for one row; none at all means the row does not exist.
+fn print_row_versions(
+    global: &Global,
+    dataset: &str,
+    key: &str,
+    json: bool,
+    read: impl FnOnce(&Repository, &[u8], &[u8]) -> strata::Result<Vec<RowVersion>>,
+) -> CliResult {
+    let (dataset, key) = row_id(dataset, key)?;
     let repo = global.open()?;
-    let versions = repo.forks(&dataset, &key)?;
+    let versions = read(&repo, &dataset, &key)?;
     if versions.is_empty() {
         return Err(row_not_found(&dataset, &key));
     }
-    print_versions(&versions, args.json)
+    print_versions(&versions, json)
 }
 
 pub fn datasets(global: &Global, args: DatasetsArgs) -> CliResult {
