@@ -116,6 +116,12 @@ impl Commit {
                 7 => {
                     let hash = field.string(&reader, number)?;
                     // dat-core decodes an absent field as "" and means "no operations".
+                    if !hash.is_empty() && !is_hash(&hash) {
+                        return Err(Error::malformed(
+                            "commit",
+                            "the operations hash is not 64 lowercase hex characters",
+                        ));
+                    }
                     commit.operations = (!hash.is_empty()).then_some(hash);
                 }
                 _ => return Err(reader.unexpected(number)),
@@ -229,6 +235,14 @@ impl Operation {
     }
 }
 
+/// Whether `text` is a SHA-256 in lowercase hex.
+fn is_hash(text: &str) -> bool {
+    text.len() == 64
+        && text
+            .bytes()
+            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+}
+
 /// The hex framed SHA-256 of a commit's encoded operations, in order.
 pub fn operations_hash<'a>(encoded: impl IntoIterator<Item = &'a [u8]>) -> String {
     let mut digest = Sha256::new();
@@ -265,11 +279,7 @@ impl FileRef {
             }
         }
         let hash = required(hash, WHAT, "key")?;
-        if hash.len() != 64
-            || !hash
-                .bytes()
-                .all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase())
-        {
+        if !is_hash(&hash) {
             return Err(Error::malformed(
                 WHAT,
                 "blob hash is not 64 lowercase hex characters",

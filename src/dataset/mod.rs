@@ -475,7 +475,11 @@ impl Repository {
     /// exactly these operations. Commits waiting for it become visible. Returns the hash.
     pub fn add_payload(&self, operations: &[Vec<u8>]) -> Result<String> {
         for op in operations {
-            Operation::decode(op)?;
+            let op = Operation::decode(op)?;
+            // A file row's value must name a blob: checked now, not when someone reads it.
+            if op.kind == OpKind::Put && op.content == Content::File {
+                FileRef::decode(op.value.as_deref().unwrap_or_default())?;
+            }
         }
         let hash = commit::operations_hash(operations.iter().map(Vec::as_slice));
         let raw =
