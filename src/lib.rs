@@ -45,3 +45,9 @@ pub use dataset::{MergePolicy, Range, Repository, Row, View};
 pub use error::{Error, Result};
 pub use graph::{Doc, Graph, GraphOptions, Node};
 pub use kv::Durability;
+
+/// The Rust examples in README.md, compiled and run as doctests so they stay true.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeExamples;
+
