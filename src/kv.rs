@@ -11,7 +11,7 @@
 //! shortening (an empty key, or a key followed by itself plus `0x00`), and a reused log or
 //! manifest that ends in a record torn by a crash loses or corrupts later writes.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::ffi::OsString;
 use std::fs::File;
 use std::path::{Path, PathBuf};
@@ -69,7 +69,17 @@ pub struct Kv {
     synced_tables: HashSet<OsString>,
     /// Counts writes, so derived state can be cached until the next one.
     generation: u64,
+    /// Pinned snapshots: an iterator keeps the state of the database as of its creation.
+    pinned: HashMap<u64, DBIterator>,
+    next_pin: u64,
+    /// While set, every read goes through this pinned snapshot (see [`Kv::read_at`]).
+    reading_at: Option<u64>,
 }
+
+/// A pinned snapshot of a [`Kv`]: the database as it was when [`Kv::pin`] was called,
+/// readable with [`Kv::read_at`] however much is written afterwards, until unpinned.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct Snapshot(u64);
 
 fn engine_error(status: rusty_leveldb::Status) -> Error {
     Error::Storage(status.to_string())
@@ -129,6 +139,9 @@ impl Kv {
             reader: None,
             synced_tables: HashSet::new(),
             generation: 0,
+            pinned: HashMap::new(),
+            next_pin: 0,
+            reading_at: None,
         };
         // A freshly created database must survive a power loss before its first commit.
         kv.sync_files()?;
@@ -145,10 +158,19 @@ impl Kv {
             reader: None,
             synced_tables: HashSet::new(),
             generation: 0,
+            pinned: HashMap::new(),
+            next_pin: 0,
+            reading_at: None,
         })
     }
 
     fn reader(&mut self) -> Result<&mut DBIterator> {
+        if let Some(id) = self.reading_at {
+            return self
+                .pinned
+                .get_mut(&id)
+                .ok_or_else(|| Error::InvalidArgument("reading an unpinned snapshot".into()));
+        }
         if self.reader.is_none() {
             self.reader = Some(self.db.new_iter().map_err(engine_error)?);
         }
@@ -196,6 +218,11 @@ impl Kv {
 
     /// Applies `batch` atomically: after a crash either all of it is there or none of it.
     pub fn write(&mut self, batch: Batch, durability: Durability) -> Result<()> {
+        if self.reading_at.is_some() {
+            return Err(Error::InvalidArgument(
+                "cannot write while reading a snapshot".into(),
+            ));
+        }
         self.reader = None;
         self.generation += 1;
         if batch.is_empty() {
@@ -208,6 +235,54 @@ impl Kv {
             self.sync_files()?;
         }
         Ok(())
+    }
+
+    /// Pins the database's current state: reads through [`Kv::read_at`] see exactly this
+    /// state until [`Kv::unpin`], whatever is written meanwhile. (A pinned snapshot keeps
+    /// the table files it reads from; unpin it when done.)
+    pub fn pin(&mut self) -> Result<Snapshot> {
+        let iterator = self.db.new_iter().map_err(engine_error)?;
+        self.next_pin += 1;
+        self.pinned.insert(self.next_pin, iterator);
+        Ok(Snapshot(self.next_pin))
+    }
+
+    /// Releases a pinned snapshot.
+    pub fn unpin(&mut self, snapshot: Snapshot) {
+        self.pinned.remove(&snapshot.0);
+    }
+
+    /// Runs `read` with every read of this database seeing `snapshot`; writes are refused
+    /// meanwhile. Reads go back to the live state afterwards, whatever `read` returns.
+    pub fn read_at<T>(
+        &mut self,
+        snapshot: Snapshot,
+        read: impl FnOnce(&mut Kv) -> Result<T>,
+    ) -> Result<T> {
+        let outer = self.begin_reading(snapshot)?;
+        let result = read(self);
+        self.end_reading(outer);
+        result
+    }
+
+    /// Sends every read to `snapshot` until [`Kv::end_reading`] with the returned value
+    /// (prefer [`Kv::read_at`], which cannot forget to end).
+    pub(crate) fn begin_reading(&mut self, snapshot: Snapshot) -> Result<Option<u64>> {
+        if !self.pinned.contains_key(&snapshot.0) {
+            return Err(Error::InvalidArgument(
+                "reading an unpinned snapshot".into(),
+            ));
+        }
+        Ok(self.reading_at.replace(snapshot.0))
+    }
+
+    pub(crate) fn end_reading(&mut self, outer: Option<u64>) {
+        self.reading_at = outer;
+    }
+
+    /// Returns reads to the live state (after a panic interrupted [`Kv::read_at`]).
+    pub(crate) fn stop_reading_snapshots(&mut self) {
+        self.reading_at = None;
     }
 
     /// Changes with every write: anything derived from the data may be cached until then.
@@ -351,8 +426,9 @@ impl Iterator for Scan<'_> {
 
 // SAFETY: rusty-leveldb's `DB` is `Send` (the crate asserts it) on the condition that no
 // `Rc`-sharing companion of it (an `Options` clone, a `Snapshot`, a `DBIterator`) is used
-// on another thread at the same time. A `Kv` owns the `DB` and its only such companion, the
-// cached reader; `Scan` borrows the `Kv` mutably, so no companion outlives or escapes it.
+// on another thread at the same time. A `Kv` owns the `DB` and all such companions (the
+// cached reader and the pinned snapshots' iterators); `Scan` borrows the `Kv` mutably, and
+// a `Snapshot` handle is only a number, so no companion outlives or escapes it.
 // All of them therefore move between threads together and are only touched through
 // `&mut Kv`, which is exclusive.
 unsafe impl Send for Kv {}

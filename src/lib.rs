@@ -50,4 +50,3 @@ pub use kv::Durability;
 #[cfg(doctest)]
 #[doc = include_str!("../README.md")]
 pub struct ReadmeExamples;
-

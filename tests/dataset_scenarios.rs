@@ -402,3 +402,38 @@ fn pending_commits_wake_only_for_what_they_wait_for() {
     );
     assert!(b.fsck(&mut |_, _| {}).unwrap().is_ok());
 }
+
+#[test]
+fn fsck_of_a_repository_being_written_reports_no_false_problems() {
+    let dir = tempfile::tempdir().unwrap();
+    let repo = Repository::init(dir.path()).unwrap();
+    for batch in 0..6 {
+        let rows = (0..200).map(move |i| Ok((format!("k{batch}-{i}").into_bytes(), b"v".to_vec())));
+        repo.import("d", rows, 2, None).unwrap();
+    }
+    let writer = repo.clone();
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let stopped = stop.clone();
+    let handle = std::thread::spawn(move || {
+        let mut written = 0u64;
+        while !stopped.load(std::sync::atomic::Ordering::Relaxed) || written < 20 {
+            writer.put("w", format!("{written}"), "x").unwrap();
+            written += 1;
+        }
+        written
+    });
+    let mut pages = 0;
+    let report = repo
+        .fsck(&mut |_, _| {
+            pages += 1;
+            std::thread::sleep(std::time::Duration::from_millis(5));
+        })
+        .unwrap();
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let written = handle.join().unwrap();
+    assert!(pages > 1, "the check spans several pages");
+    assert!(written >= 20);
+    assert!(report.is_ok(), "{:?}", report.problems);
+    // The writes that raced the check are all there, and a new check sees them.
+    assert!(repo.fsck(&mut |_, _| {}).unwrap().is_ok());
+}

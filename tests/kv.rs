@@ -1757,3 +1757,50 @@ fn open_after_writing_on_a_torn_log_does_not_panic() {
         .collect();
     assert_eq!(entries, expected);
 }
+
+/// A pinned snapshot keeps reading the state it was pinned at while writes go on; reads
+/// inside it refuse writes; an unpinned snapshot cannot be read.
+#[test]
+fn pinned_snapshots_read_their_own_state() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut kv = Kv::open(dir.path()).expect("open");
+    let mut batch = Batch::default();
+    batch.put(b"a", b"1");
+    batch.put(b"b", b"1");
+    kv.write(batch, Durability::Flushed).expect("write");
+    let snapshot = kv.pin().expect("pin");
+    let mut batch = Batch::default();
+    batch.put(b"a", b"2");
+    batch.delete(b"b");
+    batch.put(b"c", b"2");
+    kv.write(batch, Durability::Flushed).expect("write");
+    kv.compact().expect("compact");
+
+    let then = kv
+        .read_at(snapshot, |kv| {
+            let scanned: Vec<_> = kv.scan_prefix(b"").expect("scan").collect();
+            let refused = kv.write(Batch::default(), Durability::Flushed);
+            assert!(
+                matches!(refused, Err(Error::InvalidArgument(_))),
+                "writes are refused"
+            );
+            Ok((kv.get(b"a")?, scanned))
+        })
+        .expect("read at the snapshot");
+    assert_eq!(then.0.as_deref(), Some(&b"1"[..]));
+    assert_eq!(
+        then.1,
+        vec![
+            (b"a".to_vec(), b"1".to_vec()),
+            (b"b".to_vec(), b"1".to_vec())
+        ]
+    );
+    // The live state is back after read_at.
+    assert_eq!(kv.get(b"a").expect("get").as_deref(), Some(&b"2"[..]));
+    assert!(kv.get(b"b").expect("get").is_none());
+    kv.unpin(snapshot);
+    assert!(matches!(
+        kv.read_at(snapshot, |kv| kv.get(b"a")),
+        Err(Error::InvalidArgument(_))
+    ));
+}

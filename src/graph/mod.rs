@@ -210,10 +210,11 @@ impl Graph {
     pub(crate) fn lock(&self) -> MutexGuard<'_, State> {
         // A panic while holding the lock cannot leave the storage half-written (every write
         // is one atomic batch), so a poisoned lock is still safe to use.
-        self.shared
-            .state
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
+        self.shared.state.lock().unwrap_or_else(|poisoned| {
+            let mut state = poisoned.into_inner();
+            state.kv.stop_reading_snapshots();
+            state
+        })
     }
 
     /// The directory the graph is stored in (`None` in memory).
@@ -459,25 +460,7 @@ impl Graph {
 
     /// Every log this repository holds entries of, with its last sequence number.
     pub fn logs(&self) -> Result<Vec<(String, u64)>> {
-        let mut state = self.lock();
-        let mut names = Vec::new();
-        let mut from = keys::LOGS.to_vec();
-        loop {
-            let next = state.kv.scan(&from, &kv::prefix_end(keys::LOGS))?.next();
-            let Some((key, _)) = next else { break };
-            let mut reader = keys::KeyReader::new(&key, keys::LOGS)?;
-            let log = String::from_utf8(reader.bytes()?)
-                .map_err(|_| Error::corrupt("log id is not UTF-8"))?;
-            from = kv::prefix_end(&runs::log_prefix(&log));
-            names.push(log);
-        }
-        names
-            .into_iter()
-            .map(|log| {
-                let seq = runs::last_seq(&mut state.kv, &log)?;
-                Ok((log, seq))
-            })
-            .collect()
+        self.lock().logs()
     }
 }
 
@@ -516,6 +499,18 @@ impl State {
         }
     }
 
+    /// Runs `read` with every storage read seeing `snapshot` (see [`Kv::read_at`]).
+    pub(crate) fn read_at<T>(
+        &mut self,
+        snapshot: kv::Snapshot,
+        read: impl FnOnce(&mut State) -> Result<T>,
+    ) -> Result<T> {
+        let outer = self.kv.begin_reading(snapshot)?;
+        let result = read(self);
+        self.kv.end_reading(outer);
+        result
+    }
+
     pub(crate) fn node(&mut self, key: &str) -> Result<Option<Node>> {
         match self.kv.get(&keys::node(key))? {
             Some(bytes) => Node::decode(&bytes)
@@ -542,6 +537,28 @@ impl State {
 
     pub(crate) fn heads_keys(&self) -> Vec<String> {
         self.heads.iter().cloned().collect()
+    }
+
+    /// Every log with entries here, with its last sequence number, in log order.
+    pub(crate) fn logs(&mut self) -> Result<Vec<(String, u64)>> {
+        let mut names = Vec::new();
+        let mut from = keys::LOGS.to_vec();
+        loop {
+            let next = self.kv.scan(&from, &kv::prefix_end(keys::LOGS))?.next();
+            let Some((key, _)) = next else { break };
+            let mut reader = keys::KeyReader::new(&key, keys::LOGS)?;
+            let log = String::from_utf8(reader.bytes()?)
+                .map_err(|_| Error::corrupt("log id is not UTF-8"))?;
+            from = kv::prefix_end(&runs::log_prefix(&log));
+            names.push(log);
+        }
+        names
+            .into_iter()
+            .map(|log| {
+                let seq = runs::last_seq(&mut self.kv, &log)?;
+                Ok((log, seq))
+            })
+            .collect()
     }
 
     pub(crate) fn log_seq(&mut self, log: &str) -> Result<u64> {
