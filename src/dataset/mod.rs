@@ -545,16 +545,11 @@ impl Repository {
             files: count(&|op| op.kind == OpKind::Put && op.content == Content::File),
             operations,
         };
-        let result =
+        // Graph events report writes made through the `Graph` API; commits are reported by
+        // the commit feed (an observer called from inside this lock could not read).
+        let node =
             self.graph
-                .add_locked(&mut state, Doc::new(links.clone(), commit.encode()), extra);
-        let node = match result {
-            Ok(node) => node,
-            Err(error) => {
-                drop(state);
-                return self.graph.finish(Err(error), 1).map(|_| String::new());
-            }
-        };
+                .add_locked(&mut state, Doc::new(links.clone(), commit.encode()), extra)?;
         if records::node_status(&mut state.kv, &node.key)?.is_none() {
             return Err(Error::corrupt(format!(
                 "commit {} was not indexed",
@@ -568,10 +563,7 @@ impl Repository {
             batch.put(keys::META_CHECKOUT, node.key.as_bytes());
             state.kv.write(batch, self.graph.durability())?;
         }
-        drop(state);
-        let version = node.key.clone();
-        self.graph.finish(Ok(vec![node]), 1)?;
-        Ok(version)
+        Ok(node.key)
     }
 
     /// The parents of a new commit.

@@ -93,7 +93,9 @@ impl Doc {
     }
 }
 
-/// What a graph reports to observers registered with [`Graph::on_event`].
+/// What a graph reports to observers registered with [`Graph::on_event`]: the writes made
+/// through this API (`add`, `append`, `batch`, `ingest`). A dataset repository's commits
+/// are reported by its commit feed (`Repository::changes`) instead.
 #[derive(Debug)]
 pub enum GraphEvent<'a> {
     /// A document is about to be added; its key is not computed yet and it is not stored.
@@ -373,7 +375,7 @@ impl Graph {
     }
 
     /// Reports the outcome of a write to observers, after the lock is released.
-    pub(crate) fn finish(&self, result: Result<Vec<Node>>, count: usize) -> Result<Vec<Node>> {
+    fn finish(&self, result: Result<Vec<Node>>, count: usize) -> Result<Vec<Node>> {
         match &result {
             Ok(nodes) => nodes
                 .iter()
