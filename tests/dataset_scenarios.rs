@@ -437,3 +437,25 @@ fn fsck_of_a_repository_being_written_reports_no_false_problems() {
     // The writes that raced the check are all there, and a new check sees them.
     assert!(repo.fsck(&mut |_, _| {}).unwrap().is_ok());
 }
+
+#[test]
+fn an_importer_commits_every_batch_and_knows_what_it_committed() {
+    let repo = repo();
+    let mut importer = repo.importer("d", 3, Some("import"));
+    for i in 0..7 {
+        importer.put(format!("k{i}"), format!("{i}")).unwrap();
+    }
+    assert_eq!(importer.committed().len(), 2);
+    assert_eq!(importer.rows_committed(), 6);
+    // Only committed batches are visible; the 7th row waits for finish.
+    assert!(repo.get("d", "k6").unwrap().is_none());
+    let versions = importer.finish().unwrap();
+    assert_eq!(versions.len(), 3);
+    assert_eq!(repo.heads().unwrap(), vec![versions[2].clone()]);
+    assert_eq!(repo.status().unwrap().rows, 7);
+    let feed: Vec<_> = repo.changes(0).map(|c| c.unwrap()).collect();
+    assert!(
+        feed.iter()
+            .all(|c| c.commit.as_ref().unwrap().message.as_deref() == Some("import"))
+    );
+}

@@ -380,7 +380,8 @@ impl Repository {
 
     /// Imports rows into `dataset`, one commit per `batch_size` rows. A row that fails
     /// (the iterator yields an error) stops the import: the batches before it stay
-    /// committed, nothing of its own batch is. Returns the versions committed.
+    /// committed, nothing of its own batch is. Returns the versions committed. (To know
+    /// what was committed when it fails, use [`Repository::importer`].)
     pub fn import<I>(
         &self,
         dataset: impl AsRef<[u8]>,
@@ -391,27 +392,31 @@ impl Repository {
     where
         I: IntoIterator<Item = Result<(Vec<u8>, Vec<u8>)>>,
     {
-        let dataset = dataset.as_ref();
-        let batch_size = batch_size.max(1);
-        let mut versions = Vec::new();
-        let mut tx = self.transaction();
+        let mut importer = self.importer(dataset, batch_size, message);
         for row in rows {
             let (key, value) = row?;
-            tx.put(dataset, key, value);
-            if tx.len() >= batch_size {
-                if let Some(message) = message {
-                    tx.message(message);
-                }
-                versions.push(std::mem::replace(&mut tx, self.transaction()).commit()?);
-            }
+            importer.put(key, value)?;
         }
-        if !tx.is_empty() {
-            if let Some(message) = message {
-                tx.message(message);
-            }
-            versions.push(tx.commit()?);
+        importer.finish()
+    }
+
+    /// Starts a streaming import into `dataset`: rows go in one at a time and are committed
+    /// every `batch_size` rows; the importer can always say what it has committed.
+    pub fn importer(
+        &self,
+        dataset: impl AsRef<[u8]>,
+        batch_size: usize,
+        message: Option<&str>,
+    ) -> Importer<'_> {
+        Importer {
+            repo: self,
+            dataset: dataset.as_ref().to_vec(),
+            batch_size: batch_size.max(1),
+            message: message.map(str::to_string),
+            pending: self.transaction(),
+            committed: Vec::new(),
+            rows: 0,
         }
-        Ok(versions)
     }
 
     /// Writes `reader`'s bytes as a file row; the bytes are streamed into the blob store.
@@ -705,6 +710,59 @@ fn checked_out(state: &mut State) -> Result<Option<String>> {
             .map(Some)
             .map_err(|_| Error::corrupt("checkout is not UTF-8")),
         None => Ok(None),
+    }
+}
+
+/// A streaming import; see [`Repository::importer`].
+pub struct Importer<'a> {
+    repo: &'a Repository,
+    dataset: Vec<u8>,
+    batch_size: usize,
+    message: Option<String>,
+    /// The batch being filled.
+    pending: Transaction<'a>,
+    committed: Vec<String>,
+    /// Rows in committed batches.
+    rows: u64,
+}
+
+impl Importer<'_> {
+    /// Adds a row; commits the batch when it is full.
+    pub fn put(&mut self, key: impl AsRef<[u8]>, value: impl AsRef<[u8]>) -> Result<()> {
+        self.pending.put(&self.dataset, key, value);
+        if self.pending.len() >= self.batch_size {
+            self.commit_batch()?;
+        }
+        Ok(())
+    }
+
+    fn commit_batch(&mut self) -> Result<()> {
+        let mut batch = std::mem::replace(&mut self.pending, self.repo.transaction());
+        if let Some(message) = &self.message {
+            batch.message(message.clone());
+        }
+        let rows = batch.len() as u64;
+        self.committed.push(batch.commit()?);
+        self.rows += rows;
+        Ok(())
+    }
+
+    /// The versions committed so far, oldest first.
+    pub fn committed(&self) -> &[String] {
+        &self.committed
+    }
+
+    /// How many rows the committed batches hold.
+    pub fn rows_committed(&self) -> u64 {
+        self.rows
+    }
+
+    /// Commits the last, partial batch; returns every version committed.
+    pub fn finish(mut self) -> Result<Vec<String>> {
+        if !self.pending.is_empty() {
+            self.commit_batch()?;
+        }
+        Ok(self.committed)
     }
 }
 

@@ -29,7 +29,8 @@ use std::time::{Duration, Instant};
 
 use indicatif::{ProgressBar, ProgressStyle};
 use serde::de::IgnoredAny;
-use strata::{Range, Repository, Row, View};
+use strata::dataset::Importer;
+use strata::{Range, Row, View};
 
 use crate::context::{CliError, CliResult, Global, parse_bytes, show_bytes, stdout, write_json};
 
@@ -175,41 +176,32 @@ pub fn import(global: &Global, args: ImportArgs) -> CliResult {
         Format::Csv => Source::csv(input, name.clone(), &args.key)?,
     };
 
-    let heads_before = repo.heads()?;
     let batch = usize::try_from(args.batch).unwrap_or(usize::MAX);
     let started = Instant::now();
+    let mut importer = repo.importer(&dataset, batch, args.message.as_deref());
     let mut read = 0u64;
-    let mut failure: Option<CliError> = None;
-    let rows = std::iter::from_fn(|| match source.next_row() {
-        Ok(Some(row)) => {
-            read += 1;
-            if read.is_multiple_of(PROGRESS_EVERY) {
-                bar.set_message(format!("importing {name}: {} rows", count(read)));
+    let failure = loop {
+        match source.next_row() {
+            Ok(Some((key, value))) => {
+                read += 1;
+                if read.is_multiple_of(PROGRESS_EVERY) {
+                    bar.set_message(format!("importing {name}: {} rows", count(read)));
+                }
+                if let Err(error) = importer.put(key, value) {
+                    break Some(CliError::Strata(error));
+                }
             }
-            Some(Ok(row))
-        }
-        Ok(None) => None,
-        Err(error) => {
-            failure = Some(error);
-            Some(Err(strata::Error::InvalidArgument("import stopped".into())))
-        }
-    });
-    let result = repo.import(&dataset, rows, batch, args.message.as_deref());
-    let elapsed = started.elapsed();
-    bar.finish_and_clear();
-
-    let versions = match result {
-        Ok(versions) => versions,
-        Err(error) => {
-            return Err(match failure {
-                Some(failure) => partial_failure(&repo, failure, &heads_before, read, args.batch),
-                // The storage failed while committing: say what is known.
-                None => CliError::Input(format!(
-                    "{error}; batches committed before the error stay committed (see `strata log`)"
-                )),
-            });
+            Ok(None) => break None,
+            Err(error) => break Some(error),
         }
     };
+    let result = match failure {
+        Some(error) => Err(partial_failure(error, &importer)),
+        None => importer.finish().map_err(CliError::Strata),
+    };
+    let elapsed = started.elapsed();
+    bar.finish_and_clear();
+    let versions = result?;
     let commits = versions.len();
     let mut out = stdout();
     if args.json {
@@ -257,31 +249,21 @@ fn import_bar(global: &Global, size: Option<u64>, name: &str) -> ProgressBar {
     bar
 }
 
-/// Adds what stays committed to the error of a bad input line.
-fn partial_failure(
-    repo: &Repository,
-    error: CliError,
-    heads_before: &[String],
-    read: u64,
-    batch: u64,
-) -> CliError {
-    // `Repository::import` commits after every `batch` rows; the failing row is the one
-    // after the `read` good ones, so the batches before it are complete and committed.
-    let commits = read / batch;
-    let note = if commits == 0 {
-        "nothing was imported".to_string()
-    } else {
-        let newest = repo
-            .heads()
-            .ok()
-            .and_then(|heads| heads.into_iter().find(|h| !heads_before.contains(h)));
-        format!(
-            "the {} rows before it stay committed ({} {}{}); nothing of its batch was",
-            count(commits * batch),
-            commits,
-            if commits == 1 { "commit" } else { "commits" },
-            newest.map(|v| format!(", version {v}")).unwrap_or_default(),
-        )
+/// Adds what stays committed to the error that stopped an import.
+fn partial_failure(error: CliError, importer: &Importer) -> CliError {
+    let committed = importer.committed();
+    let note = match committed.last() {
+        None => "nothing was imported".to_string(),
+        Some(newest) => format!(
+            "the {} rows before it stay committed ({} {}, version {newest}); nothing of its batch was",
+            count(importer.rows_committed()),
+            committed.len(),
+            if committed.len() == 1 {
+                "commit"
+            } else {
+                "commits"
+            },
+        ),
     };
     match error {
         CliError::Input(message) => CliError::Input(format!("{message}; {note}")),
@@ -289,6 +271,7 @@ fn partial_failure(
             context: format!("{context} ({note})"),
             source,
         },
+        CliError::Strata(error) => CliError::Input(format!("{error}; {note}")),
         other => other,
     }
 }
