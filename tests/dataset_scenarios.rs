@@ -48,10 +48,7 @@ fn write_on_old_version_forks_and_latest_shows_both_sides() {
     repo.put("d", "b", "1").unwrap();
     repo.put("d", "a", "2").unwrap();
     // Write on the old version: a fork.
-    let mut tx = repo.transaction();
-    tx.put("d", "c", "fork")
-        .replaces(std::slice::from_ref(&base));
-    let fork = tx.commit().unwrap();
+    let fork = common::put_replacing(&repo, &base, "d", "c", "fork");
     assert_eq!(repo.heads().unwrap().len(), 2);
     // Latest shows every head's changes.
     assert_eq!(value(&repo, "d", "a").as_deref(), Some("2"));

@@ -106,10 +106,7 @@ fn put_in_checkout() {
     let old = repo.put("", "hello", "world").unwrap();
     let welt = repo.put("", "hello", "welt").unwrap();
     after(&repo, &welt);
-    let mut tx = repo.transaction();
-    tx.put("", "hello", "verden")
-        .replaces(std::slice::from_ref(&old));
-    let verden = tx.commit().unwrap();
+    let verden = common::put_replacing(&repo, &old, "", "hello", "verden");
     assert_eq!(repo.graph().get(&verden).unwrap().links, vec![old.clone()]);
     assert_eq!(
         text(&repo.at(&verden).unwrap(), "hello").as_deref(),
@@ -152,10 +149,7 @@ fn read_stream_after_checkout() {
     let repo = repo();
     let old = repo.put("", "hello", "world").unwrap();
     let verden = repo.put("", "hello", "verden").unwrap();
-    let mut tx = repo.transaction();
-    tx.put("", "hello", "mars")
-        .replaces(std::slice::from_ref(&old));
-    let mars = tx.commit().unwrap();
+    let mars = common::put_replacing(&repo, &old, "", "hello", "mars");
     assert_eq!(repo.heads().unwrap().len(), 2);
     for (head, expected) in [(&verden, "verden"), (&mars, "mars")] {
         let got = rows(&repo.at(head).unwrap(), "", Range::all());
@@ -303,10 +297,7 @@ fn merge_with_own_resolution_and_nothing_to_merge() {
         Err(Error::InvalidArgument(_))
     ));
     let ours = repo.put("", "k", "ours").unwrap();
-    let mut tx = repo.transaction();
-    tx.put("", "k", "theirs")
-        .replaces(std::slice::from_ref(&base));
-    let theirs = tx.commit().unwrap();
+    let theirs = common::put_replacing(&repo, &base, "", "k", "theirs");
     let mut tx = repo.merge(&[]);
     tx.put("", "k", "settled");
     let merged = tx.commit().unwrap();
@@ -335,15 +326,9 @@ fn three_head_merge_reports_a_conflict_between_other_heads() {
     let repo = repo();
     let base = repo.put("d", "x", "base").unwrap();
     let first = repo.put("d", "unrelated", "1").unwrap();
-    let mut tx = repo.transaction();
-    tx.put("d", "x", "one")
-        .replaces(std::slice::from_ref(&base));
-    let second = tx.commit().unwrap();
+    let second = common::put_replacing(&repo, &base, "d", "x", "one");
     after(&repo, &second);
-    let mut tx = repo.transaction();
-    tx.put("d", "x", "two")
-        .replaces(std::slice::from_ref(&base));
-    let third = tx.commit().unwrap();
+    let third = common::put_replacing(&repo, &base, "d", "x", "two");
     assert_eq!(repo.heads().unwrap().len(), 3);
     let count = repo.graph().change_count();
     let result = repo.merge(&[first, second, third]).commit();
@@ -361,15 +346,9 @@ fn three_head_merge_newest_takes_the_newest_of_all() {
     let repo = repo();
     let base = repo.put("d", "x", "base").unwrap();
     let first = repo.put("d", "x", "zero").unwrap();
-    let mut tx = repo.transaction();
-    tx.put("d", "x", "one")
-        .replaces(std::slice::from_ref(&base));
-    let second = tx.commit().unwrap();
+    let second = common::put_replacing(&repo, &base, "d", "x", "one");
     after(&repo, &second);
-    let mut tx = repo.transaction();
-    tx.put("d", "x", "two")
-        .replaces(std::slice::from_ref(&base));
-    let third = tx.commit().unwrap();
+    let third = common::put_replacing(&repo, &base, "d", "x", "two");
     assert_eq!(repo.get("d", "x").unwrap().unwrap().value, b"two");
     let mut tx = repo.merge(&[first, second, third]);
     tx.policy(MergePolicy::Newest);

@@ -82,3 +82,18 @@ pub fn after(repo: &Repository, version: &str) {
         std::thread::sleep(std::time::Duration::from_millis(1));
     }
 }
+
+/// Writes one row on top of `replaces` (an older version, so usually a fork); returns the
+/// new version.
+pub fn put_replacing(
+    repo: &Repository,
+    replaces: &str,
+    dataset: impl AsRef<[u8]>,
+    key: impl AsRef<[u8]>,
+    value: impl AsRef<[u8]>,
+) -> String {
+    let mut tx = repo.transaction();
+    tx.put(dataset, key, value)
+        .replaces(&[replaces.to_string()]);
+    tx.commit().expect("commit")
+}
