@@ -133,16 +133,7 @@ impl Kv {
                 engine_error(status)
             }
         })?;
-        let mut kv = Kv {
-            db,
-            dir: Some(dir.to_path_buf()),
-            reader: None,
-            synced_tables: HashSet::new(),
-            generation: 0,
-            pinned: HashMap::new(),
-            next_pin: 0,
-            reading_at: None,
-        };
+        let mut kv = Kv::around(db, Some(dir.to_path_buf()));
         // A freshly created database must survive a power loss before its first commit.
         kv.sync_files()?;
         Ok(kv)
@@ -152,16 +143,20 @@ impl Kv {
     pub fn in_memory() -> Result<Kv> {
         let db =
             DB::open("strata-mem", options(rusty_leveldb::in_memory())).map_err(engine_error)?;
-        Ok(Kv {
+        Ok(Kv::around(db, None))
+    }
+
+    fn around(db: DB, dir: Option<PathBuf>) -> Kv {
+        Kv {
             db,
-            dir: None,
+            dir,
             reader: None,
             synced_tables: HashSet::new(),
             generation: 0,
             pinned: HashMap::new(),
             next_pin: 0,
             reading_at: None,
-        })
+        }
     }
 
     fn reader(&mut self) -> Result<&mut DBIterator> {

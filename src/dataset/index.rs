@@ -260,11 +260,11 @@ fn index_node(state: &mut State, node: &Node, batch: &mut Batch) -> Result<bool>
             None => return Ok(false),
         }
     }
-    let Some(ops) = lineage::load_operations(&mut state.kv, &node.value)? else {
-        return Ok(false);
-    };
     // A value that is not a commit (graph plumbing) is indexed as a commit with no rows.
     let commit = Commit::decode(&node.value).ok();
+    let Some(ops) = lineage::load_operations(&mut state.kv, commit.as_ref())? else {
+        return Ok(false);
+    };
     let ops_hash = commit
         .as_ref()
         .and_then(|c| c.operations.as_deref())

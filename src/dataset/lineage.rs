@@ -140,13 +140,13 @@ pub(crate) fn common_base(state: &mut State, heads: &[String]) -> Result<Option<
     Ok(Some(base))
 }
 
-/// The operations of a stored commit value, or `None` when its payload is not here (yet).
-/// A value that is not a commit has no operations.
+/// The operations of a commit (with their encoded sizes), or `None` when its payload is not
+/// here (yet). A node that is not a commit (`None`) has no operations.
 pub(crate) fn load_operations(
     kv: &mut Kv,
-    value: &[u8],
+    commit: Option<&Commit>,
 ) -> Result<Option<Vec<(Operation, usize)>>> {
-    let Ok(commit) = Commit::decode(value) else {
+    let Some(commit) = commit else {
         return Ok(Some(Vec::new()));
     };
     let Some(hash) = commit.operations.as_deref() else {
@@ -172,7 +172,8 @@ pub(crate) fn touched(state: &mut State, key: &str, into: &mut BTreeSet<RowId>) 
     let node = state
         .node(key)?
         .ok_or_else(|| Error::NotFound(format!("version {key}")))?;
-    let ops = load_operations(&mut state.kv, &node.value)?
+    let commit = Commit::decode(&node.value).ok();
+    let ops = load_operations(&mut state.kv, commit.as_ref())?
         .ok_or_else(|| Error::corrupt(format!("indexed version {key} has no payload")))?;
     into.extend(ops.into_iter().map(|(op, _)| (op.dataset, op.key)));
     let prefix = keys::merged(key).finish();

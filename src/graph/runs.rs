@@ -26,6 +26,18 @@ fn bad(what: &str) -> Error {
     Error::corrupt(format!("changelog run: {what}"))
 }
 
+/// Takes one varint-length-prefixed item off the front of `rest`.
+fn take_prefixed<'a>(rest: &mut &'a [u8], what: &str) -> Result<&'a [u8]> {
+    let len = decode_varint(rest).map_err(|_| bad(&format!("bad {what} length")))?;
+    let len = usize::try_from(len)
+        .ok()
+        .filter(|&l| l <= rest.len())
+        .ok_or_else(|| bad(&format!("{what} runs past the end")))?;
+    let (item, tail) = rest.split_at(len);
+    *rest = tail;
+    Ok(item)
+}
+
 /// Encodes node keys; keys of one length (the usual case) are stored back to back so one
 /// can be found without parsing the others.
 pub(crate) fn encode_keys(keys: &[&str]) -> Vec<u8> {
@@ -67,17 +79,11 @@ pub(crate) fn decode_keys(record: &[u8], from: usize) -> Result<Vec<String>> {
             let mut keys = Vec::new();
             let mut index = 0;
             while !rest.is_empty() {
-                let len = decode_varint(&mut rest).map_err(|_| bad("bad key length"))?;
-                let len = usize::try_from(len)
-                    .ok()
-                    .filter(|&l| l <= rest.len())
-                    .ok_or_else(|| bad("key runs past the end"))?;
-                let (key, tail) = rest.split_at(len);
+                let key = take_prefixed(&mut rest, "key")?;
                 if index >= from {
                     keys.push(text(key)?);
                 }
                 index += 1;
-                rest = tail;
             }
             Ok(keys)
         }
@@ -96,7 +102,8 @@ pub(crate) fn key_count(record: &[u8]) -> Result<u64> {
                 width => Ok(rest.len() as u64 / width),
             }
         }
-        _ => Ok(decode_keys(record, 0)?.len() as u64),
+        Some((&VARIABLE_WIDTH, rest)) => count_prefixed(rest, "key"),
+        _ => Err(bad("unknown kind")),
     }
 }
 
@@ -110,17 +117,20 @@ pub(crate) fn encode_entries(entries: &[Entry]) -> Vec<u8> {
     buf
 }
 
+/// How many length-prefixed items follow, without decoding them.
+fn count_prefixed(mut rest: &[u8], what: &str) -> Result<u64> {
+    let mut count = 0;
+    while !rest.is_empty() {
+        take_prefixed(&mut rest, what)?;
+        count += 1;
+    }
+    Ok(count)
+}
+
 pub(crate) fn decode_entries(mut record: &[u8]) -> Result<Vec<Entry>> {
     let mut entries = Vec::new();
     while !record.is_empty() {
-        let len = decode_varint(&mut record).map_err(|_| bad("bad entry length"))?;
-        let len = usize::try_from(len)
-            .ok()
-            .filter(|&l| l <= record.len())
-            .ok_or_else(|| bad("entry runs past the end"))?;
-        let (entry, rest) = record.split_at(len);
-        entries.push(Entry::decode(entry)?);
-        record = rest;
+        entries.push(Entry::decode(take_prefixed(&mut record, "entry")?)?);
     }
     Ok(entries)
 }
@@ -155,7 +165,7 @@ pub(crate) fn last_change(kv: &mut Kv) -> Result<u64> {
 /// The last sequence number of `log` (0 when this repository holds none of it).
 pub(crate) fn last_seq(kv: &mut Kv, log: &str) -> Result<u64> {
     match floor(kv, &log_prefix(log), u64::MAX)? {
-        Some((first, record)) => Ok(first + decode_entries(&record)?.len() as u64 - 1),
+        Some((first, record)) => Ok(first + count_prefixed(&record, "entry")? - 1),
         None => Ok(0),
     }
 }
