@@ -10,7 +10,7 @@ use strata::Range;
 use crate::context::{
     CliError, CliResult, Global, existing_file, parse_bytes, show_bytes, stdout, write_json,
 };
-use crate::rows::{WriteOptions, row_id, row_not_found, view_at};
+use crate::rows::{WriteOptions, print_write, row_id, row_not_found, view_at};
 
 /// File rows: content kept in the repository's blob store, named by its SHA-256.
 ///
@@ -119,23 +119,10 @@ fn put(
         .get(&dataset, &key)?
         .and_then(|row| row.file)
         .ok_or_else(|| CliError::NotFound(format!("file row {} vanished", show_bytes(&key))))?;
-    let mut out = stdout();
-    if json {
-        write_json(
-            &mut out,
-            &json!({
-                "version": version,
-                "dataset": show_bytes(&dataset),
-                "key": show_bytes(&key),
-                "hash": file.hash,
-                "size": file.size,
-            }),
-        )?;
-    } else {
-        writeln!(out, "{version}")?;
-    }
-    out.flush()?;
-    Ok(())
+    let mut extra = serde_json::Map::new();
+    extra.insert("hash".into(), json!(file.hash));
+    extra.insert("size".into(), json!(file.size));
+    print_write(&version, &dataset, &key, extra, json)
 }
 
 /// A reader of the file row `dataset/key` in the view `at` (or the current view), checked

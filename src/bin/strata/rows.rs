@@ -297,18 +297,22 @@ fn commit_write(
     })
 }
 
-/// Prints the result of a write: the version id, or JSON.
-fn print_write(version: &str, dataset: &[u8], key: &[u8], json: bool) -> CliResult {
+/// Prints the result of a write: the version id, or JSON (with `extra` fields added).
+pub(crate) fn print_write(
+    version: &str,
+    dataset: &[u8],
+    key: &[u8],
+    extra: serde_json::Map<String, Value>,
+    json: bool,
+) -> CliResult {
     let mut out = stdout();
     if json {
-        write_json(
-            &mut out,
-            &json!({
-                "version": version,
-                "dataset": show_bytes(dataset),
-                "key": show_bytes(key),
-            }),
-        )?;
+        let mut document = serde_json::Map::new();
+        document.insert("version".into(), json!(version));
+        document.insert("dataset".into(), json!(show_bytes(dataset)));
+        document.insert("key".into(), json!(show_bytes(key)));
+        document.extend(extra);
+        write_json(&mut out, &Value::Object(document))?;
     } else {
         writeln!(out, "{version}")?;
     }
@@ -323,7 +327,7 @@ pub fn put(global: &Global, args: PutArgs) -> CliResult {
     let version = commit_write(&repo, args.write, |tx| {
         tx.put(&dataset, &key, &value);
     })?;
-    print_write(&version, &dataset, &key, args.json)
+    print_write(&version, &dataset, &key, serde_json::Map::new(), args.json)
 }
 
 pub fn get(global: &Global, args: GetArgs) -> CliResult {
@@ -392,7 +396,7 @@ pub fn del(global: &Global, args: DelArgs) -> CliResult {
     let version = commit_write(&repo, args.write, |tx| {
         tx.delete(&dataset, &key);
     })?;
-    print_write(&version, &dataset, &key, args.json)
+    print_write(&version, &dataset, &key, serde_json::Map::new(), args.json)
 }
 
 /// Prints row versions as text lines or NDJSON.

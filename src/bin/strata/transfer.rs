@@ -619,12 +619,11 @@ fn export_ndjson(
                 match key_field {
                     Some(field) if !members.iter().any(|(name, _)| name == field) => {
                         // The key first, then the object's own members.
-                        let pair = serde_json::json!([field, show_bytes(&row.key)]);
                         out.write_all(b"{")?;
-                        serde_json::to_writer(&mut *out, &pair[0])
+                        serde_json::to_writer(&mut *out, field)
                             .map_err(|e| CliError::Output(e.into()))?;
                         out.write_all(b":")?;
-                        serde_json::to_writer(&mut *out, &pair[1])
+                        serde_json::to_writer(&mut *out, &show_bytes(&row.key))
                             .map_err(|e| CliError::Output(e.into()))?;
                         if !members.is_empty() {
                             out.write_all(b",")?;
