@@ -357,10 +357,13 @@ impl Graph {
         let grew = prepared.change_count > state.change_count;
         state.change_count = prepared.change_count;
         if grew {
-            if let Some(hook) = self.shared.after_write {
-                hook(state, durability)?;
-            }
+            let indexed = match self.shared.after_write {
+                Some(hook) => hook(state, durability),
+                None => Ok(()),
+            };
+            // The nodes are stored whatever the hook says: wake live feeds either way.
             self.shared.grown.notify_all();
+            indexed?;
         }
         Ok(prepared.nodes)
     }
