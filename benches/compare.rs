@@ -17,8 +17,8 @@ use std::process::Command;
 use std::time::Instant;
 
 use rusty_leveldb::{DB, Options, WriteBatch};
-use strata::dataset::Repository;
-use strata::graph::{Doc, Graph, GraphOptions};
+use strata::Repository;
+use strata::{Doc, Graph, GraphOptions};
 
 const ADDS: u64 = 20_000;
 const BATCHED: u64 = 100_000;

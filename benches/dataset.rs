@@ -7,7 +7,7 @@
 use std::hint::black_box;
 
 use criterion::{BatchSize, Criterion, Throughput, criterion_group, criterion_main};
-use strata::dataset::{Range, Repository};
+use strata::{Range, Repository};
 
 const ROWS: u64 = 100_000;
 

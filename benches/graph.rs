@@ -16,7 +16,7 @@ use std::hint::black_box;
 use std::time::Duration;
 
 use criterion::{BatchSize, Criterion, Throughput, criterion_group, criterion_main};
-use strata::graph::{FramedSha256, NodeHasher};
+use strata::{FramedSha256, NodeHasher};
 use strata::{Doc, Durability, Graph, GraphOptions};
 use tempfile::TempDir;
 

@@ -45,7 +45,49 @@ pub enum Error {
         reason: String,
     },
 
-    /// A node, version or key does not exist.
+    /// No repository exists at a path.
+    #[error("no strata repository at {}", path.display())]
+    RepositoryNotFound {
+        /// Where one was looked for.
+        path: PathBuf,
+    },
+
+    /// A name does not denote a version here: no commit has that key or prefix, or the
+    /// commit is not visible yet (its payload or a parent has not arrived).
+    #[error("unknown version {name}{}", if *.pending { " (it is stored, but its payload or a parent has not arrived yet)" } else { "" })]
+    VersionNotFound {
+        /// The name as given.
+        name: String,
+        /// True when the commit is stored but still pending.
+        pending: bool,
+    },
+
+    /// A version prefix matches several versions.
+    #[error("ambiguous version {prefix}: it matches {}", matches.join(", "))]
+    AmbiguousVersion {
+        /// The prefix as given.
+        prefix: String,
+        /// Some of the versions it matches (at least two).
+        matches: Vec<String>,
+    },
+
+    /// A row does not exist (or is deleted) in the view read.
+    #[error("row {} not found in dataset {}", crate::error::show(key), crate::error::show(dataset))]
+    RowNotFound {
+        /// The dataset.
+        dataset: Vec<u8>,
+        /// The row key.
+        key: Vec<u8>,
+    },
+
+    /// A dataset has no live rows in the view read (or was never written).
+    #[error("dataset {} not found", crate::error::show(dataset))]
+    DatasetNotFound {
+        /// The dataset name.
+        dataset: Vec<u8>,
+    },
+
+    /// Something else named is not stored here: a graph node, a blob, a change number.
     #[error("not found: {0}")]
     NotFound(String),
 
@@ -90,18 +132,64 @@ pub enum Error {
     /// A merge found rows changed differently on several sides that neither its own
     /// operations nor a policy settle. Nothing was written.
     #[error(
-        "merge conflict on {count} row(s): {rows}; settle them in the merge or choose a policy (ours, theirs, newest)"
+        "merge conflict on {} row(s): {}; settle them in the merge or choose a policy (ours, theirs, newest)",
+        rows.len(),
+        crate::error::first_rows(rows)
     )]
     Conflict {
-        /// How many rows conflict.
-        count: usize,
-        /// The first few, as `dataset/key`.
-        rows: String,
+        /// Every conflicting row, in (dataset, key) order.
+        rows: Vec<ConflictRow>,
     },
 
     /// An argument is outside what the operation accepts.
     #[error("invalid argument: {0}")]
     InvalidArgument(String),
+}
+
+/// One row a merge cannot settle on its own: the concurrent versions it has.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ConflictRow {
+    /// The dataset.
+    pub dataset: Vec<u8>,
+    /// The row key.
+    pub key: Vec<u8>,
+    /// The concurrent versions of the row (commit keys), newest first.
+    pub versions: Vec<String>,
+}
+
+/// How many conflicting rows the one-line message names.
+const ROWS_SHOWN: usize = 5;
+
+fn first_rows(rows: &[ConflictRow]) -> String {
+    let mut shown: Vec<String> = rows
+        .iter()
+        .take(ROWS_SHOWN)
+        .map(|row| format!("{}/{}", show(&row.dataset), show(&row.key)))
+        .collect();
+    if rows.len() > ROWS_SHOWN {
+        shown.push(format!("and {} more", rows.len() - ROWS_SHOWN));
+    }
+    shown.join(", ")
+}
+
+/// The longest piece of user data an error message quotes.
+const QUOTED: usize = 200;
+
+/// User bytes as they appear in a message: UTF-8 text as is, anything else as `0x…` hex,
+/// cut to about 200 bytes with an ellipsis.
+pub(crate) fn show(bytes: &[u8]) -> String {
+    match std::str::from_utf8(bytes) {
+        Ok(text) if text.len() <= QUOTED => text.to_string(),
+        Ok(text) => {
+            let mut end = QUOTED;
+            while !text.is_char_boundary(end) {
+                end -= 1;
+            }
+            format!("{}…", &text[..end])
+        }
+        Err(_) if bytes.len() <= QUOTED / 2 => format!("0x{}", hex::encode(bytes)),
+        Err(_) => format!("0x{}…", hex::encode(&bytes[..QUOTED / 2])),
+    }
 }
 
 /// `Result` with strata's [`Error`].

@@ -3,50 +3,81 @@
 //! An embedded, versioned, forkable, replicating dataset store: the 2015 dat-core design on
 //! a hyperlog-style graph, with Mapeo Core's fork semantics.
 //!
-//! The layers, bottom up (see `docs/architecture.md`):
-//!
-//! * [`kv`]: the only code that touches LevelDB (rusty-leveldb), exposing only operations
-//!   verified correct, and durable commits;
-//! * [`keys`]: every key family and its order-preserving byte encoding;
-//! * [`graph`]: the content-addressed DAG of nodes with per-device changelogs (hyperlog).
+//! A [`Repository`] holds datasets of rows. Every write is a commit, a node in a
+//! content-addressed graph; every commit is a [`Version`] that can be read later, on every
+//! device, with the same rows. Concurrent writes (on two devices, or on an old version)
+//! become forks that reads can see and merges can settle.
 //!
 //! ```
-//! use strata::graph::{Graph, GraphOptions};
+//! use strata::Repository;
 //!
-//! let graph = Graph::in_memory(GraphOptions::default())?;
-//! let hello = graph.add(&[], "hello")?;
-//! assert_eq!(hello.key, "8c7efb22472592f561a7a7647f8c5ee93134880b4ca0c92889a61848cd5c4602");
-//! let world = graph.append("world")?;
-//! assert_eq!(world.links, vec![hello.key.clone()]);
-//! assert_eq!(graph.heads()?, vec![world]);
+//! let repo = Repository::in_memory()?;
+//! let v1 = repo.put("sites", "A", r#"{"depth":3}"#)?;
+//! repo.put("sites", "A", r#"{"depth":4}"#)?;
+//! assert_eq!(repo.get("sites", "A")?.unwrap().value, br#"{"depth":4}"#);
+//! assert_eq!(repo.at(&v1)?.get("sites", "A")?.unwrap().value, br#"{"depth":3}"#);
 //! # Ok::<(), strata::Error>(())
 //! ```
+//!
+//! The layers, top down (see `docs/architecture.md`): the dataset store ([`Repository`],
+//! [`View`], the version index), the graph ([`Graph`]: hyperlog's DAG of nodes with
+//! per-device changelogs), and the storage seam (one LevelDB database through
+//! rusty-leveldb).
+#![deny(missing_docs)]
 
-pub mod dataset;
-pub mod error;
-pub mod graph;
-pub mod keys;
-pub mod kv;
+mod dataset;
+mod error;
+mod graph;
 mod protobuf;
+mod store;
 
-/// Types generated from `proto/hyperlog.proto` (the wire and storage schema).
+/// Types generated from `proto/` (the wire and storage schemas).
+#[doc(hidden)]
 pub mod proto {
     /// hyperlog 4.12.1's messages.
+    #[allow(missing_docs)]
     pub mod hyperlog {
         include!(concat!(env!("OUT_DIR"), "/hyperlog.rs"));
     }
     /// The dataset store's messages (dat-core's, extended).
+    #[allow(missing_docs)]
     pub mod strata {
         include!(concat!(env!("OUT_DIR"), "/strata.rs"));
     }
 }
 
-pub use dataset::{MergePolicy, Range, Repository, Row, View};
-pub use error::{Error, Result};
-pub use graph::{Doc, Graph, GraphOptions, Node};
-pub use kv::Durability;
+pub use dataset::{
+    BlobReader, Commit, CommitFeed, CommitInfo, CommitType, Content, Diff, DiffEntry, FileRef,
+    FsckReport, Importer, MergePolicy, OpKind, OpenOptions, Operation, Range, RepoStatus,
+    Repository, Row, RowVersion, Rows, STORAGE_DIR, Transaction, Version, View,
+    operations_hash,
+};
+pub use error::{ConflictRow, Error, Result};
+pub use graph::{
+    Changes, Doc, FramedSha256, Graph, GraphEvent, GraphOptions, Node, NodeHasher, Signer,
+    Verifier, framed_update,
+};
+pub use store::{Durability, Entry};
+
+/// The storage layer's internals, for the project's own storage tests only.
+#[cfg(feature = "internals")]
+#[doc(hidden)]
+pub mod internals {
+    pub use crate::store::keys;
+    pub use crate::store::kv;
+}
 
 /// The Rust examples in README.md, compiled and run as doctests so they stay true.
 #[cfg(doctest)]
 #[doc = include_str!("../README.md")]
 pub struct ReadmeExamples;
+
+// Every handle is shareable across threads.
+const _: () = {
+    const fn shareable<T: Send + Sync>() {}
+    shareable::<Repository>();
+    shareable::<View>();
+    shareable::<Graph>();
+    shareable::<Version>();
+    shareable::<Error>();
+};

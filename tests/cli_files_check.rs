@@ -174,13 +174,13 @@ fn fsck_passes_on_a_healthy_repository_and_fails_on_a_damaged_one() {
 
     // Damage: overwrite a stored operation, and delete the blob.
     {
-        let mut kv = strata::kv::Kv::open(&repo.storage().join("db")).unwrap();
+        let mut kv = strata::internals::kv::Kv::open(&repo.storage().join("db")).unwrap();
         let (op_key, _) = kv
-            .scan_prefix(strata::keys::OPERATIONS)
+            .scan_prefix(strata::internals::keys::OPERATIONS)
             .unwrap()
             .next()
             .unwrap();
-        let mut batch = strata::kv::Batch::default();
+        let mut batch = strata::internals::kv::Batch::default();
         batch.put(&op_key, b"\x08\x01\x1a\x01z");
         kv.write(batch, strata::Durability::Synced).unwrap();
     }

@@ -7,7 +7,7 @@ use std::collections::HashMap;
 
 use cli_support::Repo;
 use serde_json::Value;
-use strata::graph::{FramedSha256, NodeHasher};
+use strata::{FramedSha256, NodeHasher};
 
 /// A repository with a fork: `base` then `ours` on one side, `theirs` (and a row `b`) on the
 /// other, both changing row `d/a`.

@@ -7,7 +7,7 @@
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
 
-use strata::dataset::Repository;
+use strata::Repository;
 use strata::{Durability, GraphOptions};
 
 const DIR: &str = "STRATA_CRASH_DIR";

@@ -10,7 +10,7 @@ use std::ops::Bound;
 
 use common::{after, repo, rows};
 use proptest::prelude::*;
-use strata::dataset::{Range, Repository};
+use strata::{Range, Repository};
 
 fn odd_names() -> Vec<Vec<u8>> {
     vec![

@@ -5,22 +5,22 @@ mod common;
 
 use common::{repo, sync, value};
 use strata::Error;
-use strata::dataset::{MergePolicy, Range, Repository};
+use strata::{MergePolicy, Range, Repository};
 
 #[test]
 fn put_get_overwrite_delete() {
     let repo = repo();
-    let v1 = repo.put("", "hello", "world").unwrap();
-    assert_eq!(value(&repo, "", "hello").as_deref(), Some("world"));
-    let v2 = repo.put("", "hello", "welt").unwrap();
-    assert_eq!(value(&repo, "", "hello").as_deref(), Some("welt"));
-    repo.delete("", "hello").unwrap();
-    assert_eq!(value(&repo, "", "hello"), None);
+    let v1 = repo.put("d", "hello", "world").unwrap();
+    assert_eq!(value(&repo, "d", "hello").as_deref(), Some("world"));
+    let v2 = repo.put("d", "hello", "welt").unwrap();
+    assert_eq!(value(&repo, "d", "hello").as_deref(), Some("welt"));
+    repo.delete("d", "hello").unwrap();
+    assert_eq!(value(&repo, "d", "hello"), None);
     // Old versions still read as they were.
     assert_eq!(
         repo.at(&v1)
             .unwrap()
-            .get("", "hello")
+            .get("d", "hello")
             .unwrap()
             .unwrap()
             .value,
@@ -29,13 +29,13 @@ fn put_get_overwrite_delete() {
     assert_eq!(
         repo.at(&v2)
             .unwrap()
-            .get("", "hello")
+            .get("d", "hello")
             .unwrap()
             .unwrap()
             .value,
         b"welt"
     );
-    let history = repo.history("", "hello").unwrap();
+    let history = repo.history("d", "hello").unwrap();
     assert_eq!(history.len(), 3);
     assert!(history[0].deleted);
     assert_eq!(history[2].value, b"world");
@@ -135,13 +135,13 @@ fn merge_conflict_needs_a_policy_and_writes_nothing_without_one() {
     let mut tx = repo.transaction();
     tx.put("d", "k", "theirs").replaces(&[base]);
     let theirs = tx.commit().unwrap();
-    let count = repo.graph().change_count();
+    let count = repo.graph().change_count().unwrap();
     let err = repo
         .merge(&[ours.clone(), theirs.clone()])
         .commit()
         .unwrap_err();
     assert!(matches!(err, Error::Conflict { count: 1, .. }), "{err}");
-    assert_eq!(repo.graph().change_count(), count);
+    assert_eq!(repo.graph().change_count().unwrap(), count);
     for (policy, expected) in [(MergePolicy::Theirs, "theirs"), (MergePolicy::Ours, "ours")] {
         let mut tx = repo.merge(&[ours.clone(), theirs.clone()]);
         tx.policy(policy);
@@ -176,19 +176,19 @@ fn checkout_is_persistent_and_writing_there_forks() {
     let first;
     {
         let repo = Repository::init(dir.path()).unwrap();
-        first = repo.put("", "k", "1").unwrap();
-        repo.put("", "k", "2").unwrap();
+        first = repo.put("d", "k", "1").unwrap();
+        repo.put("d", "k", "2").unwrap();
         repo.checkout(&first[..12]).unwrap();
     }
     let repo = Repository::open(dir.path()).unwrap();
     assert_eq!(repo.checked_out().unwrap(), Some(first.clone()));
-    assert_eq!(value(&repo, "", "k").as_deref(), Some("1"));
-    let forked = repo.put("", "k", "3").unwrap();
+    assert_eq!(value(&repo, "d", "k").as_deref(), Some("1"));
+    let forked = repo.put("d", "k", "3").unwrap();
     assert_eq!(repo.heads().unwrap().len(), 2);
     assert_eq!(repo.checked_out().unwrap(), Some(forked));
-    assert_eq!(value(&repo, "", "k").as_deref(), Some("3"));
+    assert_eq!(value(&repo, "d", "k").as_deref(), Some("3"));
     repo.checkout_latest().unwrap();
-    assert!(repo.get("", "k").unwrap().unwrap().forked);
+    assert!(repo.get("d", "k").unwrap().unwrap().forked);
 }
 
 #[test]
@@ -197,10 +197,10 @@ fn payload_arriving_later_makes_a_commit_visible() {
     a.put("d", "k", "v").unwrap();
     let b = repo();
     let node = a.graph().changes(0).next().unwrap().unwrap();
-    b.apply_remote(vec![node.clone()]).unwrap();
+    b.graph().ingest(vec![node.clone()]).unwrap();
     assert!(b.get("d", "k").unwrap().is_none());
     assert_eq!(b.status().unwrap().pending, 1);
-    let commit = strata::dataset::Commit::decode(&node.value).unwrap();
+    let commit = strata::Commit::decode(&node.value).unwrap();
     let payload = a
         .payload(commit.operations.as_deref().unwrap())
         .unwrap()
@@ -247,7 +247,7 @@ fn fsck_passes_a_healthy_repository() {
     let mut calls = 0;
     let report = repo.fsck(&mut |_, _| calls += 1).unwrap();
     assert!(report.is_ok(), "{:?}", report.problems);
-    assert_eq!(report.nodes, repo.graph().change_count());
+    assert_eq!(report.nodes, repo.graph().change_count().unwrap());
     assert_eq!(report.blobs, 1);
     assert!(report.payloads >= 5);
     assert!(calls > 0);
@@ -268,14 +268,14 @@ fn fsck_reports_a_damaged_payload_a_lost_index_entry_and_a_corrupt_blob() {
         .unwrap();
     }
     {
-        let mut kv = strata::kv::Kv::open(&storage.join("db")).unwrap();
-        let mut ops = kv.scan_prefix(strata::keys::OPERATIONS).unwrap();
+        let mut kv = strata::internals::kv::Kv::open(&storage.join("db")).unwrap();
+        let mut ops = kv.scan_prefix(strata::internals::keys::OPERATIONS).unwrap();
         let (op_key, _) = ops.next().unwrap();
         drop(ops);
-        let mut index = kv.scan_prefix(strata::keys::DATA_CHANGES).unwrap();
+        let mut index = kv.scan_prefix(strata::internals::keys::DATA_CHANGES).unwrap();
         let (entry_key, _) = index.next().unwrap();
         drop(index);
-        let mut batch = strata::kv::Batch::default();
+        let mut batch = strata::internals::kv::Batch::default();
         batch.put(&op_key, b"\x08\x01\x1a\x01z");
         batch.delete(&entry_key);
         kv.write(batch, strata::Durability::Synced).unwrap();
@@ -371,14 +371,14 @@ fn pending_commits_wake_only_for_what_they_wait_for() {
     a.put("d", "first", "1").unwrap();
     a.put("d", "second", "2").unwrap();
     let nodes: Vec<_> = a.graph().changes(0).map(|n| n.unwrap()).collect();
-    b.apply_remote(nodes.clone()).unwrap();
+    b.graph().ingest(nodes.clone()).unwrap();
     assert_eq!(b.status().unwrap().pending, 2);
     // Local work goes on while both wait.
     b.put("local", "x", "y").unwrap();
     assert_eq!(b.status().unwrap().pending, 2);
     // The second commit's payload alone frees nothing: its parent still waits.
     let payload = |node: &strata::Node| {
-        let commit = strata::dataset::Commit::decode(&node.value).unwrap();
+        let commit = strata::Commit::decode(&node.value).unwrap();
         a.payload(commit.operations.as_deref().unwrap())
             .unwrap()
             .unwrap()

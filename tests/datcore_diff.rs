@@ -6,7 +6,7 @@
 mod common;
 
 use common::{after, repo};
-use strata::dataset::{DiffEntry, Repository};
+use strata::{DiffEntry, Repository};
 
 fn entries(repo: &Repository, a: &str, b: &str) -> Vec<DiffEntry> {
     repo.diff(a, b)
@@ -17,7 +17,7 @@ fn entries(repo: &Repository, a: &str, b: &str) -> Vec<DiffEntry> {
 
 /// (key, old value or "<del>" / "-", new value or "<del>" / "-").
 fn summary(entries: &[DiffEntry]) -> Vec<(String, String, String)> {
-    let side = |v: &Option<strata::dataset::RowVersion>| match v {
+    let side = |v: &Option<strata::RowVersion>| match v {
         None => "-".to_string(),
         Some(v) if v.deleted => "<del>".to_string(),
         Some(v) => String::from_utf8(v.value.clone()).unwrap(),
@@ -47,8 +47,8 @@ fn s(key: &str, old: &str, new: &str) -> (String, String, String) {
 #[test]
 fn diff() {
     let repo = repo();
-    let old = repo.put("", "hello", "world").unwrap();
-    let new = repo.put("", "hello", "welt").unwrap();
+    let old = repo.put("d", "hello", "world").unwrap();
+    let new = repo.put("d", "hello", "welt").unwrap();
     let found = entries(&repo, &old, &new);
     assert_eq!(found.len(), 1);
     let entry = &found[0];
@@ -131,8 +131,8 @@ fn diff_and_get_around_deletes() {
     assert_eq!(repo.get("d", "added").unwrap(), None);
     // A diff from a put to a delete of the only row, and from the empty root side.
     let only = common::repo();
-    let put = only.put("", "x", "v").unwrap();
-    let del = only.delete("", "x").unwrap();
+    let put = only.put("d", "x", "v").unwrap();
+    let del = only.delete("d", "x").unwrap();
     assert_eq!(
         summary(&entries(&only, &put, &del)),
         vec![s("/x", "v", "<del>")]
@@ -158,7 +158,7 @@ fn diff_between_forks_and_datasets() {
     after(&repo, &left);
     let mut tx = repo.transaction();
     tx.put("b", "k", "right")
-        .put("", "right-only", "r")
+        .put("d", "right-only", "r")
         .replaces(std::slice::from_ref(&base));
     let right = tx.commit().unwrap();
     assert_eq!(
@@ -197,11 +197,11 @@ fn diff_between_forks_and_datasets() {
 fn diff_of_unrelated_histories() {
     let x = repo();
     let y = repo();
-    let vx = x.put("", "from-x", "1").unwrap();
+    let vx = x.put("d", "from-x", "1").unwrap();
     let mut tx = y.transaction();
-    tx.put("", "from-y", "2").put("", "both", "y");
+    tx.put("d", "from-y", "2").put("d", "both", "y");
     let vy = tx.commit().unwrap();
-    x.put("", "both", "x").unwrap();
+    x.put("d", "both", "x").unwrap();
     common::sync(&y, &x);
     let hx = x.heads().unwrap().into_iter().find(|h| *h != vy).unwrap();
     assert_ne!(hx, vx);

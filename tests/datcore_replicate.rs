@@ -8,7 +8,7 @@
 mod common;
 
 use common::{after, repo, sync, value};
-use strata::dataset::{Commit, Range, Repository};
+use strata::{Commit, Range, Repository};
 
 /// §9.2 case 14, `clone`: three puts (hello twice, test), then an empty repository
 /// receives everything. Its heads are the source's, and the head reads test = test and
@@ -17,9 +17,9 @@ use strata::dataset::{Commit, Range, Repository};
 #[test]
 fn clone() {
     let db = repo();
-    db.put("", "hello", "world").unwrap();
-    db.put("", "hello", "welt").unwrap();
-    db.put("", "test", "test").unwrap();
+    db.put("d", "hello", "world").unwrap();
+    db.put("d", "hello", "welt").unwrap();
+    db.put("d", "test", "test").unwrap();
     let clone = repo();
     assert_eq!(sync(&db, &clone), 3);
     let heads = clone.heads().unwrap();
@@ -27,14 +27,14 @@ fn clone() {
     assert_eq!(heads.len(), 1);
     let checkout = clone.at(&heads[0]).unwrap();
     let text =
-        |key: &str| String::from_utf8(checkout.get("", key).unwrap().unwrap().value).unwrap();
+        |key: &str| String::from_utf8(checkout.get("d", key).unwrap().unwrap().value).unwrap();
     assert_eq!(text("test"), "test");
     assert_eq!(text("hello"), "welt");
-    assert_eq!(value(&clone, "", "test").as_deref(), Some("test"));
-    assert_eq!(value(&clone, "", "hello").as_deref(), Some("welt"));
+    assert_eq!(value(&clone, "d", "test").as_deref(), Some("test"));
+    assert_eq!(value(&clone, "d", "hello").as_deref(), Some("welt"));
     // Same history, same versions, same logs.
     let history = |repo: &Repository| -> Vec<(String, String, Vec<u8>)> {
-        repo.history("", "hello")
+        repo.history("d", "hello")
             .unwrap()
             .into_iter()
             .map(|v| (v.version, v.log, v.value))
@@ -47,10 +47,10 @@ fn clone() {
     assert_eq!(sync(&db, &clone), 0);
     assert_eq!(sync(&clone, &db), 0);
     // D10: a write on the clone continues the replicated head, it does not start a root.
-    let next = clone.put("", "hello", "from the clone").unwrap();
+    let next = clone.put("d", "hello", "from the clone").unwrap();
     assert_eq!(clone.graph().get(&next).unwrap().links, heads);
     assert_eq!(sync(&clone, &db), 1);
-    assert_eq!(value(&db, "", "hello").as_deref(), Some("from the clone"));
+    assert_eq!(value(&db, "d", "hello").as_deref(), Some("from the clone"));
     assert_eq!(db.heads().unwrap(), vec![next]);
 }
 
@@ -77,7 +77,7 @@ fn clone_to_disk_and_reopen() {
     assert_eq!(keys.len(), 49);
     assert!(!keys.contains(&"010".to_string()));
     assert_eq!(clone.get("rows", "042").unwrap().unwrap().value, vec![42]);
-    assert_eq!(clone.status().unwrap().rows, 49);
+    assert_eq!(clone.status().rows, 49);
 }
 
 /// Concurrent edits on two devices, synced both ways: both devices see the same heads,
@@ -86,38 +86,38 @@ fn clone_to_disk_and_reopen() {
 #[test]
 fn concurrent_writes_read_the_same_on_every_device() {
     let a = repo();
-    a.put("", "shared", "0").unwrap();
+    a.put("d", "shared", "0").unwrap();
     let b = repo();
     sync(&a, &b);
-    let va = a.put("", "shared", "from a").unwrap();
-    a.put("", "only-a", "a").unwrap();
+    let va = a.put("d", "shared", "from a").unwrap();
+    a.put("d", "only-a", "a").unwrap();
     after(&a, &va);
-    let vb = b.put("", "shared", "from b").unwrap();
-    b.put("", "only-b", "b").unwrap();
+    let vb = b.put("d", "shared", "from b").unwrap();
+    b.put("d", "only-b", "b").unwrap();
     sync(&a, &b);
     sync(&b, &a);
     assert_eq!(a.heads().unwrap(), b.heads().unwrap());
     assert_eq!(a.heads().unwrap().len(), 2);
     for repo in [&a, &b] {
-        let row = repo.get("", "shared").unwrap().unwrap();
+        let row = repo.get("d", "shared").unwrap().unwrap();
         assert!(row.forked);
         assert_eq!(row.value, b"from b", "the newest wins on every device");
         let versions: Vec<String> = repo
-            .forks("", "shared")
+            .forks("d", "shared")
             .unwrap()
             .into_iter()
             .map(|f| f.version)
             .collect();
         assert_eq!(versions, vec![vb.clone(), va.clone()]);
-        assert_eq!(value(repo, "", "only-a").as_deref(), Some("a"));
-        assert_eq!(value(repo, "", "only-b").as_deref(), Some("b"));
+        assert_eq!(value(repo, "d", "only-a").as_deref(), Some("a"));
+        assert_eq!(value(repo, "d", "only-b").as_deref(), Some("b"));
         assert_eq!(
-            common::keys(&repo.latest().unwrap(), "", Range::all()),
+            common::keys(&repo.latest().unwrap(), "d", Range::all()),
             vec!["only-a", "only-b", "shared"]
         );
     }
     // Each fork names the device that wrote it.
-    let forks = a.forks("", "shared").unwrap();
+    let forks = a.forks("d", "shared").unwrap();
     assert_eq!(forks[0].log, b.graph().log_id());
     assert_eq!(forks[1].log, a.graph().log_id());
     // A merge on one device resolves the fork everywhere once it travels.
@@ -127,7 +127,7 @@ fn concurrent_writes_read_the_same_on_every_device() {
     sync(&a, &b);
     for repo in [&a, &b] {
         assert_eq!(repo.heads().unwrap(), vec![merged.clone()]);
-        let row = repo.get("", "shared").unwrap().unwrap();
+        let row = repo.get("d", "shared").unwrap().unwrap();
         assert!(!row.forked);
         assert_eq!(
             row.value, b"from a",
@@ -170,12 +170,12 @@ fn three_party_sync_is_transitive() {
 #[test]
 fn payload_later_makes_commits_and_descendants_visible() {
     let a = repo();
-    let first = a.put("", "k", "1").unwrap();
-    let second = a.put("", "k", "2").unwrap();
+    let first = a.put("d", "k", "1").unwrap();
+    let second = a.put("d", "k", "2").unwrap();
     let b = repo();
     let nodes: Vec<_> = a.graph().changes(0).map(|n| n.unwrap()).collect();
-    b.apply_remote(nodes.clone()).unwrap();
-    assert_eq!(b.get("", "k").unwrap(), None);
+    b.graph().ingest(nodes.clone()).unwrap();
+    assert_eq!(b.get("d", "k").unwrap(), None);
     assert!(b.heads().unwrap().is_empty());
     assert!(matches!(b.at(&second), Err(strata::Error::NotFound(_))));
     assert_eq!(b.status().unwrap().pending, 2);
@@ -188,9 +188,9 @@ fn payload_later_makes_commits_and_descendants_visible() {
     assert!(b.heads().unwrap().is_empty());
     b.add_payload(&payload(&nodes[0])).unwrap();
     assert_eq!(b.heads().unwrap(), vec![second.clone()]);
-    assert_eq!(value(&b, "", "k").as_deref(), Some("2"));
+    assert_eq!(value(&b, "d", "k").as_deref(), Some("2"));
     assert_eq!(
-        b.at(&first).unwrap().get("", "k").unwrap().unwrap().value,
+        b.at(&first).unwrap().get("d", "k").unwrap().unwrap().value,
         b"1"
     );
     assert_eq!(b.status().unwrap().pending, 0);

@@ -7,14 +7,14 @@
 mod common;
 
 use common::{keys, repo, rows};
-use strata::dataset::Range;
+use strata::Range;
 
 /// §9.2 case 15, `read-stream`: one row, with its content kind, version, key and value.
 #[test]
 fn read_stream() {
     let repo = repo();
-    let version = repo.put("", "hello", "world").unwrap();
-    let got = rows(&repo.latest().unwrap(), "", Range::all());
+    let version = repo.put("d", "hello", "world").unwrap();
+    let got = rows(&repo.latest().unwrap(), "d", Range::all());
     assert_eq!(got.len(), 1);
     let row = &got[0];
     assert_eq!(
@@ -31,9 +31,9 @@ fn read_stream() {
 #[test]
 fn read_stream_more_than_one_value() {
     let repo = repo();
-    repo.put("", "hello", "world").unwrap();
-    repo.put("", "hej", "verden").unwrap();
-    let got: Vec<(String, String)> = rows(&repo.latest().unwrap(), "", Range::all())
+    repo.put("d", "hello", "world").unwrap();
+    repo.put("d", "hej", "verden").unwrap();
+    let got: Vec<(String, String)> = rows(&repo.latest().unwrap(), "d", Range::all())
         .into_iter()
         .map(|r| {
             (
@@ -56,12 +56,12 @@ fn read_stream_more_than_one_value() {
 fn read_stream_keys_are_sorted() {
     let repo = repo();
     for key in ["c", "a", "b"] {
-        repo.put("", key, key).unwrap();
+        repo.put("d", key, key).unwrap();
     }
     let latest = repo.latest().unwrap();
-    assert_eq!(keys(&latest, "", Range::all()), vec!["a", "b", "c"]);
+    assert_eq!(keys(&latest, "d", Range::all()), vec!["a", "b", "c"]);
     // keys_only leaves values empty but keeps versions.
-    let only = rows(&latest, "", Range::all().keys_only());
+    let only = rows(&latest, "d", Range::all().keys_only());
     assert!(
         only.iter()
             .all(|r| r.value.is_empty() && r.version.len() == 64)
@@ -74,19 +74,19 @@ fn read_stream_keys_are_sorted() {
 fn read_stream_with_a_limit() {
     let repo = repo();
     for key in ["c", "a", "b"] {
-        repo.put("", key, key).unwrap();
+        repo.put("d", key, key).unwrap();
     }
     let latest = repo.latest().unwrap();
-    assert_eq!(keys(&latest, "", Range::all().limit(2)), vec!["a", "b"]);
-    assert!(keys(&latest, "", Range::all().limit(0)).is_empty());
+    assert_eq!(keys(&latest, "d", Range::all().limit(2)), vec!["a", "b"]);
+    assert!(keys(&latest, "d", Range::all().limit(0)).is_empty());
     assert_eq!(
-        keys(&latest, "", Range::all().limit(10)),
+        keys(&latest, "d", Range::all().limit(10)),
         vec!["a", "b", "c"]
     );
     // The limit applies after deleted rows are filtered out.
-    repo.delete("", "a").unwrap();
+    repo.delete("d", "a").unwrap();
     assert_eq!(
-        keys(&repo.latest().unwrap(), "", Range::all().limit(2)),
+        keys(&repo.latest().unwrap(), "d", Range::all().limit(2)),
         vec!["b", "c"]
     );
 }
@@ -105,7 +105,7 @@ fn write_stream() {
         .unwrap();
     assert_eq!(versions.len(), 1, "one batch, one commit");
     assert_eq!(
-        keys(&repo.latest().unwrap(), "", Range::all()),
+        keys(&repo.latest().unwrap(), "d", Range::all()),
         vec!["a", "b", "c"]
     );
     let commit = repo.changes(0).next().unwrap().unwrap().commit.unwrap();
@@ -128,11 +128,11 @@ fn write_stream_two_batches() {
         .unwrap();
     assert_eq!(versions.len(), 2);
     assert_eq!(
-        keys(&repo.latest().unwrap(), "", Range::all()),
+        keys(&repo.latest().unwrap(), "d", Range::all()),
         vec!["a", "b", "c"]
     );
     assert_eq!(
-        keys(&repo.at(&versions[0]).unwrap(), "", Range::all()),
+        keys(&repo.at(&versions[0]).unwrap(), "d", Range::all()),
         vec!["a", "b"]
     );
     let commits: Vec<_> = repo.changes(0).map(|c| c.unwrap()).collect();
@@ -158,7 +158,7 @@ fn read_stream_bounds() {
     let repo = repo();
     let mut tx = repo.transaction();
     for key in ["a", "b", "ba", "c", "d"] {
-        tx.put("", key, key);
+        tx.put("d", key, key);
     }
     tx.commit().unwrap();
     let latest = repo.latest().unwrap();
@@ -196,11 +196,11 @@ fn read_stream_long_and_forked() {
     .unwrap();
     let mut tx = repo.transaction();
     for i in 0..300u32 {
-        tx.put("", format!("{:04}", i * 4 + 3), "fork");
+        tx.put("d", format!("{:04}", i * 4 + 3), "fork");
     }
-    tx.delete("", "0000").replaces(&base);
+    tx.delete("d", "0000").replaces(&base);
     tx.commit().unwrap();
-    let got = keys(&repo.latest().unwrap(), "", Range::all());
+    let got = keys(&repo.latest().unwrap(), "d", Range::all());
     let mut expected: Vec<String> = (0..700u32).map(|i| format!("{:04}", i * 2)).collect();
     expected.extend((0..300u32).map(|i| format!("{:04}", i * 4 + 1)));
     expected.extend((0..300u32).map(|i| format!("{:04}", i * 4 + 3)));
@@ -221,20 +221,20 @@ fn read_stream_long_and_forked() {
 fn keys_with_bang_are_listed() {
     let repo = repo();
     for key in ["e!x", "e", "!", "!!", "a!", "e!"] {
-        repo.put("", key, key).unwrap();
+        repo.put("d", key, key).unwrap();
     }
     repo.put("e", "x", "other dataset").unwrap();
     let latest = repo.latest().unwrap();
     assert_eq!(
-        keys(&latest, "", Range::all()),
+        keys(&latest, "d", Range::all()),
         vec!["!", "!!", "a!", "e", "e!", "e!x"]
     );
-    assert_eq!(keys(&latest, "", Range::all().gt("e")), vec!["e!", "e!x"]);
+    assert_eq!(keys(&latest, "d", Range::all().gt("e")), vec!["e!", "e!x"]);
     assert_eq!(
-        keys(&latest, "", Range::all().gte("e!").lt("e!y")),
+        keys(&latest, "d", Range::all().gte("e!").lt("e!y")),
         vec!["e!", "e!x"]
     );
-    assert_eq!(repo.get("", "e!x").unwrap().unwrap().value, b"e!x");
+    assert_eq!(repo.get("d", "e!x").unwrap().unwrap().value, b"e!x");
     assert_eq!(keys(&latest, "e", Range::all()), vec!["x"]);
 }
 
@@ -256,18 +256,18 @@ fn high_byte_keys_are_listed() {
     ];
     let mut tx = repo.transaction();
     for key in &keys_in {
-        tx.put("", key, key);
+        tx.put("d", key, key);
     }
     tx.commit().unwrap();
     let latest = repo.latest().unwrap();
-    let all: Vec<Vec<u8>> = rows(&latest, "", Range::all())
+    let all: Vec<Vec<u8>> = rows(&latest, "d", Range::all())
         .into_iter()
         .map(|r| r.key)
         .collect();
     let mut sorted = keys_in.clone();
     sorted.sort();
     assert_eq!(all, sorted);
-    let above: Vec<Vec<u8>> = rows(&latest, "", Range::all().gte(vec![0xc4]))
+    let above: Vec<Vec<u8>> = rows(&latest, "d", Range::all().gte(vec![0xc4]))
         .into_iter()
         .map(|r| r.key)
         .collect();
@@ -279,12 +279,12 @@ fn high_byte_keys_are_listed() {
             .cloned()
             .collect::<Vec<_>>()
     );
-    let ff: Vec<Vec<u8>> = rows(&latest, "", Range::all().gte(vec![0xff]))
+    let ff: Vec<Vec<u8>> = rows(&latest, "d", Range::all().gte(vec![0xff]))
         .into_iter()
         .map(|r| r.key)
         .collect();
     assert_eq!(ff, vec![vec![0xff], vec![0xff, 0x00], vec![0xff, 0xff]]);
-    let below_ff: Vec<Vec<u8>> = rows(&latest, "", Range::all().gt(vec![0xc4]).lt(vec![0xff]))
+    let below_ff: Vec<Vec<u8>> = rows(&latest, "d", Range::all().gt(vec![0xc4]).lt(vec![0xff]))
         .into_iter()
         .map(|r| r.key)
         .collect();
@@ -293,6 +293,6 @@ fn high_byte_keys_are_listed() {
         vec!["Ĥello".as_bytes().to_vec(), "日本".as_bytes().to_vec()]
     );
     for key in &keys_in {
-        assert_eq!(&repo.get("", key).unwrap().unwrap().value, key);
+        assert_eq!(&repo.get("d", key).unwrap().unwrap().value, key);
     }
 }

@@ -4,7 +4,7 @@
 
 use proptest::prelude::*;
 use strata::Error;
-use strata::graph::{Entry, Node};
+use strata::{Entry, Node};
 
 fn h(hex: &str) -> Vec<u8> {
     hex::decode(hex.replace(' ', "")).unwrap()

@@ -9,7 +9,7 @@ use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use strata::Error;
-use strata::graph::{Doc, FramedSha256, Graph, GraphEvent, GraphOptions, Node, NodeHasher};
+use strata::{Doc, FramedSha256, Graph, GraphEvent, GraphOptions, Node, NodeHasher};
 
 fn graph() -> Graph {
     Graph::in_memory(GraphOptions::default()).unwrap()
@@ -83,7 +83,7 @@ fn preadd_fires_before_the_write() {
                 GraphEvent::Add(_) => "add",
                 GraphEvent::Reject { .. } => "reject",
             };
-            counts.lock().unwrap().push((what, observer.change_count()));
+            counts.lock().unwrap().push((what, observer.change_count().unwrap()));
         });
     }
     hyper.add(&[], "a").unwrap();

@@ -5,7 +5,7 @@ use std::sync::{Arc, Mutex};
 
 use sha1::Sha1;
 use sha2::{Digest, Sha256};
-use strata::graph::{FramedSha256, Graph, GraphEvent, GraphOptions, NodeHasher, framed_update};
+use strata::{FramedSha256, Graph, GraphEvent, GraphOptions, NodeHasher, framed_update};
 
 /// The test suite's `sha1`: framed-hash('sha1') over each link, then the value.
 struct FramedSha1;

@@ -2,7 +2,7 @@
 //! they encode, escaped parts are prefix-free, and the key helpers decode back.
 
 use proptest::prelude::*;
-use strata::keys::{self, KeyBuf, KeyReader};
+use strata::internals::keys::{self, KeyBuf, KeyReader};
 
 const F: &[u8] = b"!test!";
 

@@ -24,7 +24,7 @@ use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use rusty_leveldb::compressor::{CompressorId, SnappyCompressor};
 use rusty_leveldb::{BloomPolicy, DB, FilterPolicy, LdbIterator, Options, WriteBatch};
-use strata::kv::{Batch, Kv, prefix_end};
+use strata::internals::kv::{Batch, Kv, prefix_end};
 use strata::{Durability, Error};
 
 type Model = BTreeMap<Vec<u8>, Vec<u8>>;

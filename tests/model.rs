@@ -34,7 +34,7 @@ mod common;
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
 use proptest::prelude::*;
-use strata::dataset::{MergePolicy, Range, Repository};
+use strata::{MergePolicy, Range, Repository};
 use strata::{Error, GraphOptions};
 
 const DATASETS: [&[u8]; 2] = [b"", b"d\x00"];
@@ -195,7 +195,7 @@ impl Model {
                     (Repository::init(dir.path()).expect("init"), Some(dir))
                 } else {
                     (
-                        Repository::in_memory(GraphOptions::default()).expect("repo"),
+                        Repository::in_memory().expect("repo"),
                         None,
                     )
                 };
@@ -591,7 +591,7 @@ impl Model {
             How::Resolve(_) | How::Plain => {}
         }
         self.stats.conflicts += conflicts.len();
-        let before = repo.graph().change_count();
+        let before = repo.graph().change_count().unwrap();
         let result = tx.commit();
         if matches!(how, How::Plain) && !conflicts.is_empty() {
             match result {
@@ -602,7 +602,7 @@ impl Model {
                 ),
             }
             assert_eq!(
-                repo.graph().change_count(),
+                repo.graph().change_count().unwrap(),
                 before,
                 "a refused merge writes nothing"
             );
@@ -859,7 +859,7 @@ impl Model {
             .expect("diff")
             .map(|e| {
                 let e = e.expect("diff entry");
-                let side = |v: Option<strata::dataset::RowVersion>| {
+                let side = |v: Option<strata::RowVersion>| {
                     v.map(|v| (v.version, (!v.deleted).then_some(v.value)))
                 };
                 ((e.dataset, e.key), side(e.old), side(e.new))

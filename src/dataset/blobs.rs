@@ -14,7 +14,7 @@ use std::sync::{Arc, Mutex};
 use sha2::{Digest, Sha256};
 
 use super::commit::FileRef;
-use super::records::hex32;
+use super::index::raw_hash;
 use crate::error::{Error, Result};
 
 const CHUNK: usize = 64 * 1024;
@@ -42,7 +42,7 @@ impl Blobs {
     }
 
     fn path_of(dir: &std::path::Path, hash: &str) -> Result<PathBuf> {
-        if hex32(hash).is_none() {
+        if raw_hash(hash).is_none() {
             return Err(Error::malformed(
                 "blob hash",
                 format!("{hash:?} is not 64 lowercase hex characters"),

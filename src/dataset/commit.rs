@@ -25,8 +25,11 @@ pub enum CommitType {
     Init,
     /// dat-core's multi-node transactions; strata writes a transaction as one commit and
     /// reads these as ordinary commits.
+    /// The start of a dat-core multi-node transaction.
     TransactionStart,
+    /// A commit inside a dat-core multi-node transaction.
     TransactionData,
+    /// The end of a dat-core multi-node transaction.
     TransactionEnd,
 }
 
@@ -61,12 +64,17 @@ impl CommitType {
 /// The value of a commit node.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Commit {
+    /// What the commit is.
     pub kind: CommitType,
+    /// The commit's message.
     pub message: Option<String>,
     /// Milliseconds since the Unix epoch, by the writer's clock.
     pub modified: u64,
+    /// How many row puts it carries.
     pub puts: u64,
+    /// How many deletes it carries.
     pub deletes: u64,
+    /// How many file puts it carries.
     pub files: u64,
     /// Hex framed SHA-256 of the operations; `None` for a commit without operations.
     pub operations: Option<String>,
@@ -78,6 +86,7 @@ impl Commit {
         self.puts + self.deletes + self.files
     }
 
+    /// dat-core's encoding, byte for byte (declaration order).
     pub fn encode(&self) -> Vec<u8> {
         let mut buf = Vec::with_capacity(96);
         put_varint(&mut buf, 1, self.kind.code());
@@ -94,6 +103,7 @@ impl Commit {
         buf
     }
 
+    /// Decodes a commit; fields in any order, unknown fields refused.
     pub fn decode(bytes: &[u8]) -> Result<Commit> {
         let mut reader = FieldReader::new(bytes, "commit");
         let mut commit = Commit {
@@ -140,7 +150,9 @@ impl Commit {
 /// Whether an operation writes or deletes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum OpKind {
+    /// Sets the row.
     Put,
+    /// Deletes the row (a tombstone).
     Delete,
 }
 
@@ -156,15 +168,20 @@ pub enum Content {
 /// One change to one key of one dataset.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Operation {
+    /// Put or delete.
     pub kind: OpKind,
+    /// Whether the value is the row's bytes or a file reference.
     pub content: Content,
+    /// The dataset.
     pub dataset: Vec<u8>,
+    /// The row key.
     pub key: Vec<u8>,
     /// The new value (`None` for a delete).
     pub value: Option<Vec<u8>>,
 }
 
 impl Operation {
+    /// dat-core's encoding, byte for byte (`content` first, as declared).
     pub fn encode(&self) -> Vec<u8> {
         let value_len = self.value.as_ref().map_or(0, Vec::len);
         let mut buf = Vec::with_capacity(self.dataset.len() + self.key.len() + value_len + 16);
@@ -186,6 +203,7 @@ impl Operation {
         buf
     }
 
+    /// Decodes an operation; fields in any order, unknown fields refused.
     pub fn decode(bytes: &[u8]) -> Result<Operation> {
         const WHAT: &str = "operation";
         let mut reader = FieldReader::new(bytes, WHAT);
@@ -255,11 +273,14 @@ pub fn operations_hash<'a>(encoded: impl IntoIterator<Item = &'a [u8]>) -> Strin
 /// A file row's value: the blob's SHA-256 (hex) and size.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
 pub struct FileRef {
+    /// The blob's SHA-256, lowercase hex.
     pub hash: String,
+    /// Its size in bytes.
     pub size: u64,
 }
 
 impl FileRef {
+    /// The file row's value: dat-core's `File` message.
     pub fn encode(&self) -> Vec<u8> {
         let mut buf = Vec::with_capacity(80);
         put_bytes(&mut buf, 1, self.hash.as_bytes());
@@ -267,6 +288,7 @@ impl FileRef {
         buf
     }
 
+    /// Decodes a file row's value, checking the hash is 64 lowercase hex characters.
     pub fn decode(bytes: &[u8]) -> Result<FileRef> {
         const WHAT: &str = "file reference";
         let mut reader = FieldReader::new(bytes, WHAT);

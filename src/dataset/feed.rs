@@ -1,13 +1,14 @@
 //! The commit feed: commits in local change order from any point, optionally live.
 //!
 //! Local change order is the order this repository stored commits in (its own writes and
-//! what it received); it is topological. Each item says whether the commit is visible in the
-//! dataset view yet (a received commit whose payload has not arrived is not).
+//! what it received); it is topological. Each item says whether the commit is visible in
+//! the dataset view yet (a received commit whose payload has not arrived is not).
 
 use std::time::Duration;
 
 use super::commit::Commit;
-use super::{Repository, records};
+use super::version::Version;
+use super::Repository;
 use crate::error::Result;
 use crate::graph::{Changes, Node};
 
@@ -15,17 +16,18 @@ use crate::graph::{Changes, Node};
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct CommitInfo {
     /// The commit's key: its version id.
-    pub version: String,
+    pub version: Version,
     /// This repository's change number for it.
     pub change: u64,
-    /// The device (log) it was recorded under, and its position there.
+    /// The device (log) it was recorded under.
     pub log: String,
+    /// Its position in that log.
     pub seq: u64,
     /// Its parents.
     pub links: Vec<String>,
     /// The commit, or `None` for a graph node that is not a commit.
     pub commit: Option<Commit>,
-    /// Whether the commit is visible in the dataset view (its payload has arrived).
+    /// Whether the commit is visible in the dataset view (indexed).
     pub visible: bool,
 }
 
@@ -36,11 +38,6 @@ pub struct CommitFeed {
 }
 
 impl CommitFeed {
-    pub(super) fn new(repo: Repository, since: u64) -> CommitFeed {
-        let nodes = repo.graph.changes(since);
-        CommitFeed { repo, nodes }
-    }
-
     /// Keeps the feed open: at the end it waits for new commits instead of ending.
     pub fn live(mut self) -> CommitFeed {
         self.nodes = self.nodes.live();
@@ -55,12 +52,21 @@ impl CommitFeed {
 }
 
 impl Repository {
+    /// Commits (and other graph nodes) stored after local change `since` (0 for all), in
+    /// the order they were stored.
+    pub fn changes(&self, since: u64) -> CommitFeed {
+        CommitFeed {
+            repo: self.clone(),
+            nodes: self.graph.changes(since),
+        }
+    }
+
     /// Describes one graph node as a commit.
     pub fn commit_info(&self, node: Node) -> Result<CommitInfo> {
-        let visible = records::node_status(&mut self.graph.lock().kv, &node.key)?.is_some();
+        let visible = self.graph.store().lock().iseq_of(&node.key)?.is_some();
         Ok(CommitInfo {
             commit: Commit::decode(&node.value).ok(),
-            version: node.key,
+            version: Version::new(node.key),
             change: node.change,
             log: node.log,
             seq: node.seq,

@@ -1,19 +1,20 @@
-//! Verification of a whole repository: every node, changelog, index record, payload and
-//! blob is checked against what it claims, and every problem is reported (not just the
-//! first).
+//! Verification of a whole repository: every node, changelog, version record, row entry,
+//! payload and blob is checked against what it claims, and every problem is reported (not
+//! just the first).
 //!
-//! The graph is read in change order, a page at a time; the only state kept across pages
-//! is the set of nodes not yet linked to (the heads of what has been read so far), so memory
-//! is bounded by the graph's width, not its size.
+//! The check reads one pinned snapshot of the storage, a page at a time, so writes made
+//! while it runs are not mistaken for damage. State kept across pages is the set of nodes
+//! not yet linked to (the heads of what has been read so far): memory is bounded by the
+//! graph's width, not its size.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
 use super::commit::{Commit, Content, FileRef, OpKind, Operation};
-use super::read::lookup;
-use super::{Repository, index, lineage, records};
-use crate::error::Result;
-use crate::graph::State;
-use crate::keys;
+use super::index::{Ancestry, LatestCounters, RowEntry, excluded_for, heads, raw_hash};
+use super::Repository;
+use crate::error::{Error, Result};
+use crate::graph::{Node, read_node};
+use crate::store::{Snapshot, Tables};
 
 /// What [`Repository::fsck`] found.
 #[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize)]
@@ -22,6 +23,10 @@ pub struct FsckReport {
     pub nodes: u64,
     /// Changelog entries checked.
     pub entries: u64,
+    /// Versions (indexed commits) checked.
+    pub versions: u64,
+    /// Row entries checked.
+    pub rows: u64,
     /// Commit payloads re-hashed.
     pub payloads: u64,
     /// Blobs re-hashed.
@@ -33,6 +38,7 @@ pub struct FsckReport {
 }
 
 impl FsckReport {
+    /// Whether no problem was found.
     pub fn is_ok(&self) -> bool {
         self.problems.is_empty()
     }
@@ -41,15 +47,13 @@ impl FsckReport {
 const PAGE: usize = 256;
 
 /// What a check carries from one node to the next.
-struct Checker {
+struct Checker<'a> {
+    repo: &'a Repository,
     report: FsckReport,
-    hasher: std::sync::Arc<dyn crate::graph::NodeHasher>,
-    /// Nodes not linked to by any node read so far (the heads of what has been read).
+    /// Nodes not linked to by any node read so far.
     unlinked: BTreeSet<String>,
     /// The same, among indexed commits only.
-    unlinked_indexed: BTreeSet<String>,
-    /// Pending commits, as the index held them when the check began.
-    pending: BTreeSet<u64>,
+    unlinked_versions: BTreeSet<String>,
     /// Every blob a file row names.
     blobs: BTreeSet<FileRef>,
 }
@@ -58,30 +62,17 @@ impl Repository {
     /// Checks the whole repository. `progress(done, total)` is called as nodes are checked.
     /// Returns `Err` only when checking itself cannot proceed (an I/O error); damage is
     /// reported in [`FsckReport::problems`].
-    ///
-    /// The check reads one pinned snapshot of the storage (with the heads and pending
-    /// commits the repository held at that moment), so writes made while it runs do not
-    /// show up as problems.
     pub fn fsck(&self, progress: &mut dyn FnMut(u64, u64)) -> Result<FsckReport> {
-        let (snapshot, total, heads, tips, pending) = {
-            let mut state = self.graph.lock();
-            let snapshot = state.kv.pin()?;
-            let heads: BTreeSet<String> = state.heads_keys().into_iter().collect();
-            let tips: BTreeSet<String> = index::tips(&mut state)?.into_iter().collect();
-            let pending: BTreeSet<u64> =
-                index::memory(&mut state)?.pending.keys().copied().collect();
-            (snapshot, state.change_count, heads, tips, pending)
-        };
+        let snapshot = self.graph.store().lock().pin()?;
         let mut checker = Checker {
+            repo: self,
             report: FsckReport::default(),
-            hasher: self.graph.hasher(),
             unlinked: BTreeSet::new(),
-            unlinked_indexed: BTreeSet::new(),
-            pending,
+            unlinked_versions: BTreeSet::new(),
             blobs: BTreeSet::new(),
         };
-        let result = self.check_at(snapshot, total, &heads, &tips, &mut checker, progress);
-        self.graph.lock().kv.unpin(snapshot);
+        let result = checker.check(snapshot, progress);
+        self.graph.store().lock().unpin(snapshot);
         result?;
         let mut report = checker.report;
         // Blobs: present, of the recorded size, and hashing to their name.
@@ -89,7 +80,7 @@ impl Repository {
             report.blobs += 1;
             let result = self.blobs.open(&file).and_then(|mut reader| {
                 std::io::copy(&mut reader, &mut std::io::sink())
-                    .map_err(|e| crate::Error::io(format!("reading blob {}", file.hash), e))
+                    .map_err(|e| Error::io(format!("reading blob {}", file.hash), e))
             });
             if let Err(error) = result {
                 report.problems.push(format!("blob {}: {error}", file.hash));
@@ -97,200 +88,168 @@ impl Repository {
         }
         Ok(report)
     }
+}
 
-    fn check_at(
-        &self,
-        snapshot: crate::kv::Snapshot,
-        total: u64,
-        heads: &BTreeSet<String>,
-        tips: &BTreeSet<String>,
-        checker: &mut Checker,
-        progress: &mut dyn FnMut(u64, u64),
-    ) -> Result<()> {
+impl Checker<'_> {
+    /// Runs `read` on the pinned snapshot under the lock.
+    fn at<T>(&mut self, snapshot: Snapshot, read: impl FnOnce(&mut Self, &mut Tables) -> Result<T>) -> Result<T> {
+        let store = self.repo.graph.store().clone();
+        let mut tables = store.lock();
+        tables.read_at(snapshot, |tables| read(self, tables))
+    }
+
+    fn problem(&mut self, text: String) {
+        self.report.problems.push(text);
+    }
+
+    fn check(&mut self, snapshot: Snapshot, progress: &mut dyn FnMut(u64, u64)) -> Result<()> {
+        let (total, versions) = self.at(snapshot, |_, tables| Ok((tables.change_count()?, tables.last_iseq()?)))?;
         let mut next = 1;
         while next <= total {
-            let advanced = self.graph.lock().read_at(snapshot, |state| {
-                let page = state.keys_from(next, PAGE)?;
+            let advanced = self.at(snapshot, |checker, tables| {
+                let page = tables.keys_from(next, PAGE)?;
                 for (change, key) in &page {
                     if *change != next {
-                        checker
-                            .report
-                            .problems
-                            .push(format!("change {next} is missing from the change index"));
+                        checker.problem(format!("change {next} is missing from the change index"));
                     }
                     next = change + 1;
-                    checker.check_node(state, *change, key)?;
+                    checker.check_node(tables, *change, key)?;
                 }
                 Ok(!page.is_empty())
             })?;
             if !advanced {
-                checker.report.problems.push(format!(
-                    "changes {next}..={total} are missing from the change index"
-                ));
+                self.problem(format!("changes {next}..={total} are missing from the change index"));
                 break;
             }
             progress(next - 1, total);
         }
-        let report = &mut checker.report;
-        if *heads != checker.unlinked {
-            report.problems.push(format!(
-                "the heads record lists {} heads; the graph has {}",
-                heads.len(),
-                checker.unlinked.len()
-            ));
-        }
-        if *tips != checker.unlinked_indexed {
-            report.problems.push(format!(
-                "the index lists {} heads; its indexed commits have {}",
-                tips.len(),
-                checker.unlinked_indexed.len()
-            ));
-        }
-        let logs = self.graph.lock().read_at(snapshot, |state| {
-            for tip in tips {
-                if let Err(error) = lineage::path_of(&mut state.kv, tip) {
-                    report
-                        .problems
-                        .push(format!("head {tip} has no readable path: {error}"));
-                }
+        self.at(snapshot, |checker, tables| {
+            let heads = tables.heads()?.clone();
+            if heads != checker.unlinked {
+                checker.problem(format!(
+                    "the heads record lists {} heads; the graph has {}",
+                    heads.len(),
+                    checker.unlinked.len()
+                ));
             }
-            state.logs()
+            let tips = tables.tips()?.clone();
+            if tips != checker.unlinked_versions {
+                checker.problem(format!(
+                    "the index lists {} heads; its versions have {}",
+                    tips.len(),
+                    checker.unlinked_versions.len()
+                ));
+            }
+            checker.check_records(tables, versions)?;
+            checker.check_logs(tables)
         })?;
-
-        // Every log's entries must be dense and name stored nodes.
-        for (log, head) in logs {
-            let mut seq = 1;
-            while seq <= head {
-                let read = self.graph.lock().read_at(snapshot, |state| {
-                    let entries = state.log_entries_from(&log, seq, PAGE)?;
-                    if entries.is_empty() {
-                        report
-                            .problems
-                            .push(format!("log {log} is missing seqs {seq}..={head}"));
-                        return Ok(false);
-                    }
-                    for (at, entry) in entries {
-                        report.entries += 1;
-                        match state.node(&entry.node)? {
-                            Some(node) if node.change == entry.change => {}
-                            Some(_) => report.problems.push(format!(
-                                "log {log} seq {at} records node {} at the wrong change {}",
-                                entry.node, entry.change
-                            )),
-                            None => report.problems.push(format!(
-                                "log {log} seq {at} names missing node {}",
-                                entry.node
-                            )),
-                        }
-                        seq = at + 1;
-                    }
-                    Ok(true)
-                })?;
-                if !read {
-                    break;
-                }
-            }
-        }
-        Ok(())
+        self.check_rows(snapshot, versions)
     }
-}
 
-impl Checker {
-    /// Checks one node: its hash, links, changelog entry, index record, payload and the
-    /// version-index entries of its rows.
-    fn check_node(&mut self, state: &mut State, change: u64, key: &str) -> Result<()> {
-        let key = key.to_string();
+    /// One node: its hash, links, changelog entry, and what the index made of it.
+    fn check_node(&mut self, tables: &mut Tables, change: u64, key: &str) -> Result<()> {
         self.report.nodes += 1;
-        let Some(node) = state.node(&key)? else {
-            self.report.problems.push(format!(
-                "change {change} names node {key}, which is not stored"
-            ));
+        let Some(node) = read_node(tables, key)? else {
+            self.problem(format!("change {change} names node {key}, which is not stored"));
             return Ok(());
         };
         if node.change != change {
-            self.report.problems.push(format!(
+            self.problem(format!(
                 "node {key} is recorded as change {} but listed at change {change}",
                 node.change
             ));
         }
-        let actual = self.hasher.hash(&node.links, &node.value);
+        let actual = self.repo.graph.hasher().hash(&node.links, &node.value);
         if actual != key {
-            self.report
-                .problems
-                .push(format!("node {key} hashes to {actual}"));
+            self.problem(format!("node {key} hashes to {actual}"));
         }
         for link in &node.links {
-            match state.node(link)? {
+            match read_node(tables, link)? {
                 Some(parent) if parent.change < change => {}
-                Some(parent) => self.report.problems.push(format!(
+                Some(parent) => self.problem(format!(
                     "node {key} (change {change}) links to {link}, stored later (change {})",
                     parent.change
                 )),
-                None => self
-                    .report
-                    .problems
-                    .push(format!("node {key} links to missing node {link}")),
+                None => self.problem(format!("node {key} links to missing node {link}")),
             }
             self.unlinked.remove(link);
         }
-        self.unlinked.insert(key.clone());
-        match state.log_entries_from(&node.log, node.seq, 1)?.pop() {
-            Some((_, entry)) if entry.node == key => {}
-            _ => self.report.problems.push(format!(
+        self.unlinked.insert(key.to_string());
+        match tables.log_entry(&node.log, node.seq)? {
+            Some(entry) if entry.node == key => {}
+            _ => self.problem(format!(
                 "node {key} claims log {} seq {}, which names another node",
                 node.log, node.seq
             )),
         }
-
-        // The dataset index.
-        let status = records::node_status(&mut state.kv, &key)?;
-        let pending = self.pending.contains(&change);
-        match (&status, pending) {
-            (Some(_), true) => self
-                .report
-                .problems
-                .push(format!("commit {key} is both indexed and pending")),
-            (None, false) => self
-                .report
-                .problems
-                .push(format!("commit {key} is neither indexed nor pending")),
-            (None, true) => self.report.pending += 1,
-            (Some(status), false) => {
-                if status.change != change {
-                    self.report.problems.push(format!(
-                        "index records commit {key} at change {}, the graph at {change}",
-                        status.change
-                    ));
-                }
-                for link in &node.links {
-                    self.unlinked_indexed.remove(link);
-                }
-                self.unlinked_indexed.insert(key.clone());
-            }
-        }
-
-        // The payload, and the index entries of an indexed commit's operations.
+        let indexed = tables.iseq_of(key)?;
+        let pending = tables.is_pending(change)?;
         let Ok(commit) = Commit::decode(&node.value) else {
+            if indexed.is_some() || pending {
+                self.problem(format!("node {key} is not a commit but the index holds it"));
+            }
             return Ok(());
         };
+        match (indexed, pending) {
+            (Some(_), true) => self.problem(format!("commit {key} is both indexed and pending")),
+            (None, false) => self.problem(format!("commit {key} is neither indexed nor pending")),
+            (None, true) => self.report.pending += 1,
+            (Some(iseq), false) => self.check_version(tables, &node, &commit, iseq)?,
+        }
+        Ok(())
+    }
+
+    /// An indexed commit: its record, parents, ancestry, payload and row entries.
+    fn check_version(&mut self, tables: &mut Tables, node: &Node, commit: &Commit, iseq: u64) -> Result<()> {
+        let key = &node.key;
+        let index = &self.repo.index;
+        let record = index.record(tables, iseq)?;
+        if record.inner.node != *key || record.inner.change != node.change {
+            self.problem(format!("the record of version {iseq} does not describe commit {key}"));
+            return Ok(());
+        }
+        let mut parents = Vec::new();
+        let mut views = Vec::new();
+        for link in &node.links {
+            let is_commit = read_node(tables, link)?.is_some_and(|n| Commit::decode(&n.value).is_ok());
+            match tables.iseq_of(link)? {
+                Some(p) if !parents.contains(&p) => {
+                    parents.push(p);
+                    views.push(index.ancestry(tables, p)?);
+                }
+                Some(_) => {}
+                None if is_commit => self.problem(format!(
+                    "version {key} is indexed but its parent {link} is not"
+                )),
+                None => {}
+            }
+            self.unlinked_versions.remove(link);
+        }
+        self.unlinked_versions.insert(key.clone());
+        if parents != record.inner.parents {
+            self.problem(format!("the record of version {key} names other parents"));
+        }
+        let expected = excluded_for(iseq, &views);
+        if *index.ancestry(tables, iseq)?.excluded != expected {
+            self.problem(format!("the ancestry of version {key} does not follow from its parents"));
+        }
+        self.report.versions += 1;
+
         let Some(hash) = commit.operations.as_deref() else {
             return Ok(());
         };
-        let Some(raw) = records::hex32(hash) else {
-            self.report
-                .problems
-                .push(format!("commit {key} names a malformed operations hash"));
+        let Some(raw) = raw_hash(hash) else {
+            self.problem(format!("commit {key} names a malformed operations hash"));
             return Ok(());
         };
-        let prefix = keys::KeyBuf::new(keys::OPERATIONS).raw(&raw).finish();
-        let stored: Vec<Vec<u8>> = state.kv.scan_prefix(&prefix)?.map(|(_, v)| v).collect();
-        if stored.is_empty() && status.is_none() {
+        let Some(stored) = tables.ops(&raw)? else {
+            self.problem(format!("version {key} is indexed but its payload is missing"));
             return Ok(());
-        }
+        };
         self.report.payloads += 1;
         let rehashed = super::commit::operations_hash(stored.iter().map(Vec::as_slice));
-        if rehashed != hash || stored.len() as u64 != commit.operation_count() {
-            self.report.problems.push(format!(
+        if rehashed != hash {
+            self.problem(format!(
                 "payload of commit {key} does not match: {} operations hash to {rehashed}",
                 stored.len()
             ));
@@ -299,42 +258,155 @@ impl Checker {
         let ops: Vec<Operation> = match stored.iter().map(|op| Operation::decode(op)).collect() {
             Ok(ops) => ops,
             Err(error) => {
-                self.report
-                    .problems
-                    .push(format!("payload of commit {key}: {error}"));
+                self.problem(format!("payload of commit {key}: {error}"));
                 return Ok(());
             }
         };
+        // The last operation on a row is the one indexed.
+        let mut last: BTreeMap<(&[u8], &[u8]), &Operation> = BTreeMap::new();
         for op in &ops {
             if op.kind == OpKind::Put && op.content == Content::File {
                 match FileRef::decode(op.value.as_deref().unwrap_or_default()) {
                     Ok(file) => {
                         self.blobs.insert(file);
                     }
-                    Err(error) => self.report.problems.push(format!("commit {key}: {error}")),
+                    Err(error) => self.problem(format!("commit {key}: {error}")),
+                }
+            }
+            last.insert((&op.dataset, &op.key), op);
+        }
+        for ((dataset, row), op) in last {
+            let found = tables.row_entries(dataset, row, iseq, 1)?;
+            let entry = match found.into_iter().next() {
+                Some((at, bytes)) if at == iseq => RowEntry::decode(at, &bytes).ok(),
+                _ => None,
+            };
+            let matches = entry.is_some_and(|e| {
+                e.version == *key
+                    && e.deleted == (op.kind == OpKind::Delete)
+                    && (e.deleted || e.value.as_slice() == op.value.as_deref().unwrap_or_default())
+            });
+            if !matches {
+                self.problem(format!(
+                    "the version index lacks row {}/{} of commit {key}",
+                    crate::error::show(dataset),
+                    crate::error::show(row)
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// Version records are dense and each maps back from its node.
+    fn check_records(&mut self, tables: &mut Tables, versions: u64) -> Result<()> {
+        for iseq in 1..=versions {
+            match tables.version_record(iseq)? {
+                None => self.problem(format!("version {iseq} has no record")),
+                Some(_) => {
+                    let node = self.repo.index.record(tables, iseq)?.inner.node.clone();
+                    if tables.iseq_of(&node)? != Some(iseq) {
+                        self.problem(format!("version {iseq} ({node}) does not map back to itself"));
+                    }
                 }
             }
         }
-        if let Some(status) = &status {
-            let path = [(status.layer, status.change)];
-            // The last operation on a row is the one indexed.
-            let mut seen = BTreeSet::new();
-            for (index, op) in ops.iter().enumerate().rev() {
-                if !seen.insert((op.dataset.clone(), op.key.clone())) {
-                    return Ok(());
+        let counters = LatestCounters::read(tables)?;
+        let pending = tables.pending_changes()?.len() as u64;
+        if counters.pending != pending {
+            self.problem(format!(
+                "latest counts {} pending commits; {pending} are pending",
+                counters.pending
+            ));
+        }
+        Ok(())
+    }
+
+    /// Every log's entries are dense and name stored nodes at their change.
+    fn check_logs(&mut self, tables: &mut Tables) -> Result<()> {
+        for (log, head) in tables.logs()? {
+            let mut seq = 1;
+            while seq <= head {
+                let entries = tables.log_entries_from(&log, seq, PAGE)?;
+                if entries.is_empty() {
+                    self.problem(format!("log {log} is missing seqs {seq}..={head}"));
+                    break;
                 }
-                let entry = lookup(&mut state.kv, &path, &op.dataset, &op.key)?;
-                let ok = entry.as_ref().is_some_and(|e| {
-                    e.version == key && e.index == index as u64 && e.change == change
-                });
-                if !ok {
-                    self.report.problems.push(format!(
-                        "the version index lacks row {}/{} of commit {key}",
-                        String::from_utf8_lossy(&op.dataset),
-                        String::from_utf8_lossy(&op.key)
-                    ));
+                for (at, entry) in entries {
+                    self.report.entries += 1;
+                    match read_node(tables, &entry.node)? {
+                        Some(node) if node.change == entry.change => {}
+                        Some(_) => self.problem(format!(
+                            "log {log} seq {at} records node {} at the wrong change {}",
+                            entry.node, entry.change
+                        )),
+                        None => self.problem(format!("log {log} seq {at} names missing node {}", entry.node)),
+                    }
+                    seq = at + 1;
                 }
             }
+        }
+        Ok(())
+    }
+
+    /// Every row entry belongs to a version, and the rows and files live at latest are
+    /// what the counters say.
+    fn check_rows(&mut self, snapshot: Snapshot, versions: u64) -> Result<()> {
+        let latest = Ancestry::everything(versions);
+        let datasets = self.at(snapshot, |_, tables| tables.datasets())?;
+        let mut live = super::index::Counts::default();
+        for dataset in datasets {
+            let mut cursor: Option<Vec<u8>> = None;
+            loop {
+                let done = self.at(snapshot, |checker, tables| {
+                    let start = match &cursor {
+                        Some(key) => std::ops::Bound::Excluded(key.as_slice()),
+                        None => std::ops::Bound::Unbounded,
+                    };
+                    let page = tables.rows_page(&dataset, start, std::ops::Bound::Unbounded, PAGE, usize::MAX)?;
+                    let done = page.len() < PAGE;
+                    for scan in page {
+                        let mut entries = Vec::with_capacity(scan.entries.len());
+                        for (iseq, bytes) in &scan.entries {
+                            checker.report.rows += 1;
+                            let entry = match RowEntry::decode(*iseq, bytes) {
+                                Ok(entry) => entry,
+                                Err(error) => {
+                                    checker.problem(error.to_string());
+                                    continue;
+                                }
+                            };
+                            let known = *iseq >= 1 && *iseq <= versions
+                                && checker.repo.index.record(tables, *iseq)?.inner.node == entry.version;
+                            if !known {
+                                checker.problem(format!(
+                                    "row {}/{} has an entry of unknown version {}",
+                                    crate::error::show(&dataset),
+                                    crate::error::show(&scan.key),
+                                    entry.version
+                                ));
+                                continue;
+                            }
+                            entries.push(entry);
+                        }
+                        let mut lookup = checker.repo.index.lookup(tables);
+                        if let Some(state) = heads(&mut lookup, entries, &latest)? {
+                            live.apply(None, Some(state.winner()));
+                        }
+                        cursor = Some(scan.key);
+                    }
+                    Ok(done)
+                })?;
+                if done {
+                    break;
+                }
+            }
+        }
+        let counters = self.at(snapshot, |_, tables| LatestCounters::read(tables))?;
+        if counters.counts != live {
+            self.problem(format!(
+                "latest counts {} rows and {} files; {} rows and {} files are live",
+                counters.counts.rows, counters.counts.files, live.rows, live.files
+            ));
         }
         Ok(())
     }

@@ -1,153 +1,143 @@
-//! Merging heads: three-way, keeping every non-conflicting change from every side.
+//! Merging heads: what a merge commit must settle, decided by causality.
 //!
-//! Before a merge commit is written, the rows changed on both sides since the common
-//! ancestor are compared. A row changed to different values on two sides is a conflict; it
-//! must be settled by the merge's own operations or by a policy, which writes the chosen
-//! side's value into the merge commit. An unsettled conflict is an error and nothing is
-//! written. Everything else is taken from whichever side changed it, by the indexer.
+//! A merge reads the union of its parents' ancestries. A row whose versions in that union
+//! are all on one line of descent has one head and needs nothing. A row with several
+//! concurrent heads must be settled by the merge itself, so that the merge reads as one
+//! value everywhere: heads that agree (same content) are settled by writing that content;
+//! heads that differ are a conflict, settled by the merge's own operation on the row or by
+//! a policy, which writes the chosen head's content. Otherwise the merge fails with every
+//! conflicting row and writes nothing. Only rows written on some but not all sides can have
+//! concurrent heads, so the rows examined are those the divergent commits wrote: the cost
+//! grows with the work being merged, not with the data.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 
 use super::commit::{Content, OpKind, Operation};
-use super::lineage::{self, Path, RowId};
-use super::read::{lookup, newest, same, same_content};
-use super::records::Pointer;
-use crate::error::{Error, Result};
-use crate::graph::State;
+use super::index::{Ancestry, RowEntry, Seqs, VersionIndex};
+use crate::error::{ConflictRow, Error, Result};
+use crate::store::Tables;
 
-/// How a merge settles a row changed differently on several sides.
+/// How a merge settles a row that its heads changed concurrently to different contents.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum MergePolicy {
-    /// Keep the first head's value (this device's own head, when it is merged). When the
-    /// first head did not change the row, the newest of the changes is taken.
+    /// Keep "ours": the newest of the row's concurrent versions that the first merged head
+    /// holds (this device's head when every head is merged); the newest of all when it
+    /// holds none.
     Ours,
-    /// Take the other head's value (with three or more heads, the newest among the other
-    /// heads that changed the row).
+    /// Take "theirs": the newest of the concurrent versions the first head does not hold.
     Theirs,
-    /// Take the newest of the values the heads changed the row to (commit time, ties
-    /// broken by version id).
+    /// Take the newest of the concurrent versions (commit time, ties broken by version id).
     Newest,
 }
 
-/// The operation that sets a row to what `entry` says.
-fn copy_of(row: &RowId, entry: Option<&Pointer>) -> Operation {
-    let (kind, content, value) = match entry.filter(|e| !e.deleted) {
-        Some(entry) => (
-            OpKind::Put,
-            if entry.file {
-                Content::File
-            } else {
-                Content::Row
-            },
-            Some(entry.value.clone()),
-        ),
-        None => (OpKind::Delete, Content::Row, None),
+/// The operation that sets a row to what `entry` holds.
+fn copy_of(dataset: &[u8], key: &[u8], entry: &RowEntry) -> Operation {
+    let (kind, content, value) = if entry.deleted {
+        (OpKind::Delete, Content::Row, None)
+    } else if entry.file {
+        (OpKind::Put, Content::File, Some(entry.value.clone()))
+    } else {
+        (OpKind::Put, Content::Row, Some(entry.value.clone()))
     };
     Operation {
         kind,
         content,
-        dataset: row.0.clone(),
-        key: row.1.clone(),
+        dataset: dataset.to_vec(),
+        key: key.to_vec(),
         value,
     }
 }
 
-/// Checks a merge of `links` (first = ours) for conflicts between every pair of heads,
-/// settles them with `policy`, and returns the merge's operations: `ops` plus one per
-/// conflict settled by the policy. A row is a conflict when two heads changed it since
-/// their common ancestor to different contents, and the merge's own operations do not set
-/// it.
-pub(crate) fn resolve_conflicts(
-    state: &mut State,
-    links: &[String],
+/// The union of the parents' ancestries, as one view.
+pub(crate) fn union_of(parents: &[Ancestry]) -> Ancestry {
+    let top = parents.iter().map(|p| p.top).max().unwrap_or(0);
+    let mut known = Seqs::default();
+    for parent in parents {
+        known = known.union(&parent.to_seqs());
+    }
+    Ancestry {
+        top,
+        excluded: std::sync::Arc::new(known.complement_within(1, top)),
+    }
+}
+
+/// The commits some parents hold and others do not.
+fn divergent(parents: &[Ancestry]) -> Seqs {
+    let mut all = Seqs::default();
+    let mut common: Option<Seqs> = None;
+    for parent in parents {
+        let seqs = parent.to_seqs();
+        all = all.union(&seqs);
+        common = Some(match common {
+            Some(common) => common.intersection(&seqs),
+            None => seqs,
+        });
+    }
+    let common = common.unwrap_or_default();
+    let top = all.iter().last().map_or(0, |(_, end)| end);
+    all.intersection(&common.complement_within(1, top))
+}
+
+/// Checks a merge of `parents` (first = ours) and returns its operations: `ops` plus one
+/// per row with several concurrent heads that `ops` does not set (agreeing heads, and
+/// conflicts settled by `policy`). Unsettled conflicts fail with [`Error::Conflict`].
+pub(crate) fn settle(
+    index: &VersionIndex,
+    tables: &mut Tables,
+    parents: &[Ancestry],
     mut ops: Vec<Operation>,
     policy: Option<MergePolicy>,
 ) -> Result<Vec<Operation>> {
-    let own: BTreeSet<RowId> = ops
+    let own: BTreeSet<(Vec<u8>, Vec<u8>)> = ops
         .iter()
         .map(|op| (op.dataset.clone(), op.key.clone()))
         .collect();
-    let paths: Vec<Path> = links
-        .iter()
-        .map(|link| lineage::path_of(&mut state.kv, link))
-        .collect::<Result<_>>()?;
-    // Conflicting rows, with the heads that changed them in a conflicting way.
-    let mut conflicts: BTreeMap<RowId, BTreeSet<usize>> = BTreeMap::new();
-    for i in 0..links.len() {
-        for j in i + 1..links.len() {
-            let walk = lineage::merge_base(state, &links[i], &links[j])?;
-            let base_path: Path = match &walk.base {
-                Some(base) => lineage::path_of(&mut state.kv, base)?,
-                None => Path::new(),
-            };
-            let (mut rows_i, mut rows_j) = (BTreeSet::new(), BTreeSet::new());
-            for key in &walk.only_a {
-                lineage::touched(state, key, &mut rows_i)?;
-            }
-            for key in &walk.only_b {
-                lineage::touched(state, key, &mut rows_j)?;
-            }
-            for row in rows_i.intersection(&rows_j) {
-                if own.contains(row) {
-                    continue;
-                }
-                let kv = &mut state.kv;
-                let base = lookup(kv, &base_path, &row.0, &row.1)?;
-                let at_i = lookup(kv, &paths[i], &row.0, &row.1)?;
-                let at_j = lookup(kv, &paths[j], &row.0, &row.1)?;
-                if !same(at_i.as_ref(), base.as_ref())
-                    && !same(at_j.as_ref(), base.as_ref())
-                    && !same_content(at_i.as_ref(), at_j.as_ref())
-                {
-                    conflicts.entry(row.clone()).or_default().extend([i, j]);
-                }
-            }
+    let union = union_of(parents);
+    let ours = parents
+        .first()
+        .ok_or_else(|| Error::InvalidArgument("a merge needs parents".into()))?;
+    let mut conflicts: Vec<ConflictRow> = Vec::new();
+    for (dataset, key) in index.rows_written(tables, &divergent(parents))? {
+        if own.contains(&(dataset.clone(), key.clone())) {
+            continue;
         }
-    }
-    let Some(policy) = policy else {
-        if conflicts.is_empty() {
-            return Ok(ops);
+        let Some(state) = index.row_state(tables, &dataset, &key, &union)? else {
+            continue;
+        };
+        if !state.forked() {
+            continue;
         }
-        let names: Vec<String> = conflicts
-            .keys()
-            .take(5)
-            .map(|(d, k)| {
-                format!(
-                    "{}/{}",
-                    String::from_utf8_lossy(d),
-                    String::from_utf8_lossy(k)
-                )
-            })
-            .collect();
-        return Err(Error::Conflict {
-            count: conflicts.len(),
-            rows: names.join(", "),
-        });
-    };
-    for (row, heads) in &conflicts {
-        let kv = &mut state.kv;
-        let mut values: Vec<(usize, Option<Pointer>)> = Vec::new();
-        for &head in heads {
-            values.push((head, lookup(kv, &paths[head], &row.0, &row.1)?));
-        }
-        // Only the heads that changed the row compete; "ours" wins if it is one of them.
-        let ours = values.iter().find(|(head, _)| *head == 0);
-        let chosen = match (policy, ours) {
-            (MergePolicy::Ours, Some((_, value))) => value.clone(),
-            (MergePolicy::Theirs, _) => {
-                let others: Vec<&Pointer> = values
+        let winner = state.winner();
+        let chosen = if state.heads.iter().all(|head| head.same_content(winner)) {
+            Some(winner)
+        } else {
+            // Heads are newest first, so the first match is the newest of its kind.
+            match policy {
+                None => None,
+                Some(MergePolicy::Newest) => Some(winner),
+                Some(MergePolicy::Ours) => state
+                    .heads
                     .iter()
-                    .filter(|(head, _)| *head != 0)
-                    .filter_map(|(_, value)| value.as_ref())
-                    .collect();
-                newest(kv, &others)?.cloned()
-            }
-            (MergePolicy::Newest, _) | (MergePolicy::Ours, None) => {
-                let all: Vec<&Pointer> = values.iter().filter_map(|(_, v)| v.as_ref()).collect();
-                newest(kv, &all)?.cloned()
+                    .find(|head| ours.contains(head.iseq))
+                    .or(Some(winner)),
+                Some(MergePolicy::Theirs) => state
+                    .heads
+                    .iter()
+                    .find(|head| !ours.contains(head.iseq))
+                    .or(Some(winner)),
             }
         };
-        ops.push(copy_of(row, chosen.as_ref()));
+        match chosen {
+            Some(entry) => ops.push(copy_of(&dataset, &key, entry)),
+            None => conflicts.push(ConflictRow {
+                versions: state.heads.iter().map(|h| h.version.clone()).collect(),
+                dataset,
+                key,
+            }),
+        }
+    }
+    if !conflicts.is_empty() {
+        return Err(Error::Conflict { rows: conflicts });
     }
     Ok(ops)
 }

@@ -65,10 +65,10 @@ impl Changes {
         if last <= self.next {
             return Ok(());
         }
-        let mut state = self.graph.lock();
+        let mut tables = self.graph.store().lock();
         let limit = usize::try_from(last - self.next).unwrap_or(usize::MAX);
-        for (change, node_key) in state.keys_from(self.next, limit)? {
-            let node = state.node(&node_key)?.ok_or_else(|| {
+        for (change, node_key) in tables.keys_from(self.next, limit)? {
+            let node = super::read_node(&mut tables, &node_key)?.ok_or_else(|| {
                 Error::corrupt(format!("change {change} names missing node {node_key}"))
             })?;
             self.page.push_back(node);
@@ -102,7 +102,13 @@ impl Iterator for Changes {
             if !self.live {
                 return None;
             }
-            let count = self.graph.wait_for_change(self.next - 1, self.timeout);
+            let count = match self.graph.wait_for_change(self.next - 1, self.timeout) {
+                Ok(count) => count,
+                Err(error) => {
+                    self.failed = true;
+                    return Some(Err(error));
+                }
+            };
             if count < self.next {
                 // Idle timeout: nothing new arrived.
                 return None;

@@ -12,6 +12,7 @@ use sha2::{Digest, Sha256};
 
 /// Computes the key of a node from its links and value.
 pub trait NodeHasher: Send + Sync {
+    /// The key of a node with these links and this value.
     fn hash(&self, links: &[String], value: &[u8]) -> String;
 }
 

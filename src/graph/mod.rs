@@ -12,28 +12,25 @@
 mod changes;
 mod hash;
 mod node;
-mod recent;
-mod runs;
 mod sign;
 mod write;
 
-use std::collections::BTreeSet;
-use std::path::{Path, PathBuf};
-use std::sync::{Arc, Condvar, Mutex, MutexGuard, RwLock};
-use std::time::{Duration, Instant};
+use std::path::Path;
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
 
 pub use changes::Changes;
 pub use hash::{FramedSha256, NodeHasher, framed_update};
-pub use node::{Entry, Node};
+pub use node::Node;
 pub use sign::{Signer, Verifier};
 
 use crate::error::{Error, Result};
-use crate::keys;
-use crate::kv::{self, Batch, Durability, Kv};
+use crate::store::{Durability, Entry, Store, Tables, WriteSet};
 use write::Incoming;
 
-/// The on-disk format version this build writes and reads.
-const FORMAT_VERSION: u64 = 1;
+/// The on-disk format version this build writes and reads. Version 2: the causal version
+/// index (row entries by index sequence, version records with their ancestry).
+const FORMAT_VERSION: u64 = 2;
 
 /// How a graph is opened.
 #[derive(Clone)]
@@ -77,13 +74,16 @@ impl std::fmt::Debug for GraphOptions {
 /// A document to add: the links and value of a future node.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Doc {
+    /// The keys of the nodes it links to.
     pub links: Vec<String>,
+    /// Its content.
     pub value: Vec<u8>,
     /// The writer's identity for this node only (overrides the signer's).
     pub identity: Option<Vec<u8>>,
 }
 
 impl Doc {
+    /// A document with these links and this value.
     pub fn new(links: Vec<String>, value: impl Into<Vec<u8>>) -> Doc {
         Doc {
             links,
@@ -100,20 +100,35 @@ impl Doc {
 pub enum GraphEvent<'a> {
     /// A document is about to be added; its key is not computed yet and it is not stored.
     PreAdd {
+        /// The links it will have.
         links: &'a [String],
+        /// The value it will have.
         value: &'a [u8],
     },
     /// A node was stored (or already existed) and is readable.
     Add(&'a Node),
     /// A document was not added; nothing of its batch was written.
-    Reject { error: &'a Error },
+    Reject {
+        /// Why.
+        error: &'a Error,
+    },
 }
 
 type Observer = Arc<dyn Fn(&GraphEvent) + Send + Sync>;
 
-/// Runs under the graph's lock after every write that stored nodes, in the same critical
-/// section: the dataset store uses it to index new nodes before anyone can read.
-pub(crate) type AfterWrite = fn(&mut State, Durability) -> Result<()>;
+/// Something that follows the graph: after every write that stored nodes through the
+/// `Graph` API, and once at open, it is given the lock to process the nodes stored since
+/// its own checkpoint. The version index is the one follower; the graph knows nothing else
+/// about it.
+pub(crate) trait Follower: Send + Sync {
+    /// Processes at most `limit` nodes stored after the follower's checkpoint; returns
+    /// true once it has caught up with the graph.
+    fn catch_up(&self, tables: &mut Tables, limit: usize) -> Result<bool>;
+}
+
+/// How many nodes a follower processes per turn of the lock: between turns, readers and
+/// writers get theirs.
+const FOLLOW_STEP: usize = 512;
 
 /// A handle to an open graph. Cloning it is cheap; clones share the repository, and every
 /// method may be called from any thread.
@@ -123,105 +138,96 @@ pub struct Graph {
 }
 
 struct Shared {
-    state: Mutex<State>,
-    /// Signalled after every write that added nodes (live change feeds wait on it).
-    grown: Condvar,
+    store: Store,
     options: GraphOptions,
+    log_id: String,
     observers: RwLock<Vec<Observer>>,
-    path: Option<PathBuf>,
-    after_write: Option<AfterWrite>,
+    follower: Option<Arc<dyn Follower>>,
 }
 
-/// What the lock protects: the storage and the counters derived from it.
-pub(crate) struct State {
-    pub(crate) kv: Kv,
-    /// The last change number used.
-    pub(crate) change_count: u64,
-    pub(crate) log_id: String,
-    /// The current heads, kept in memory and stored as one record (`keys::HEADS`). Their
-    /// number is the graph's width, not its size.
-    heads: BTreeSet<String>,
-    recent: recent::Recent,
-    /// Memory of the dataset index, when one follows this graph.
-    pub(crate) index_memory: Option<crate::dataset::IndexMemory>,
+impl std::fmt::Debug for Graph {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Graph")
+            .field("path", &self.path())
+            .field("log_id", &self.shared.log_id)
+            .finish_non_exhaustive()
+    }
 }
 
 impl Graph {
     /// Opens the graph stored in directory `dir`, creating it if it does not exist.
     /// Fails with [`Error::Locked`] when another process has it open.
     pub fn open(dir: impl AsRef<Path>, options: GraphOptions) -> Result<Graph> {
-        Graph::open_with(Some(dir.as_ref()), options, None)
+        Graph::on_store(Store::open(dir.as_ref())?, options, None)
     }
 
     /// A fresh graph that lives in memory only.
     pub fn in_memory(options: GraphOptions) -> Result<Graph> {
-        Graph::open_with(None, options, None)
+        Graph::on_store(Store::in_memory()?, options, None)
     }
 
-    /// Opens a graph on disk (`Some(dir)`) or in memory, with an after-write hook, which
-    /// also runs once now to catch up with nodes stored before it last ran.
-    pub(crate) fn open_with(
-        dir: Option<&Path>,
+    /// Opens the graph kept in `store`, initialising a new one, with an optional follower,
+    /// which catches up with the graph before this returns.
+    pub(crate) fn on_store(
+        store: Store,
         options: GraphOptions,
-        after_write: Option<AfterWrite>,
+        follower: Option<Arc<dyn Follower>>,
     ) -> Result<Graph> {
-        let kv = match dir {
-            Some(dir) => Kv::open(dir)?,
-            None => Kv::in_memory()?,
+        let log_id = {
+            let mut tables = store.lock();
+            match tables.identity()? {
+                Some((format, log)) if format == FORMAT_VERSION => log,
+                Some((format, _)) => {
+                    return Err(Error::corrupt(format!(
+                        "format version {format} is not supported by this build (it reads {FORMAT_VERSION})"
+                    )));
+                }
+                None => {
+                    let log = match &options.log_id {
+                        Some(id) if id.is_empty() => {
+                            return Err(Error::InvalidArgument("a log id cannot be empty".into()));
+                        }
+                        Some(id) => id.clone(),
+                        None => hex::encode(rand::random::<[u8; 16]>()),
+                    };
+                    let mut write = WriteSet::default();
+                    write.put_identity(FORMAT_VERSION, &log);
+                    // A new repository's identity must survive a power loss at once.
+                    tables.commit(write, Durability::Synced)?;
+                    log
+                }
+            }
         };
-        let graph = Graph::from_kv(kv, options, dir.map(Path::to_path_buf), after_write)?;
-        if let Some(hook) = after_write {
-            hook(&mut graph.lock(), graph.shared.options.durability)?;
-        }
+        let graph = Graph {
+            shared: Arc::new(Shared {
+                store,
+                options,
+                log_id,
+                observers: RwLock::new(Vec::new()),
+                follower,
+            }),
+        };
+        graph.follow()?;
         Ok(graph)
     }
 
-    fn from_kv(
-        mut kv: Kv,
-        options: GraphOptions,
-        path: Option<PathBuf>,
-        after_write: Option<AfterWrite>,
-    ) -> Result<Graph> {
-        let (change_count, log_id) = State::load_or_create(&mut kv, &options)?;
-        let heads = match kv.get(keys::HEADS)? {
-            Some(record) if !record.is_empty() => {
-                runs::decode_keys(&record, 0)?.into_iter().collect()
-            }
-            _ => BTreeSet::new(),
-        };
-        let state = State {
-            kv,
-            change_count,
-            log_id,
-            heads,
-            recent: recent::Recent::default(),
-            index_memory: None,
-        };
-        Ok(Graph {
-            shared: Arc::new(Shared {
-                state: Mutex::new(state),
-                grown: Condvar::new(),
-                options,
-                observers: RwLock::new(Vec::new()),
-                path,
-                after_write,
-            }),
-        })
+    /// The storage underneath (the lock and the tables).
+    pub(crate) fn store(&self) -> &Store {
+        &self.shared.store
     }
 
-    pub(crate) fn lock(&self) -> MutexGuard<'_, State> {
-        // A panic while holding the lock cannot leave the storage half-written (every write
-        // is one atomic batch), so a poisoned lock is still safe to use.
-        self.shared.state.lock().unwrap_or_else(|poisoned| {
-            let mut state = poisoned.into_inner();
-            state.kv.stop_reading_snapshots();
-            state
-        })
+    /// Lets the follower catch up, one bounded step per turn of the lock.
+    pub(crate) fn follow(&self) -> Result<()> {
+        let Some(follower) = &self.shared.follower else {
+            return Ok(());
+        };
+        while !follower.catch_up(&mut self.shared.store.lock(), FOLLOW_STEP)? {}
+        Ok(())
     }
 
     /// The directory the graph is stored in (`None` in memory).
     pub fn path(&self) -> Option<&Path> {
-        self.shared.path.as_deref()
+        self.shared.store.path()
     }
 
     /// How durable each write is before it returns.
@@ -236,12 +242,12 @@ impl Graph {
 
     /// This repository's own log id.
     pub fn log_id(&self) -> String {
-        self.lock().log_id.clone()
+        self.shared.log_id.clone()
     }
 
     /// The number of nodes stored: the last change number.
-    pub fn change_count(&self) -> u64 {
-        self.lock().change_count
+    pub fn change_count(&self) -> Result<u64> {
+        self.shared.store.lock().change_count()
     }
 
     /// Registers an observer of adds and rejects.
@@ -285,16 +291,13 @@ impl Graph {
         let value = value.as_ref();
         // Observers run outside the lock (they may read the graph), so the heads are read
         // first and the node links to them even if another writer adds heads meanwhile.
-        let heads = self.lock().heads_keys();
+        let heads: Vec<String> = self.shared.store.lock().heads()?.iter().cloned().collect();
         self.emit(&GraphEvent::PreAdd {
             links: &heads,
             value,
         });
-        let result = {
-            let mut state = self.lock();
-            let doc = Doc::new(heads, value);
-            self.write(&mut state, vec![Incoming::local(doc)], Batch::default())
-        };
+        let doc = Doc::new(heads, value);
+        let result = self.write(vec![Incoming::local(doc)]);
         self.finish(result, 1).and_then(|mut nodes| {
             nodes
                 .pop()
@@ -332,49 +335,67 @@ impl Graph {
             });
         }
         let count = incoming.len();
-        let result = {
-            let mut state = self.lock();
-            self.write(&mut state, incoming, Batch::default())
-        };
+        let result = self.write(incoming);
         self.finish(result, count)
     }
 
-    /// Writes `incoming` (plus whatever `batch` already holds, in the same atomic write),
-    /// then runs the after-write hook.
-    fn write(&self, state: &mut State, incoming: Vec<Incoming>, batch: Batch) -> Result<Vec<Node>> {
-        let durability = self.shared.options.durability;
-        let prepared = state.prepare(&self.shared.options, incoming, batch)?;
-        state.kv.write(prepared.batch, durability)?;
-        state.recent.record(
-            prepared
-                .stored
-                .iter()
-                .map(|(key, log)| (key.as_str(), log.as_str())),
-        );
-        if let Some(heads) = prepared.heads {
-            state.heads = heads;
-        }
-        let grew = prepared.change_count > state.change_count;
-        state.change_count = prepared.change_count;
+    /// Writes `incoming` in one atomic batch, then lets the follower catch up.
+    fn write(&self, incoming: Vec<Incoming>) -> Result<Vec<Node>> {
+        let (nodes, grew) = {
+            let mut tables = self.shared.store.lock();
+            let mut write = WriteSet::default();
+            let prepared = write::prepare(
+                &mut tables,
+                &self.shared.options,
+                &self.shared.log_id,
+                incoming,
+                &mut write,
+            )?;
+            tables.commit(write, self.shared.options.durability)?;
+            (prepared.nodes, prepared.grew)
+        };
         if grew {
-            let indexed = match self.shared.after_write {
-                Some(hook) => hook(state, durability),
-                None => Ok(()),
-            };
-            // The nodes are stored whatever the hook says: wake live feeds either way.
-            self.shared.grown.notify_all();
-            indexed?;
+            // The nodes are stored whatever the follower says: wake live feeds either way.
+            let followed = self.follow();
+            self.shared.store.notify_grown();
+            followed?;
         }
-        Ok(prepared.nodes)
+        Ok(nodes)
     }
 
-    /// Adds one local document together with extra storage writes (a commit's payload),
-    /// under a lock the caller already holds.
-    pub(crate) fn add_locked(&self, state: &mut State, doc: Doc, extra: Batch) -> Result<Node> {
-        let mut nodes = self.write(state, vec![Incoming::local(doc)], extra)?;
-        nodes
+    /// Adds one local document under a lock the caller holds, together with whatever
+    /// `extend` adds to the same atomic write once the node's key and numbers are known
+    /// (a commit's payload and index records). A document that is already stored (the same
+    /// links and value) writes nothing and `extend` is not called. The caller wakes live
+    /// feeds afterwards with [`Graph::notify_grown`].
+    pub(crate) fn write_local(
+        &self,
+        tables: &mut Tables,
+        doc: Doc,
+        extend: impl FnOnce(&mut Tables, &Node, &mut WriteSet) -> Result<()>,
+    ) -> Result<Node> {
+        let mut write = WriteSet::default();
+        let mut prepared = write::prepare(
+            tables,
+            &self.shared.options,
+            &self.shared.log_id,
+            vec![Incoming::local(doc)],
+            &mut write,
+        )?;
+        let node = prepared
+            .nodes
             .pop()
-            .ok_or_else(|| Error::corrupt("a one-document write returned no node"))
+            .ok_or_else(|| Error::corrupt("a one-document write returned no node"))?;
+        if prepared.grew {
+            extend(tables, &node, &mut write)?;
+            tables.commit(write, self.shared.options.durability)?;
+        }
+        Ok(node)
+    }
+
+    /// Wakes live feeds after a write made with [`Graph::write_local`].
+    pub(crate) fn notify_grown(&self) {
+        self.shared.store.notify_grown();
     }
 
     /// Reports the outcome of a write to observers, after the lock is released.
@@ -390,24 +411,22 @@ impl Graph {
 
     /// The node with key `key`, or [`Error::NotFound`].
     pub fn get(&self, key: &str) -> Result<Node> {
-        self.lock()
-            .node(key)?
+        read_node(&mut self.shared.store.lock(), key)?
             .ok_or_else(|| Error::NotFound(format!("node {key}")))
     }
 
     /// Whether a node with key `key` is stored.
     pub fn contains(&self, key: &str) -> Result<bool> {
-        self.lock().kv.contains(&keys::node(key))
+        self.shared.store.lock().has_node(key)
     }
 
     /// The current heads (nodes no other node links to), ordered by key.
     pub fn heads(&self) -> Result<Vec<Node>> {
-        let mut state = self.lock();
-        let keys = state.heads_keys();
+        let mut tables = self.shared.store.lock();
+        let keys: Vec<String> = tables.heads()?.iter().cloned().collect();
         keys.iter()
             .map(|key| {
-                state
-                    .node(key)?
+                read_node(&mut tables, key)?
                     .ok_or_else(|| Error::corrupt(format!("head {key} has no node")))
             })
             .collect()
@@ -415,8 +434,7 @@ impl Graph {
 
     /// The node with local change number `change`.
     pub fn get_change(&self, change: u64) -> Result<Node> {
-        self.lock()
-            .node_at_change(change)?
+        node_at_change(&mut self.shared.store.lock(), change)?
             .ok_or_else(|| Error::NotFound(format!("change {change}")))
     }
 
@@ -427,156 +445,47 @@ impl Graph {
 
     /// Blocks until the graph has more than `after` changes, or `timeout` passes. Returns
     /// the change count then.
-    pub fn wait_for_change(&self, after: u64, timeout: Option<Duration>) -> u64 {
-        let deadline = timeout.map(|t| Instant::now() + t);
-        let mut state = self.lock();
-        while state.change_count <= after {
-            state = match deadline {
-                None => self
-                    .shared
-                    .grown
-                    .wait(state)
-                    .unwrap_or_else(|poisoned| poisoned.into_inner()),
-                Some(deadline) => {
-                    let now = Instant::now();
-                    if now >= deadline {
-                        break;
-                    }
-                    self.shared
-                        .grown
-                        .wait_timeout(state, deadline - now)
-                        .unwrap_or_else(|poisoned| poisoned.into_inner())
-                        .0
-                }
-            };
-        }
-        state.change_count
+    pub fn wait_for_change(&self, after: u64, timeout: Option<Duration>) -> Result<u64> {
+        self.shared.store.wait_for_growth(after, timeout)
     }
 
     /// The last sequence number of `log` (0 for a log this repository has no entry of).
     pub fn log_head(&self, log: &str) -> Result<u64> {
-        self.lock().log_seq(log)
+        self.shared.store.lock().last_seq(log)
     }
 
     /// The changelog entry at `(log, seq)`.
     pub fn log_entry(&self, log: &str, seq: u64) -> Result<Option<Entry>> {
-        runs::entry_at(&mut self.lock().kv, log, seq)
+        self.shared.store.lock().log_entry(log, seq)
+    }
+
+    /// Entries of `log` from seq `from` on (at most `limit`), in seq order.
+    pub fn log_entries(&self, log: &str, from: u64, limit: usize) -> Result<Vec<(u64, Entry)>> {
+        self.shared.store.lock().log_entries_from(log, from, limit)
     }
 
     /// Every log this repository holds entries of, with its last sequence number.
     pub fn logs(&self) -> Result<Vec<(String, u64)>> {
-        self.lock().logs()
+        self.shared.store.lock().logs()
     }
 }
 
-impl State {
-    /// Reads the counters of an existing graph, or initialises a new one.
-    fn load_or_create(kv: &mut Kv, options: &GraphOptions) -> Result<(u64, String)> {
-        match kv.get(keys::META_LOG)? {
-            Some(log) => {
-                let format = kv
-                    .get(keys::META_FORMAT)?
-                    .ok_or_else(|| Error::corrupt("format version is missing"))?;
-                let format = keys::decode_u64(&format, "format version")?;
-                if format != FORMAT_VERSION {
-                    return Err(Error::corrupt(format!(
-                        "format version {format} is not supported by this build (it reads {FORMAT_VERSION})"
-                    )));
-                }
-                let log =
-                    String::from_utf8(log).map_err(|_| Error::corrupt("log id is not UTF-8"))?;
-                Ok((runs::last_change(kv)?, log))
-            }
-            None => {
-                let log = match &options.log_id {
-                    Some(id) if id.is_empty() => {
-                        return Err(Error::InvalidArgument("a log id cannot be empty".into()));
-                    }
-                    Some(id) => id.clone(),
-                    None => hex::encode(rand::random::<[u8; 16]>()),
-                };
-                let mut batch = crate::kv::Batch::default();
-                batch.put(keys::META_FORMAT, &keys::encode_u64(FORMAT_VERSION));
-                batch.put(keys::META_LOG, log.as_bytes());
-                kv.write(batch, Durability::Synced)?;
-                Ok((0, log))
-            }
-        }
+/// Reads and decodes node `key`.
+pub(crate) fn read_node(tables: &mut Tables, key: &str) -> Result<Option<Node>> {
+    match tables.node_bytes(key)? {
+        Some(bytes) => Node::decode(&bytes)
+            .map(Some)
+            .map_err(|e| Error::corrupt(format!("node {key}: {e}"))),
+        None => Ok(None),
     }
+}
 
-    /// Runs `read` with every storage read seeing `snapshot` (see [`Kv::read_at`]).
-    pub(crate) fn read_at<T>(
-        &mut self,
-        snapshot: kv::Snapshot,
-        read: impl FnOnce(&mut State) -> Result<T>,
-    ) -> Result<T> {
-        let outer = self.kv.begin_reading(snapshot)?;
-        let result = read(self);
-        self.kv.end_reading(outer);
-        result
-    }
-
-    pub(crate) fn node(&mut self, key: &str) -> Result<Option<Node>> {
-        match self.kv.get(&keys::node(key))? {
-            Some(bytes) => Node::decode(&bytes)
-                .map(Some)
-                .map_err(|e| Error::corrupt(format!("node {key}: {e}"))),
-            None => Ok(None),
-        }
-    }
-
-    pub(crate) fn node_at_change(&mut self, change: u64) -> Result<Option<Node>> {
-        match runs::keys_from(&mut self.kv, change, 1)?.pop() {
-            Some((_, key)) => self
-                .node(&key)?
-                .map(Some)
-                .ok_or_else(|| Error::corrupt(format!("change {change} names missing node {key}"))),
-            None => Ok(None),
-        }
-    }
-
-    /// Node keys from change `from` on (at most `limit`), in change order.
-    pub(crate) fn keys_from(&mut self, from: u64, limit: usize) -> Result<Vec<(u64, String)>> {
-        runs::keys_from(&mut self.kv, from, limit)
-    }
-
-    pub(crate) fn heads_keys(&self) -> Vec<String> {
-        self.heads.iter().cloned().collect()
-    }
-
-    /// Every log with entries here, with its last sequence number, in log order.
-    pub(crate) fn logs(&mut self) -> Result<Vec<(String, u64)>> {
-        let mut names = Vec::new();
-        let mut from = keys::LOGS.to_vec();
-        loop {
-            let next = self.kv.scan(&from, &kv::prefix_end(keys::LOGS))?.next();
-            let Some((key, _)) = next else { break };
-            let mut reader = keys::KeyReader::new(&key, keys::LOGS)?;
-            let log = String::from_utf8(reader.bytes()?)
-                .map_err(|_| Error::corrupt("log id is not UTF-8"))?;
-            from = kv::prefix_end(&runs::log_prefix(&log));
-            names.push(log);
-        }
-        names
-            .into_iter()
-            .map(|log| {
-                let seq = runs::last_seq(&mut self.kv, &log)?;
-                Ok((log, seq))
-            })
-            .collect()
-    }
-
-    pub(crate) fn log_seq(&mut self, log: &str) -> Result<u64> {
-        runs::last_seq(&mut self.kv, log)
-    }
-
-    /// Entries of `log` from `from` on (at most `limit`), in seq order.
-    pub(crate) fn log_entries_from(
-        &mut self,
-        log: &str,
-        from: u64,
-        limit: usize,
-    ) -> Result<Vec<(u64, Entry)>> {
-        runs::entries_from(&mut self.kv, log, from, limit)
+/// The node with local change number `change`.
+pub(crate) fn node_at_change(tables: &mut Tables, change: u64) -> Result<Option<Node>> {
+    match tables.keys_from(change, 1)?.pop() {
+        Some((_, key)) => read_node(tables, &key)?
+            .map(Some)
+            .ok_or_else(|| Error::corrupt(format!("change {change} names missing node {key}"))),
+        None => Ok(None),
     }
 }

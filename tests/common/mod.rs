@@ -2,12 +2,11 @@
 //! and the model test.
 #![allow(dead_code)]
 
-use strata::GraphOptions;
-use strata::dataset::{Commit, Range, Repository, Row};
+use strata::{Commit, Range, Repository, Row, Version, View};
 
 /// A fresh in-memory repository.
 pub fn repo() -> Repository {
-    Repository::in_memory(GraphOptions::default()).expect("in-memory repository")
+    Repository::in_memory().expect("in-memory repository")
 }
 
 /// The value of a row in the repository's current view, as text.
@@ -17,59 +16,82 @@ pub fn value(repo: &Repository, dataset: &str, key: &str) -> Option<String> {
         .map(|row| String::from_utf8(row.value).expect("utf-8"))
 }
 
+/// The value of a row in a view, as text.
+pub fn value_in(view: &View, dataset: &str, key: &str) -> Option<String> {
+    view.get(dataset, key)
+        .expect("get")
+        .map(|row| String::from_utf8(row.value).expect("utf-8"))
+}
+
 /// The rows of `dataset` in `view`, all of them.
-pub fn rows(view: &strata::View, dataset: impl AsRef<[u8]>, range: Range) -> Vec<Row> {
+pub fn rows(view: &View, dataset: impl AsRef<[u8]>, range: Range) -> Vec<Row> {
     view.range(dataset, range)
         .collect::<strata::Result<Vec<_>>>()
         .expect("range")
 }
 
 /// The keys of `dataset` in `view` within `range`, as text.
-pub fn keys(view: &strata::View, dataset: impl AsRef<[u8]>, range: Range) -> Vec<String> {
+pub fn keys(view: &View, dataset: impl AsRef<[u8]>, range: Range) -> Vec<String> {
     rows(view, dataset, range)
         .into_iter()
         .map(|row| String::from_utf8(row.key).expect("utf-8 key"))
         .collect()
 }
 
-/// Copies every node (and payload) `from` has that `to` lacks: a stand-in for replication
-/// until the replication protocol exists. Nodes go in `from`'s change order (causal), each
-/// under its own log, renumbered as the receiver's log sequence expects; payloads first.
-/// Returns how many nodes were copied.
+/// Copies every node (and payload) `from` has that `to` lacks, through the receiver's real
+/// checks: each log's missing entries in seq order, under the log and seq they have in
+/// `from`, in `from`'s change order (causal), payloads first. Returns how many log entries
+/// were sent.
 pub fn sync(from: &Repository, to: &Repository) -> usize {
-    let mut nodes = Vec::new();
-    for node in from.graph().changes(0) {
-        let node = node.expect("node");
-        if !to.graph().contains(&node.key).expect("contains") {
-            nodes.push(node);
+    let mut missing: Vec<(u64, String, u64, String)> = Vec::new();
+    for (log, head) in from.graph().logs().expect("logs") {
+        let have = to.graph().log_head(&log).expect("log head");
+        if have >= head {
+            continue;
+        }
+        for (seq, entry) in from
+            .graph()
+            .log_entries(&log, have + 1, usize::MAX)
+            .expect("entries")
+        {
+            missing.push((entry.change, log.clone(), seq, entry.node));
         }
     }
-    for node in &nodes {
+    missing.sort();
+    for (_, _, _, key) in &missing {
+        let node = from.graph().get(key).expect("node");
         if let Ok(commit) = Commit::decode(&node.value)
             && let Some(hash) = commit.operations
+            && let Some(payload) = from.payload(&hash).expect("payload")
         {
-            let payload = from.payload(&hash).expect("payload").expect("stored");
             to.add_payload(&payload).expect("add payload");
         }
     }
-    let count = nodes.len();
-    for mut node in nodes {
-        let head = to.graph().log_head(&node.log).expect("log head");
-        node.seq = head + 1;
-        to.apply_remote(vec![node]).expect("apply");
+    let count = missing.len();
+    for (_, log, seq, key) in missing {
+        let mut node = from.graph().get(&key).expect("node");
+        node.log = log;
+        node.seq = seq;
+        to.graph().ingest(vec![node]).expect("ingest");
     }
     count
 }
 
+/// Syncs both ways.
+pub fn sync_both(a: &Repository, b: &Repository) {
+    sync(a, b);
+    sync(b, a);
+}
+
 /// The commit time (ms) of a version, read from its graph node.
-pub fn commit_time(repo: &Repository, version: &str) -> u64 {
-    let node = repo.graph().get(version).expect("node");
+pub fn commit_time(repo: &Repository, version: &Version) -> u64 {
+    let node = repo.graph().get(version.as_str()).expect("node");
     Commit::decode(&node.value).expect("commit").modified
 }
 
 /// Sleeps until the clock has moved past the commit time of `version`, so that the next
 /// commit is strictly newer (for tests that rely on "newest").
-pub fn after(repo: &Repository, version: &str) {
+pub fn after(repo: &Repository, version: &Version) {
     let time = commit_time(repo, version);
     loop {
         let now = std::time::SystemTime::now()
@@ -87,13 +109,47 @@ pub fn after(repo: &Repository, version: &str) {
 /// new version.
 pub fn put_replacing(
     repo: &Repository,
-    replaces: &str,
+    replaces: &Version,
     dataset: impl AsRef<[u8]>,
     key: impl AsRef<[u8]>,
     value: impl AsRef<[u8]>,
-) -> String {
-    let mut tx = repo.transaction();
-    tx.put(dataset, key, value)
-        .replaces(&[replaces.to_string()]);
-    tx.commit().expect("commit")
+) -> Version {
+    repo.transaction()
+        .put(dataset, key, value)
+        .replaces(std::slice::from_ref(replaces))
+        .commit()
+        .expect("commit")
+}
+
+/// Writes a commit node by hand: any parents, any commit time, any rows; with its payload.
+/// This is how a device with a skewed clock, or an unusual peer, writes.
+pub fn commit_at(repo: &Repository, links: &[Version], modified: u64, rows: &[(&str, &str, Option<&str>)]) -> Version {
+    let ops: Vec<strata::Operation> = rows
+        .iter()
+        .map(|(dataset, key, value)| strata::Operation {
+            kind: if value.is_some() {
+                strata::OpKind::Put
+            } else {
+                strata::OpKind::Delete
+            },
+            content: strata::Content::Row,
+            dataset: dataset.as_bytes().to_vec(),
+            key: key.as_bytes().to_vec(),
+            value: value.map(|v| v.as_bytes().to_vec()),
+        })
+        .collect();
+    let encoded: Vec<Vec<u8>> = ops.iter().map(strata::Operation::encode).collect();
+    let operations = (!encoded.is_empty()).then(|| repo.add_payload(&encoded).expect("payload"));
+    let commit = Commit {
+        kind: strata::CommitType::Data,
+        message: None,
+        modified,
+        puts: ops.iter().filter(|o| o.kind == strata::OpKind::Put).count() as u64,
+        deletes: ops.iter().filter(|o| o.kind == strata::OpKind::Delete).count() as u64,
+        files: 0,
+        operations,
+    };
+    let links: Vec<String> = links.iter().map(|l| l.to_string()).collect();
+    let node = repo.graph().add(&links, commit.encode()).expect("add");
+    repo.resolve(&node.key).expect("indexed")
 }

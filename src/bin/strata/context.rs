@@ -105,7 +105,7 @@ impl Global {
     /// Opens the repository this command works on.
     pub fn open(&self) -> CliResult<Repository> {
         let storage = self.storage()?;
-        Ok(Repository::open_storage(&storage, cli_graph_options())?)
+        Ok(cli_options().open_storage(&storage)?)
     }
 
     /// A progress bar on stderr for `total` items (`None`: unknown), shown only on a
@@ -186,11 +186,8 @@ impl indicatif::TermLike for LogLines {
 }
 
 /// The CLI writes durably: every acknowledged command survives a power loss.
-pub fn cli_graph_options() -> strata::GraphOptions {
-    strata::GraphOptions {
-        durability: strata::Durability::Synced,
-        ..strata::GraphOptions::default()
-    }
+pub fn cli_options() -> strata::OpenOptions {
+    strata::Repository::options().durability(strata::Durability::Synced)
 }
 
 /// Buffered stdout, locked once.

@@ -161,13 +161,13 @@ impl Tour {
     }
 
     fn heads(&self) -> CliResult<Vec<String>> {
-        Ok(self.repo()?.heads()?)
+        Ok(self.repo()?.heads()?.into_iter().map(String::from).collect())
     }
 
     fn value(&self, version: Option<&str>, key: &str) -> CliResult<Option<String>> {
         let repo = self.repo()?;
         let view = match version {
-            Some(version) => repo.at(version)?,
+            Some(version) => repo.at(&repo.resolve(version)?)?,
             None => repo.latest()?,
         };
         Ok(view
@@ -412,7 +412,10 @@ fn tour_steps(tour: &mut Tour, args: &Args) -> CliResult {
     tour.say("")?;
     tour.say("# What changed between the import and the merge, and SFO as it was.")?;
     tour.run(&["diff", v1, &merged[..8]])?;
-    let changed = tour.repo()?.diff(&imported, &merged)?.count();
+    let changed = {
+        let repo = tour.repo()?;
+        repo.diff(&repo.resolve(&imported)?, &repo.resolve(&merged)?)?.count()
+    };
     check(changed == 3, || {
         format!("the diff lists {changed} rows, expected 3 (SFO, JFK, 00M)")
     })?;

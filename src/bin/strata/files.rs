@@ -112,7 +112,7 @@ fn put(
     if let Some(message) = &write.message {
         tx.message(message);
     }
-    tx.replaces(&write.replaces);
+    tx.replaces(&crate::rows::versions(&repo, &write.replaces)?);
     let version = tx.commit()?;
     let file = repo
         .at(&version)?

@@ -81,7 +81,7 @@ pub fn run(global: &Global, command: GraphCommand) -> CliResult {
                 Ok(node) => node,
                 // Not a full key: a unique prefix of 8+ characters names a node too.
                 Err(strata::Error::NotFound(_)) if key.len() >= 8 && key.len() < 64 => {
-                    graph.get(&repo.resolve_version(&key)?)?
+                    graph.get(repo.resolve(&key)?.as_str())?
                 }
                 Err(error) => return Err(error.into()),
             };

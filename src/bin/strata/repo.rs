@@ -8,7 +8,7 @@ use serde_json::json;
 use strata::Repository;
 
 use crate::context::{
-    CliError, CliResult, Global, cli_graph_options, show_time, stdout, write_json,
+    CliError, CliResult, Global, cli_options, show_time, stdout, write_json,
 };
 use crate::rows::time_iso;
 
@@ -58,7 +58,7 @@ pub fn init(global: &Global, args: InitArgs) -> CliResult {
     let repo = Repository::init(&folder)?;
     let log_id = repo.graph().log_id();
     drop(repo);
-    let storage = folder.join(strata::dataset::STORAGE_DIR);
+    let storage = folder.join(strata::STORAGE_DIR);
     let mut out = stdout();
     if args.json {
         write_json(
@@ -78,19 +78,15 @@ pub fn init(global: &Global, args: InitArgs) -> CliResult {
 
 pub fn status(global: &Global, args: StatusArgs) -> CliResult {
     let storage = global.storage()?;
-    let repo = Repository::open_storage(&storage, cli_graph_options())?;
+    let repo = cli_options().open_storage(&storage)?;
     let checkout = repo.checked_out()?;
-    let status = match &args.at {
-        Some(version) => repo.at(version)?.status()?,
+    let at = args.at.as_deref().map(|v| repo.resolve(v)).transpose()?;
+    let status = match &at {
+        Some(version) => repo.at(version)?.status(),
         None => repo.status()?,
     };
-    let at = args
-        .at
-        .as_deref()
-        .map(|v| repo.resolve_version(v))
-        .transpose()?;
     let log_id = repo.graph().log_id();
-    let nodes = repo.graph().change_count();
+    let nodes = repo.graph().change_count()?;
     let storage = storage.canonicalize().unwrap_or(storage);
     let forked = status.heads > 1;
     let mut out = stdout();

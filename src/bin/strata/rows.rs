@@ -5,7 +5,7 @@
 use std::io::Write;
 
 use serde_json::{Value, json};
-use strata::dataset::{FileRef, RowVersion, Transaction};
+use strata::{FileRef, RowVersion, Transaction, Version};
 use strata::{Repository, View};
 
 use crate::context::{
@@ -156,9 +156,17 @@ pub(crate) fn row_id(dataset: &str, key: &str) -> CliResult<(Vec<u8>, Vec<u8>)> 
 /// checkout, or latest).
 pub(crate) fn view_at(repo: &Repository, at: Option<&str>) -> CliResult<View> {
     Ok(match at {
-        Some(version) => repo.at(version)?,
+        Some(version) => repo.at(&repo.resolve(version)?)?,
         None => repo.view()?,
     })
+}
+
+/// The versions named on the command line (prefixes, `HEAD`, `HEAD~N`, …).
+pub(crate) fn versions(repo: &Repository, names: &[String]) -> CliResult<Vec<Version>> {
+    Ok(names
+        .iter()
+        .map(|name| repo.resolve(name))
+        .collect::<strata::Result<_>>()?)
 }
 
 /// The error for a row that does not exist (exit code 1).
@@ -282,16 +290,18 @@ fn commit_write(
     repo: &Repository,
     write: WriteOptions,
     add: impl FnOnce(&mut Transaction<'_>),
-) -> CliResult<String> {
+) -> CliResult<Version> {
+    let replaces = versions(repo, &write.replaces)?;
     let mut tx = repo.transaction();
     add(&mut tx);
     if let Some(message) = write.message {
         tx.message(message);
     }
-    tx.replaces(&write.replaces);
+    tx.replaces(&replaces);
     tx.commit().map_err(|error| match error {
-        strata::Error::Conflict { count, rows } => CliError::Input(format!(
-            "replacing several versions merges their heads, and {count} other row(s) conflict: {rows}; nothing was written. Merge the heads first with `strata merge`"
+        strata::Error::Conflict { rows } => CliError::Input(format!(
+            "replacing several versions merges their heads, and {} other row(s) conflict; nothing was written. Merge the heads first with `strata merge`",
+            rows.len()
         )),
         other => other.into(),
     })
@@ -299,7 +309,7 @@ fn commit_write(
 
 /// Prints the result of a write: the version id, or JSON (with `extra` fields added).
 pub(crate) fn print_write(
-    version: &str,
+    version: &Version,
     dataset: &[u8],
     key: &[u8],
     extra: serde_json::Map<String, Value>,
@@ -308,7 +318,7 @@ pub(crate) fn print_write(
     let mut out = stdout();
     if json {
         let mut document = serde_json::Map::new();
-        document.insert("version".into(), json!(version));
+        document.insert("version".into(), json!(version.as_str()));
         document.insert("dataset".into(), json!(show_bytes(dataset)));
         document.insert("key".into(), json!(show_bytes(key)));
         document.extend(extra);

@@ -29,7 +29,7 @@ use std::time::{Duration, Instant};
 
 use indicatif::{ProgressBar, ProgressStyle};
 use serde::de::IgnoredAny;
-use strata::dataset::Importer;
+use strata::Importer;
 use strata::{Range, Row, View};
 
 use crate::context::{CliError, CliResult, Global, parse_bytes, show_bytes, stdout, write_json};
@@ -559,7 +559,7 @@ pub fn export_to(global: &Global, args: ExportArgs, out: &mut dyn Write) -> CliR
     let dataset = parse_bytes(&args.dataset)?;
     let repo = global.open()?;
     let view = match &args.at {
-        Some(version) => repo.at(version)?,
+        Some(version) => repo.at(&repo.resolve(version)?)?,
         None => repo.view()?,
     };
     let key_field = args.key_field.as_deref();

@@ -5,8 +5,8 @@ use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
 
 use serde_json::{Value, json};
-use strata::dataset::CommitInfo;
-use strata::{MergePolicy, Repository};
+use strata::CommitInfo;
+use strata::{MergePolicy, Repository, Version};
 
 use crate::context::{
     CliError, CliResult, Global, existing_file, parse_bytes, show_bytes, show_time, stdout,
@@ -361,7 +361,7 @@ fn write_block(out: &mut impl Write, prefixes: &[String], text: &[String]) -> Cl
 
 pub fn log(global: &Global, args: LogArgs) -> CliResult {
     let repo = global.open()?;
-    let heads: BTreeSet<String> = repo.heads()?.into_iter().collect();
+    let heads: BTreeSet<String> = repo.heads()?.into_iter().map(String::from).collect();
     let graph_heads: BTreeSet<String> = repo
         .graph()
         .heads()?
@@ -369,7 +369,7 @@ pub fn log(global: &Global, args: LogArgs) -> CliResult {
         .map(|node| node.key)
         .collect();
     let checkout = repo.checked_out()?;
-    let total = repo.graph().change_count();
+    let total = repo.graph().change_count()?;
     let limit = args.limit.unwrap_or(usize::MAX);
     let mut lanes = Lanes::default();
     let mut out = stdout();
@@ -380,7 +380,7 @@ pub fn log(global: &Global, args: LogArgs) -> CliResult {
         change -= 1;
         let entry = LogEntry {
             head: heads.contains(&node.key) || graph_heads.contains(&node.key),
-            checkout: checkout.as_deref() == Some(node.key.as_str()),
+            checkout: checkout.as_ref().is_some_and(|c| *c == node.key),
             info: repo.commit_info(node)?,
         };
         shown += 1;
@@ -388,7 +388,7 @@ pub fn log(global: &Global, args: LogArgs) -> CliResult {
             write_json(&mut out, &entry.json())?;
             continue;
         }
-        let (before, col, _) = lanes.place(&entry.info.version);
+        let (before, col, _) = lanes.place(entry.info.version.as_str());
         for line in before {
             writeln!(out, "{line}")?;
         }
@@ -425,8 +425,8 @@ pub fn log(global: &Global, args: LogArgs) -> CliResult {
 // ---- heads, checkout ----
 
 /// A head (or any version) described for `heads` and `checkout`.
-fn describe(repo: &Repository, version: &str, checkout: Option<&str>) -> CliResult<LogEntry> {
-    let node = repo.graph().get(version)?;
+fn describe(repo: &Repository, version: &Version, checkout: Option<&Version>) -> CliResult<LogEntry> {
+    let node = repo.graph().get(version.as_str())?;
     Ok(LogEntry {
         head: true,
         checkout: checkout == Some(version),
@@ -439,7 +439,7 @@ pub fn heads(global: &Global, args: HeadsArgs) -> CliResult {
     let checkout = repo.checked_out()?;
     let mut out = stdout();
     for head in repo.heads()? {
-        let entry = describe(&repo, &head, checkout.as_deref())?;
+        let entry = describe(&repo, &head, checkout.as_ref())?;
         if args.json {
             write_json(&mut out, &entry.json())?;
         } else {
@@ -453,7 +453,11 @@ pub fn heads(global: &Global, args: HeadsArgs) -> CliResult {
 pub fn checkout(global: &Global, args: CheckoutArgs) -> CliResult {
     let repo = global.open()?;
     let checkout = match (&args.version, args.latest) {
-        (Some(version), false) => Some(repo.checkout(version)?),
+        (Some(version), false) => {
+            let version = repo.resolve(version)?;
+            repo.checkout(&version)?;
+            Some(version)
+        }
         (None, true) => {
             repo.checkout_latest()?;
             None
@@ -497,7 +501,7 @@ pub fn checkout(global: &Global, args: CheckoutArgs) -> CliResult {
 
 pub fn diff(global: &Global, args: DiffArgs) -> CliResult {
     let repo = global.open()?;
-    let mut diff = repo.diff(&args.a, &args.b)?;
+    let mut diff = repo.diff(&repo.resolve(&args.a)?, &repo.resolve(&args.b)?)?;
     if let Some(dataset) = &args.dataset {
         diff = diff.dataset(parse_bytes(dataset)?);
     }
@@ -517,7 +521,7 @@ pub fn diff(global: &Global, args: DiffArgs) -> CliResult {
             continue;
         }
         let live =
-            |v: &Option<strata::dataset::RowVersion>| v.as_ref().filter(|v| !v.deleted).is_some();
+            |v: &Option<strata::RowVersion>| v.as_ref().filter(|v| !v.deleted).is_some();
         let mark = match (live(&entry.old), live(&entry.new)) {
             (false, true) => 'A',
             (true, false) => 'D',
@@ -626,7 +630,8 @@ pub fn merge(global: &Global, args: MergeArgs) -> CliResult {
         None
     };
     let repo = global.open()?;
-    let mut tx = repo.merge(&args.heads);
+    let heads = crate::rows::versions(&repo, &args.heads)?;
+    let mut tx = repo.merge(&heads);
     for (dataset, key, settle) in &resolutions {
         match settle {
             Settle::Put(value) => tx.put(dataset, key, value),
@@ -640,12 +645,13 @@ pub fn merge(global: &Global, args: MergeArgs) -> CliResult {
         tx.message(message.clone());
     }
     let version = tx.commit().map_err(|error| match error {
-        strata::Error::Conflict { count, rows } => CliError::Input(format!(
-            "merge conflict on {count} row(s): {rows}; nothing was written. Settle them with --ours, --theirs or --newest, or list them in a --resolve FILE"
+        strata::Error::Conflict { rows } => CliError::Input(format!(
+            "merge conflict on {} row(s); nothing was written. Settle them with --ours, --theirs or --newest, or list them in a --resolve FILE",
+            rows.len()
         )),
         other => other.into(),
     })?;
-    let parents = repo.graph().get(&version)?.links;
+    let parents = repo.graph().get(version.as_str())?.links;
     let mut out = stdout();
     if args.json {
         write_json(&mut out, &json!({ "version": version, "parents": parents }))?;

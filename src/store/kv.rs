@@ -40,18 +40,22 @@ pub struct Batch {
 }
 
 impl Batch {
+    /// Adds a put of `key`.
     pub fn put(&mut self, key: &[u8], value: &[u8]) {
         self.inner.put(key, value);
     }
 
+    /// Adds a delete of `key`.
     pub fn delete(&mut self, key: &[u8]) {
         self.inner.delete(key);
     }
 
+    /// How many operations the batch holds.
     pub fn len(&self) -> usize {
         self.inner.count() as usize
     }
 
+    /// Whether the batch holds nothing.
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }
@@ -67,17 +71,15 @@ pub struct Kv {
     reader: Option<DBIterator>,
     /// Table files already fsynced (tables are immutable once written).
     synced_tables: HashSet<OsString>,
-    /// Counts writes, so derived state can be cached until the next one.
-    generation: u64,
     /// Pinned snapshots: an iterator keeps the state of the database as of its creation.
     pinned: HashMap<u64, DBIterator>,
     next_pin: u64,
-    /// While set, every read goes through this pinned snapshot (see [`Kv::read_at`]).
+    /// While set, every read goes through this pinned snapshot (see `Kv::begin_reading`).
     reading_at: Option<u64>,
 }
 
 /// A pinned snapshot of a [`Kv`]: the database as it was when [`Kv::pin`] was called,
-/// readable with [`Kv::read_at`] however much is written afterwards, until unpinned.
+/// readable through `Kv::begin_reading` however much is written afterwards, until unpinned.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct Snapshot(u64);
 
@@ -152,7 +154,6 @@ impl Kv {
             dir,
             reader: None,
             synced_tables: HashSet::new(),
-            generation: 0,
             pinned: HashMap::new(),
             next_pin: 0,
             reading_at: None,
@@ -219,7 +220,6 @@ impl Kv {
             ));
         }
         self.reader = None;
-        self.generation += 1;
         if batch.is_empty() {
             return Ok(());
         }
@@ -232,7 +232,7 @@ impl Kv {
         Ok(())
     }
 
-    /// Pins the database's current state: reads through [`Kv::read_at`] see exactly this
+    /// Pins the database's current state: reads made while reading it see exactly this
     /// state until [`Kv::unpin`], whatever is written meanwhile. (A pinned snapshot keeps
     /// the table files it reads from; unpin it when done.)
     pub fn pin(&mut self) -> Result<Snapshot> {
@@ -249,11 +249,8 @@ impl Kv {
 
     /// Runs `read` with every read of this database seeing `snapshot`; writes are refused
     /// meanwhile. Reads go back to the live state afterwards, whatever `read` returns.
-    pub fn read_at<T>(
-        &mut self,
-        snapshot: Snapshot,
-        read: impl FnOnce(&mut Kv) -> Result<T>,
-    ) -> Result<T> {
+    #[cfg_attr(not(feature = "internals"), allow(dead_code))]
+    pub fn read_at<T>(&mut self, snapshot: Snapshot, read: impl FnOnce(&mut Kv) -> Result<T>) -> Result<T> {
         let outer = self.begin_reading(snapshot)?;
         let result = read(self);
         self.end_reading(outer);
@@ -261,7 +258,7 @@ impl Kv {
     }
 
     /// Sends every read to `snapshot` until [`Kv::end_reading`] with the returned value
-    /// (prefer [`Kv::read_at`], which cannot forget to end).
+    /// (the store's `Tables::read_at` pairs the two, so it cannot forget to end).
     pub(crate) fn begin_reading(&mut self, snapshot: Snapshot) -> Result<Option<u64>> {
         if !self.pinned.contains_key(&snapshot.0) {
             return Err(Error::InvalidArgument(
@@ -275,17 +272,13 @@ impl Kv {
         self.reading_at = outer;
     }
 
-    /// Returns reads to the live state (after a panic interrupted [`Kv::read_at`]).
+    /// Returns reads to the live state (after a panic interrupted a pinned read).
     pub(crate) fn stop_reading_snapshots(&mut self) {
         self.reading_at = None;
     }
 
-    /// Changes with every write: anything derived from the data may be cached until then.
-    pub fn generation(&self) -> u64 {
-        self.generation
-    }
-
-    /// Compacts the whole key range (used by tests and `fsck --compact`).
+    /// Compacts the whole key range (storage tests force compactions with it).
+    #[cfg_attr(not(feature = "internals"), allow(dead_code))]
     pub fn compact(&mut self) -> Result<()> {
         self.reader = None;
         self.db
@@ -294,6 +287,7 @@ impl Kv {
     }
 
     /// Flushes buffers and releases the lock. Dropping a `Kv` does the same, ignoring errors.
+    #[cfg_attr(not(feature = "internals"), allow(dead_code))]
     pub fn close(mut self) -> Result<()> {
         self.reader = None;
         self.db.close().map_err(engine_error)

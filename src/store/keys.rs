@@ -35,37 +35,39 @@ pub const META_LOG: &[u8] = b"!meta!log";
 /// `!meta!format` → u64: the on-disk format version.
 pub const META_FORMAT: &[u8] = b"!meta!format";
 
-/// `!data!!changes!<esc dataset><esc key><u64 layer><u64 desc change>` → pointer: the
-/// version index. All entries of one row key are adjacent, grouped by layer, newest first,
-/// so "the latest entry at or below change c in layer L" is one forward seek, and a key's
-/// whole history is one short scan.
-pub const DATA_CHANGES: &[u8] = b"!data!!changes!";
-/// `!data!!latest!<u64 layer><esc dataset><esc key>` → pointer: the newest entry of each
-/// key in each layer, in key order (range reads).
-pub const DATA_LATEST: &[u8] = b"!data!!latest!";
-/// `!data!!merged!<esc node key><esc dataset><esc key>` → empty: the keys a merge commit
-/// took from its other parents (besides its own operations).
-pub const DATA_MERGED: &[u8] = b"!data!!merged!";
-/// `!heads!<u64 layer>` → layer record: the layer's tip and where it forked from.
-pub const LAYER_HEADS: &[u8] = b"!heads!";
-/// `!layers!<node key>` → node record: the node's layer, change and status counters.
-pub const NODE_LAYERS: &[u8] = b"!layers!";
-/// `!operations!<32-byte operations hash><u64 index>` → one encoded operation.
-pub const OPERATIONS: &[u8] = b"!operations!";
-/// `!pending!<u64 change>` → empty: commits stored but not yet visible (their payload or
-/// a parent is missing).
+/// `!rows!<esc dataset><esc key><u64 desc iseq>` → row entry: one version of one row, as
+/// the commit with index sequence `iseq` wrote it (see `version::entry`). All entries of a
+/// row are adjacent, newest first, so a read at any version is one forward seek plus a
+/// scan of that row's own entries, and a dataset's rows in key order are one scan.
+pub const ROWS: &[u8] = b"!rows!";
+/// `!versions!<u64 desc iseq>` → version record (protobuf `VersionRecord`): the indexed
+/// commit with that index sequence number, its ancestry and its counters. Descending, so
+/// the newest is the first key of the family.
+pub const VERSIONS: &[u8] = b"!versions!";
+/// `!version-of!<node key>` → u64 iseq: which indexed commit a node is.
+pub const VERSION_OF: &[u8] = b"!version-of!";
+/// `!pending!<u64 change>` → empty: commits stored but not yet indexed (a parent or their
+/// payload has not arrived).
 pub const PENDING: &[u8] = b"!pending!";
-/// `!meta!indexed` → u64: every change up to this one is indexed or pending.
+/// `!waits!<u8 kind><esc target><u64 change>` → empty: pending commit `change` waits for
+/// `target` (kind 0: a parent commit's node key; kind 1: a payload hash), so an arrival
+/// finds exactly its waiters.
+pub const WAITS: &[u8] = b"!waits!";
+/// `!tips!<node key>` → empty: the version index's heads (indexed commits no indexed
+/// commit links to).
+pub const TIPS: &[u8] = b"!tips!";
+/// `!datasets!<esc dataset>` → empty: every dataset ever written to.
+pub const DATASETS: &[u8] = b"!datasets!";
+/// `!ops!<32-byte operations hash><u64 chunk>` → a chunk of a commit's operations, each
+/// length-prefixed, in order.
+pub const OPS: &[u8] = b"!ops!";
+/// `!meta!indexed` → u64: every change up to this one has been followed by the index
+/// (indexed, pending, or not a commit).
 pub const META_INDEXED: &[u8] = b"!meta!indexed";
-/// `!meta!layers` → u64: the last layer number used.
-pub const META_LAYERS: &[u8] = b"!meta!layers";
-/// `!meta!tips!<node key>` → empty: the current heads of the dataset view (indexed nodes
-/// no indexed node links to).
-pub const META_TIPS: &[u8] = b"!meta!tips!";
+/// `!meta!latest` → counters of the view at latest (live rows and files, pending commits).
+pub const META_LATEST: &[u8] = b"!meta!latest";
 /// `!meta!checkout` → node key: the persistent checkout, if any.
 pub const META_CHECKOUT: &[u8] = b"!meta!checkout";
-/// `!meta!datasets!<esc dataset>` → empty: every dataset ever written to.
-pub const META_DATASETS: &[u8] = b"!meta!datasets!";
 
 const ESCAPE: u8 = 0x00;
 const ESCAPED_ZERO: u8 = 0xff;
@@ -115,6 +117,7 @@ impl KeyBuf {
         self
     }
 
+    /// The key's bytes.
     pub fn finish(self) -> Vec<u8> {
         self.0
     }
@@ -217,47 +220,11 @@ pub fn log_entry(log: &str, first: u64) -> Vec<u8> {
         .finish()
 }
 
-/// `!data!!changes!<dataset><key>`: the prefix of every version-index entry of one row.
-pub fn data_changes_row(dataset: &[u8], key: &[u8]) -> KeyBuf {
-    KeyBuf::new(DATA_CHANGES).bytes(dataset).bytes(key)
-}
 
-/// `!data!!latest!<layer><dataset>`: the prefix of one layer's rows of one dataset.
-pub fn data_latest_dataset(layer: u64, dataset: &[u8]) -> KeyBuf {
-    KeyBuf::new(DATA_LATEST).u64(layer).bytes(dataset)
-}
 
-/// `!layers!<node key>`.
-pub fn node_layer(key: &str) -> Vec<u8> {
-    KeyBuf::new(NODE_LAYERS).raw(key.as_bytes()).finish()
-}
 
-/// `!heads!<layer>`.
-pub fn layer_head(layer: u64) -> Vec<u8> {
-    KeyBuf::new(LAYER_HEADS).u64(layer).finish()
-}
 
-/// `!operations!<hash><index>`.
-pub fn operation(hash: &[u8; 32], index: u64) -> Vec<u8> {
-    KeyBuf::new(OPERATIONS).raw(hash).u64(index).finish()
-}
 
-/// `!meta!tips!<node key>`.
-pub fn tip(key: &str) -> Vec<u8> {
-    KeyBuf::new(META_TIPS).raw(key.as_bytes()).finish()
-}
 
-/// `!pending!<change>`.
-pub fn pending(change: u64) -> Vec<u8> {
-    KeyBuf::new(PENDING).u64(change).finish()
-}
 
-/// `!meta!datasets!<dataset>`.
-pub fn dataset(name: &[u8]) -> Vec<u8> {
-    KeyBuf::new(META_DATASETS).bytes(name).finish()
-}
 
-/// `!data!!merged!<node key>`: the prefix of one merge node's taken keys.
-pub fn merged(node: &str) -> KeyBuf {
-    KeyBuf::new(DATA_MERGED).bytes(node.as_bytes())
-}

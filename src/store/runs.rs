@@ -11,10 +11,58 @@ use std::collections::HashMap;
 
 use prost::encoding::{decode_varint, encode_varint};
 
-use super::node::Entry;
+use super::keys::{self, KeyBuf, KeyReader};
+use super::kv::{Batch, Kv, prefix_end};
 use crate::error::{Error, Result};
-use crate::keys::{self, KeyBuf, KeyReader};
-use crate::kv::{Batch, Kv, prefix_end};
+use crate::protobuf::{FieldReader, put_bytes, put_varint, required};
+
+/// One slot of a per-log changelog: which node sits at a `(log, seq)`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Entry {
+    /// The node's local change number.
+    pub change: u64,
+    /// The node's key.
+    pub node: String,
+    /// The other logs the node's links live in ("log links"), so a replication peer can
+    /// advertise those logs before it sends this node.
+    pub links: Vec<String>,
+}
+
+impl Entry {
+    /// hyperlog's `Entry` encoding (its declaration order is its tag order).
+    pub fn encode(&self) -> Vec<u8> {
+        let mut buf = Vec::with_capacity(self.node.len() + 40 * self.links.len() + 8);
+        put_varint(&mut buf, 1, self.change);
+        put_bytes(&mut buf, 2, self.node.as_bytes());
+        for link in &self.links {
+            put_bytes(&mut buf, 3, link.as_bytes());
+        }
+        buf
+    }
+
+    /// Decodes a stored entry; fields in any order, unknown fields refused.
+    pub fn decode(bytes: &[u8]) -> Result<Entry> {
+        const WHAT: &str = "log entry";
+        let mut reader = FieldReader::new(bytes, WHAT);
+        let (mut change, mut node, mut links) = (None, None, Vec::new());
+        while let Some((number, field)) = reader.next_field()? {
+            match number {
+                1 => change = Some(field.varint(&reader, number)?),
+                2 => node = Some(field.string(&reader, number)?),
+                3 => links.push(field.string(&reader, number)?),
+                // hyperlog declares log and seq but never stores them; accept them.
+                4 => drop(field.string(&reader, number)?),
+                5 => drop(field.varint(&reader, number)?),
+                _ => return Err(reader.unexpected(number)),
+            }
+        }
+        Ok(Entry {
+            change: required(change, WHAT, "change")?,
+            node: required(node, WHAT, "node")?,
+            links,
+        })
+    }
+}
 
 /// The longest run one record holds; longer batches are split.
 pub(crate) const MAX_RUN: usize = 1024;

@@ -1,0 +1,438 @@
+//! The version index: turns commits into versions that can be read at any point of
+//! history, with forks decided by causality alone.
+//!
+//! Each commit, once its parents and its payload are here, is *indexed*: it gets this
+//! repository's next index sequence number (iseq), a version record (its parents, its
+//! ancestry as a set of iseqs, its counters) and one row entry per row it sets. A view (one
+//! version, or latest) is an ancestry; reading a row there is one seek into the row's
+//! entries (see `resolve`). Nothing is copied when history forks or merges: a merge commit
+//! writes entries only for the rows it settles, so its cost, like a diff's, grows with the
+//! work being merged and never with the size of the data.
+//!
+//! The index follows the graph (it is the graph's follower): nodes stored through the
+//! graph are indexed, or parked as pending until what they wait for arrives (see
+//! `pending`). A repository's own commits are indexed in the same atomic write that stores
+//! them.
+
+mod ancestry;
+mod entry;
+mod pending;
+mod record;
+mod resolve;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::num::NonZeroUsize;
+use std::sync::{Arc, Mutex};
+
+use lru::LruCache;
+
+pub(crate) use ancestry::{Ancestry, Seqs, excluded_for};
+pub(crate) use entry::{RowEntry, raw_hash};
+pub(crate) use record::Record;
+pub(crate) use resolve::{RowState, entries_until, heads};
+
+use super::commit::{Commit, Content, OpKind, Operation};
+use crate::error::{Error, Result};
+use crate::graph::Node;
+use crate::proto::strata::VersionRecord;
+use crate::store::{Tables, WriteSet};
+
+/// How many version records and ancestries are kept decoded in memory.
+const CACHED: usize = 4096;
+
+/// The version index of one repository: shared by its handles, and the graph's follower.
+pub(crate) struct VersionIndex {
+    caches: Mutex<Caches>,
+}
+
+struct Caches {
+    records: LruCache<u64, Arc<Record>>,
+    excluded: LruCache<u64, Arc<Seqs>>,
+}
+
+/// Live rows and files, as counted at a version.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) struct Counts {
+    pub rows: u64,
+    pub files: u64,
+}
+
+impl Counts {
+    /// Moves the counters for one row going from `before` to `after`.
+    pub(crate) fn apply(&mut self, before: Option<&RowEntry>, after: Option<&RowEntry>) {
+        if let Some(before) = before.filter(|e| e.live()) {
+            let counter = if before.file {
+                &mut self.files
+            } else {
+                &mut self.rows
+            };
+            *counter = counter.saturating_sub(1);
+        }
+        if let Some(after) = after.filter(|e| e.live()) {
+            let counter = if after.file {
+                &mut self.files
+            } else {
+                &mut self.rows
+            };
+            *counter += 1;
+        }
+    }
+}
+
+/// The counters of the view at latest, kept with every write.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) struct LatestCounters {
+    pub counts: Counts,
+    /// Commits stored but not yet indexed.
+    pub pending: u64,
+}
+
+impl LatestCounters {
+    pub(crate) fn read(tables: &mut Tables) -> Result<LatestCounters> {
+        let Some(bytes) = tables.latest_counters()? else {
+            return Ok(LatestCounters::default());
+        };
+        let mut rest = bytes.as_slice();
+        let mut next = || {
+            prost::encoding::decode_varint(&mut rest)
+                .map_err(|_| Error::corrupt("the latest counters are malformed"))
+        };
+        Ok(LatestCounters {
+            counts: Counts {
+                rows: next()?,
+                files: next()?,
+            },
+            pending: next()?,
+        })
+    }
+
+    pub(crate) fn write(&self, write: &mut WriteSet) {
+        let mut buf = Vec::with_capacity(24);
+        for n in [self.counts.rows, self.counts.files, self.pending] {
+            prost::encoding::encode_varint(n, &mut buf);
+        }
+        write.put_latest_counters(&buf);
+    }
+}
+
+/// Reads version records and ancestries for the row resolver, including those of a commit
+/// being indexed (not stored yet).
+pub(crate) struct Lookup<'a> {
+    index: &'a VersionIndex,
+    tables: &'a mut Tables,
+    unstored: Option<(Ancestry, u64)>,
+}
+
+impl Lookup<'_> {
+    /// The ancestry of version `iseq`.
+    pub(crate) fn ancestry(&mut self, iseq: u64) -> Result<Ancestry> {
+        if let Some((ancestry, _)) = &self.unstored
+            && ancestry.top == iseq
+        {
+            return Ok(ancestry.clone());
+        }
+        self.index.ancestry(self.tables, iseq)
+    }
+
+    /// The commit time of version `iseq`.
+    pub(crate) fn time(&mut self, iseq: u64) -> Result<u64> {
+        if let Some((ancestry, time)) = &self.unstored
+            && ancestry.top == iseq
+        {
+            return Ok(*time);
+        }
+        Ok(self.index.record(self.tables, iseq)?.inner.modified)
+    }
+}
+
+/// A commit ready to be indexed: its parents are indexed and its operations are here.
+pub(crate) struct Indexable<'a> {
+    pub node: &'a Node,
+    pub commit: &'a Commit,
+    /// Its operations, in order, with their encoded sizes.
+    pub ops: &'a [(Operation, usize)],
+    /// Rows the caller knows have no entry at all yet (an import into a new dataset), for
+    /// which the index need not read anything.
+    pub fresh: &'a dyn Fn(&[u8], &[u8]) -> bool,
+}
+
+impl VersionIndex {
+    pub(crate) fn new() -> VersionIndex {
+        let size = NonZeroUsize::new(CACHED).unwrap_or(NonZeroUsize::MIN);
+        VersionIndex {
+            caches: Mutex::new(Caches {
+                records: LruCache::new(size),
+                excluded: LruCache::new(size),
+            }),
+        }
+    }
+
+    fn caches(&self) -> std::sync::MutexGuard<'_, Caches> {
+        // The caches only hold immutable records, so a poisoned lock holds nothing wrong.
+        self.caches.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    pub(crate) fn lookup<'a>(&'a self, tables: &'a mut Tables) -> Lookup<'a> {
+        Lookup {
+            index: self,
+            tables,
+            unstored: None,
+        }
+    }
+
+    /// The record of version `iseq`.
+    pub(crate) fn record(&self, tables: &mut Tables, iseq: u64) -> Result<Arc<Record>> {
+        if let Some(record) = self.caches().records.get(&iseq) {
+            return Ok(record.clone());
+        }
+        let bytes = tables
+            .version_record(iseq)?
+            .ok_or_else(|| Error::corrupt(format!("version {iseq} has no record")))?;
+        let record = Arc::new(Record::decode(iseq, &bytes)?);
+        self.caches().records.put(iseq, record.clone());
+        Ok(record)
+    }
+
+    /// The ancestry of version `iseq`: at most two records read.
+    pub(crate) fn ancestry(&self, tables: &mut Tables, iseq: u64) -> Result<Ancestry> {
+        if let Some(excluded) = self.caches().excluded.get(&iseq) {
+            return Ok(Ancestry {
+                top: iseq,
+                excluded: excluded.clone(),
+            });
+        }
+        let record = self.record(tables, iseq)?;
+        let mut excluded = record.excluded_here();
+        if let Some(base) = record.inner.excluded_base {
+            let base = self.record(tables, base)?;
+            if base.inner.excluded_base.is_some() {
+                return Err(Error::corrupt(format!(
+                    "version {iseq} builds its ancestry on a version that does the same"
+                )));
+            }
+            excluded = excluded.union(&base.excluded_here());
+        }
+        let excluded = Arc::new(excluded);
+        self.caches().excluded.put(iseq, excluded.clone());
+        Ok(Ancestry {
+            top: iseq,
+            excluded,
+        })
+    }
+
+    /// The view at latest: every indexed commit.
+    pub(crate) fn latest(&self, tables: &mut Tables) -> Result<Ancestry> {
+        Ok(Ancestry::everything(tables.last_iseq()?))
+    }
+
+    /// The iseqs of a node's parents that are indexed commits, in link order. Links to
+    /// nodes that are not commits (graph plumbing) are not parents of a version.
+    fn parent_versions(&self, tables: &mut Tables, node: &Node) -> Result<Vec<(u64, String)>> {
+        let mut parents: Vec<(u64, String)> = Vec::new();
+        for link in &node.links {
+            if let Some(iseq) = tables.iseq_of(link)?
+                && !parents.iter().any(|(p, _)| *p == iseq)
+            {
+                parents.push((iseq, link.clone()));
+            }
+        }
+        Ok(parents)
+    }
+
+    /// Adds to `write` everything indexing `commit` takes: its version record, its row
+    /// entries, the index's heads; and moves the counters of latest. Returns its iseq.
+    pub(crate) fn index(
+        &self,
+        tables: &mut Tables,
+        commit: Indexable,
+        latest: &mut LatestCounters,
+        write: &mut WriteSet,
+    ) -> Result<u64> {
+        let node = commit.node;
+        let iseq = tables.last_iseq()? + 1;
+        let parents = self.parent_versions(tables, node)?;
+        let mut parent_ancestries = Vec::with_capacity(parents.len());
+        for (p, _) in &parents {
+            parent_ancestries.push(self.ancestry(tables, *p)?);
+        }
+        let excluded = ancestry::excluded_for(iseq, &parent_ancestries);
+        let own = Ancestry {
+            top: iseq,
+            excluded: Arc::new(excluded.clone()),
+        };
+        let (excluded_base, excluded_stored) = self.stored_exclusions(tables, &parents, iseq, excluded)?;
+        let first = match parents.first() {
+            Some((p, _)) => Some(self.record(tables, *p)?),
+            None => None,
+        };
+        let first_ancestry = parent_ancestries.first().cloned();
+        let mut counts = first.as_ref().map_or(Counts::default(), |r| Counts {
+            rows: r.inner.rows,
+            files: r.inner.files,
+        });
+
+        // The commit's own rows: the last operation on a row wins.
+        let mut own_rows: BTreeMap<(&[u8], &[u8]), &Operation> = BTreeMap::new();
+        let mut op_bytes = 0u64;
+        for (op, size) in commit.ops {
+            op_bytes += *size as u64;
+            own_rows.insert((op.dataset.as_slice(), op.key.as_slice()), op);
+        }
+        let mut datasets: BTreeSet<&[u8]> = BTreeSet::new();
+        for ((dataset, key), op) in &own_rows {
+            let mut entry = RowEntry {
+                iseq,
+                deleted: op.kind == OpKind::Delete,
+                file: op.kind == OpKind::Put && op.content == Content::File,
+                covers_older: true,
+                version: node.key.clone(),
+                value: op.value.clone().unwrap_or_default(),
+            };
+            if !(commit.fresh)(dataset, key) {
+                // Read as far back as the first entry that covers the older ones and that
+                // the first parent holds (so its own ancestry and latest hold it too).
+                let existing = entries_until(tables, dataset, key, iseq, |e| {
+                    e.covers_older && first_ancestry.as_ref().is_some_and(|a| a.contains(e.iseq))
+                })?;
+                // Older entries beyond the last one read are in its ancestry, hence in ours.
+                entry.covers_older = existing.iter().all(|e| own.contains(e.iseq));
+                let mut lookup = Lookup {
+                    index: self,
+                    tables,
+                    unstored: Some((own.clone(), commit.commit.modified)),
+                };
+                let before = match &first_ancestry {
+                    Some(view) => heads(&mut lookup, existing.iter().cloned(), view)?,
+                    None => None,
+                };
+                let everything = Ancestry::everything(iseq);
+                let latest_before = heads(&mut lookup, existing.iter().cloned(), &everything)?;
+                let latest_after = heads(
+                    &mut lookup,
+                    std::iter::once(entry.clone()).chain(existing.iter().cloned()),
+                    &everything,
+                )?;
+                counts.apply(before.as_ref().map(RowState::winner), Some(&entry));
+                latest.counts.apply(
+                    latest_before.as_ref().map(RowState::winner),
+                    latest_after.as_ref().map(RowState::winner),
+                );
+            } else {
+                counts.apply(None, Some(&entry));
+                latest.counts.apply(None, Some(&entry));
+            }
+            write.put_row_entry(dataset, key, iseq, &entry.encode());
+            datasets.insert(dataset);
+        }
+
+        // A merge also changes, relative to its first parent, the rows its other parents'
+        // sides wrote: count them as the merge reads them.
+        if let Some(first_view) = first_ancestry.as_ref().filter(|_| parents.len() > 1) {
+            let brought = own
+                .to_seqs()
+                .intersection(&first_view.excluded.union(&Seqs::range(first_view.top + 1, iseq - 1)));
+            for row in self.rows_written(tables, &brought)? {
+                if own_rows.contains_key(&(row.0.as_slice(), row.1.as_slice())) {
+                    continue;
+                }
+                let existing = entries_until(tables, &row.0, &row.1, iseq, |e| {
+                    e.covers_older && first_view.contains(e.iseq)
+                })?;
+                let mut lookup = Lookup {
+                    index: self,
+                    tables,
+                    unstored: Some((own.clone(), commit.commit.modified)),
+                };
+                let before = heads(&mut lookup, existing.iter().cloned(), first_view)?;
+                let after = heads(&mut lookup, existing, &own)?;
+                counts.apply(
+                    before.as_ref().map(RowState::winner),
+                    after.as_ref().map(RowState::winner),
+                );
+            }
+        }
+
+        for dataset in datasets {
+            write.put_dataset(dataset);
+        }
+        let node_bytes = node.value.len() as u64;
+        let record = Record {
+            iseq,
+            inner: VersionRecord {
+                node: node.key.clone(),
+                change: node.change,
+                log: node.log.clone(),
+                modified: commit.commit.modified,
+                operations: commit.commit.operations.clone(),
+                parents: parents.iter().map(|(p, _)| *p).collect(),
+                rows: counts.rows,
+                files: counts.files,
+                versions: first.as_ref().map_or(0, |r| r.inner.versions) + 1,
+                size: first.as_ref().map_or(0, |r| r.inner.size) + node_bytes + op_bytes,
+                excluded_base,
+                excluded: excluded_stored.to_pairs(),
+            },
+        };
+        write.put_version(iseq, &node.key, &record.encode());
+        for (_, parent) in &parents {
+            write.remove_tip(parent);
+        }
+        write.add_tip(&node.key);
+        Ok(iseq)
+    }
+
+    /// How a new version's excluded set is stored: added to its single parent's base when
+    /// that stays small, else complete.
+    fn stored_exclusions(
+        &self,
+        tables: &mut Tables,
+        parents: &[(u64, String)],
+        iseq: u64,
+        complete: Seqs,
+    ) -> Result<(Option<u64>, Seqs)> {
+        if let [(parent, _)] = parents {
+            let record = self.record(tables, *parent)?;
+            let gap = Seqs::range(parent + 1, iseq.saturating_sub(1));
+            let (base, added) = match record.inner.excluded_base {
+                Some(base) => (Some(base), record.excluded_here().union(&gap)),
+                None if record.inner.excluded.is_empty() => (None, gap),
+                None => (Some(*parent), gap),
+            };
+            if added.intervals() <= record::MAX_ADDED_EXCLUSIONS {
+                return Ok((base, added));
+            }
+        }
+        Ok((None, complete))
+    }
+
+    /// Every row written by the versions in `versions`, sorted.
+    pub(crate) fn rows_written(
+        &self,
+        tables: &mut Tables,
+        versions: &Seqs,
+    ) -> Result<BTreeSet<(Vec<u8>, Vec<u8>)>> {
+        let mut rows = BTreeSet::new();
+        for (start, end) in versions.iter() {
+            for iseq in start..=end {
+                let record = self.record(tables, iseq)?;
+                for op in self.operations_of(tables, &record)? {
+                    rows.insert((op.dataset, op.key));
+                }
+            }
+        }
+        Ok(rows)
+    }
+
+    /// The operations of an indexed version.
+    pub(crate) fn operations_of(&self, tables: &mut Tables, record: &Record) -> Result<Vec<Operation>> {
+        let Some(hash) = record.inner.operations.as_deref() else {
+            return Ok(Vec::new());
+        };
+        let raw = raw_hash(hash)
+            .ok_or_else(|| Error::corrupt(format!("version {} names a bad operations hash", record.iseq)))?;
+        let ops = tables.ops(&raw)?.ok_or_else(|| {
+            Error::corrupt(format!("indexed version {} has no payload", record.inner.node))
+        })?;
+        ops.iter().map(|op| Operation::decode(op)).collect()
+    }
+}

@@ -1,0 +1,190 @@
+//! The repository handle and how one is opened.
+//!
+//! A repository is a folder (`.strata` inside a project folder, like git's `.git`) holding
+//! the LevelDB database (`db/`) and the blob store (`blobs/`), or an in-memory store for
+//! tests and embedders. Opening one opens the graph with the version index as its
+//! follower, which catches up with anything a crash left unindexed before `open` returns.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use super::blobs::Blobs;
+use super::index::VersionIndex;
+use crate::error::{Error, Result};
+use crate::graph::{Follower, Graph, GraphOptions, NodeHasher, Signer, Verifier};
+use crate::store::{Durability, Store};
+
+/// The name of the folder a repository keeps inside a project folder.
+pub const STORAGE_DIR: &str = ".strata";
+
+/// An open repository. Cloning is cheap; clones share it, from any thread.
+#[derive(Clone)]
+pub struct Repository {
+    pub(super) graph: Graph,
+    pub(super) index: Arc<VersionIndex>,
+    pub(super) blobs: Blobs,
+}
+
+impl std::fmt::Debug for Repository {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Repository")
+            .field("path", &self.graph.path())
+            .finish_non_exhaustive()
+    }
+}
+
+/// How a repository is opened: durability, the graph's hash and signing hooks, and where.
+///
+/// ```
+/// use strata::{Durability, Repository};
+/// let repo = Repository::options().durability(Durability::Synced).in_memory()?;
+/// # Ok::<(), strata::Error>(())
+/// ```
+#[derive(Clone, Debug, Default)]
+pub struct OpenOptions {
+    graph: GraphOptions,
+}
+
+impl OpenOptions {
+    /// The defaults: flushed writes, framed SHA-256 node keys, no signing.
+    pub fn new() -> OpenOptions {
+        OpenOptions::default()
+    }
+
+    /// How far each write travels before it returns (default [`Durability::Flushed`]).
+    pub fn durability(mut self, durability: Durability) -> OpenOptions {
+        self.graph.durability = durability;
+        self
+    }
+
+    /// The function node keys are computed with (every repository that exchanges nodes
+    /// must use the same one).
+    pub fn hasher(mut self, hasher: Arc<dyn NodeHasher>) -> OpenOptions {
+        self.graph.hasher = hasher;
+        self
+    }
+
+    /// Signs the nodes this repository writes.
+    pub fn signer(mut self, signer: Arc<dyn Signer>) -> OpenOptions {
+        self.graph.signer = Some(signer);
+        self
+    }
+
+    /// Verifies the nodes this repository receives.
+    pub fn verifier(mut self, verifier: Arc<dyn Verifier>) -> OpenOptions {
+        self.graph.verifier = Some(verifier);
+        self
+    }
+
+    /// The log id a newly created repository gets (default: 16 random bytes in hex).
+    pub fn log_id(mut self, log_id: impl Into<String>) -> OpenOptions {
+        self.graph.log_id = Some(log_id.into());
+        self
+    }
+
+    /// Opens the existing repository at `path`: a project folder (with `.strata` inside)
+    /// or a storage folder itself.
+    pub fn open(&self, path: impl AsRef<Path>) -> Result<Repository> {
+        let path = path.as_ref();
+        let storage = Repository::storage_of(path).ok_or_else(|| Error::RepositoryNotFound {
+            path: path.to_path_buf(),
+        })?;
+        self.open_storage(&storage)
+    }
+
+    /// Creates a repository in the project folder `folder` (its storage goes in
+    /// `folder/.strata`); fails if one exists there.
+    pub fn init(&self, folder: impl AsRef<Path>) -> Result<Repository> {
+        let folder = folder.as_ref();
+        if folder.exists() && !folder.is_dir() {
+            return Err(Error::InvalidArgument(format!(
+                "{} exists and is not a folder",
+                folder.display()
+            )));
+        }
+        let storage = folder.join(STORAGE_DIR);
+        if storage.join("db").exists() {
+            return Err(Error::InvalidArgument(format!(
+                "a repository already exists at {}",
+                storage.display()
+            )));
+        }
+        self.open_storage(&storage)
+    }
+
+    /// Opens the storage folder `storage`, creating it if needed (for embedders that choose
+    /// their own layout).
+    pub fn open_storage(&self, storage: impl AsRef<Path>) -> Result<Repository> {
+        let storage = storage.as_ref();
+        let store = Store::open(&storage.join("db"))?;
+        Repository::on_store(store, Blobs::in_dir(storage.join("blobs"))?, &self.graph)
+    }
+
+    /// A fresh repository that lives in memory only (files included).
+    pub fn in_memory(&self) -> Result<Repository> {
+        Repository::on_store(Store::in_memory()?, Blobs::in_memory(), &self.graph)
+    }
+}
+
+impl Repository {
+    /// Opens the existing repository at `path` (a project folder or a storage folder).
+    pub fn open(path: impl AsRef<Path>) -> Result<Repository> {
+        OpenOptions::new().open(path)
+    }
+
+    /// Creates a repository in `folder` (its storage goes in `folder/.strata`).
+    pub fn init(folder: impl AsRef<Path>) -> Result<Repository> {
+        OpenOptions::new().init(folder)
+    }
+
+    /// A fresh repository that lives in memory only.
+    pub fn in_memory() -> Result<Repository> {
+        OpenOptions::new().in_memory()
+    }
+
+    /// Options for opening a repository another way.
+    pub fn options() -> OpenOptions {
+        OpenOptions::new()
+    }
+
+    fn on_store(store: Store, blobs: Blobs, options: &GraphOptions) -> Result<Repository> {
+        let index = Arc::new(VersionIndex::new());
+        let follower: Arc<dyn Follower> = index.clone();
+        let graph = Graph::on_store(store, options.clone(), Some(follower))?;
+        Ok(Repository {
+            graph,
+            index,
+            blobs,
+        })
+    }
+
+    /// The storage folder of the repository at `path` (a project folder or the storage
+    /// folder itself), if there is one.
+    pub fn storage_of(path: &Path) -> Option<PathBuf> {
+        if path.join(STORAGE_DIR).join("db").is_dir() {
+            Some(path.join(STORAGE_DIR))
+        } else if path.join("db").is_dir() {
+            Some(path.to_path_buf())
+        } else {
+            None
+        }
+    }
+
+    /// Finds the repository containing `start`, looking upward like git.
+    pub fn discover(start: &Path) -> Option<PathBuf> {
+        start.ancestors().find_map(|dir| {
+            let storage = dir.join(STORAGE_DIR);
+            storage.join("db").is_dir().then_some(storage)
+        })
+    }
+
+    /// The graph underneath (plumbing: nodes, heads, changelogs).
+    pub fn graph(&self) -> &Graph {
+        &self.graph
+    }
+
+    /// The database folder (`None` in memory).
+    pub fn path(&self) -> Option<&Path> {
+        self.graph.path()
+    }
+}

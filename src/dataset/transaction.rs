@@ -1,0 +1,473 @@
+//! The write path: a transaction's operations become one commit, chosen parents, payload
+//! and index records, in one atomic write.
+//!
+//! Under the repository's lock: the index catches up, the commit's parents are chosen (the
+//! checkout, this device's head, the heads holding the versions it replaces, or the heads
+//! it merges), a merge is settled, and then the commit node, its operations, its index
+//! records and the moved checkout are written in one batch. A commit is readable the
+//! moment its write returns, and a crash leaves either all of it or none.
+
+use std::collections::BTreeSet;
+use std::io::Read;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use super::commit::{self, Commit, CommitType, Content, OpKind, Operation};
+use super::index::{Ancestry, Indexable, LatestCounters, raw_hash};
+use super::merge::{self, MergePolicy};
+use super::version::Version;
+use super::Repository;
+use crate::error::{Error, Result};
+use crate::graph::{Doc, Follower};
+use crate::store::Tables;
+
+/// What a commit's parents are.
+#[derive(Clone, Debug)]
+pub(super) enum Parents {
+    /// The persistent checkout if there is one, else this device's newest head.
+    Auto,
+    /// The versions a write replaces (Mapeo's versioned updates).
+    Replaces(Vec<Version>),
+    /// A merge of these heads (all current heads when empty).
+    Merge(Vec<Version>),
+}
+
+/// Rows a caller knows have no entry anywhere yet (an import into a new dataset): valid as
+/// long as the last indexed commit is still `after`.
+pub(super) struct Fresh<'a> {
+    pub after: u64,
+    pub is_fresh: &'a dyn Fn(&[u8], &[u8]) -> bool,
+}
+
+fn now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+}
+
+/// A commit being built: operations, a message, and what it replaces or merges. Builder
+/// methods chain: `repo.transaction().put("d", "k", "v").message("m").commit()`.
+pub struct Transaction<'a> {
+    repo: &'a Repository,
+    ops: Vec<Operation>,
+    message: Option<String>,
+    parents: Parents,
+    policy: Option<MergePolicy>,
+}
+
+/// What [`Repository::commit_parts`] writes.
+pub(super) struct Parts<'a> {
+    pub ops: Vec<Operation>,
+    pub message: Option<String>,
+    pub parents: Parents,
+    pub policy: Option<MergePolicy>,
+    /// Leave out operations that would not change their row (re-runnable imports).
+    pub skip_unchanged: bool,
+    pub fresh: Option<Fresh<'a>>,
+}
+
+impl<'a> Transaction<'a> {
+    pub(super) fn new(repo: &'a Repository, parents: Parents) -> Transaction<'a> {
+        Transaction {
+            repo,
+            ops: Vec::new(),
+            message: None,
+            parents,
+            policy: None,
+        }
+    }
+
+    /// Sets a row.
+    pub fn put(&mut self, dataset: impl AsRef<[u8]>, key: impl AsRef<[u8]>, value: impl AsRef<[u8]>) -> &mut Self {
+        self.ops.push(Operation {
+            kind: OpKind::Put,
+            content: Content::Row,
+            dataset: dataset.as_ref().to_vec(),
+            key: key.as_ref().to_vec(),
+            value: Some(value.as_ref().to_vec()),
+        });
+        self
+    }
+
+    /// Puts a file row: streams `reader` into the blob store now (the blob is kept even if
+    /// the commit is never made; it is content-addressed, so nothing refers to it then).
+    pub fn put_file(&mut self, dataset: impl AsRef<[u8]>, key: impl AsRef<[u8]>, reader: &mut dyn Read) -> Result<&mut Self> {
+        let file = self.repo.blobs.write(reader)?;
+        self.ops.push(Operation {
+            kind: OpKind::Put,
+            content: Content::File,
+            dataset: dataset.as_ref().to_vec(),
+            key: key.as_ref().to_vec(),
+            value: Some(file.encode()),
+        });
+        Ok(self)
+    }
+
+    /// Puts a value serialized as JSON.
+    pub fn put_json<T: serde::Serialize>(&mut self, dataset: impl AsRef<[u8]>, key: impl AsRef<[u8]>, value: &T) -> Result<&mut Self> {
+        let bytes = serde_json::to_vec(value).map_err(|e| Error::InvalidArgument(e.to_string()))?;
+        Ok(self.put(dataset, key, bytes))
+    }
+
+    /// Deletes a row (a tombstone: its history is kept).
+    pub fn delete(&mut self, dataset: impl AsRef<[u8]>, key: impl AsRef<[u8]>) -> &mut Self {
+        self.ops.push(Operation {
+            kind: OpKind::Delete,
+            content: Content::Row,
+            dataset: dataset.as_ref().to_vec(),
+            key: key.as_ref().to_vec(),
+            value: None,
+        });
+        self
+    }
+
+    /// The commit's message.
+    pub fn message(&mut self, message: impl Into<String>) -> &mut Self {
+        self.message = Some(message.into());
+        self
+    }
+
+    /// Names the version(s) this write replaces. One version makes it a write on that
+    /// version (a fork when it is not a head); several make it a merge of the heads holding
+    /// them, which resolves that fork.
+    pub fn replaces(&mut self, versions: &[Version]) -> &mut Self {
+        if !versions.is_empty() {
+            self.parents = Parents::Replaces(versions.to_vec());
+        }
+        self
+    }
+
+    /// For a merge (or a write replacing several versions, which merges their heads): how
+    /// to settle rows the heads changed concurrently to different contents that this
+    /// commit's own operations do not set. Without a policy such a conflict is an error.
+    pub fn policy(&mut self, policy: MergePolicy) -> &mut Self {
+        self.policy = Some(policy);
+        self
+    }
+
+    /// How many operations the transaction holds.
+    pub fn len(&self) -> usize {
+        self.ops.len()
+    }
+
+    /// Whether the transaction holds no operation.
+    pub fn is_empty(&self) -> bool {
+        self.ops.is_empty()
+    }
+
+    /// Writes the commit atomically and returns its version. The transaction is empty
+    /// afterwards (and can be filled again).
+    pub fn commit(&mut self) -> Result<Version> {
+        let parts = Parts {
+            ops: std::mem::take(&mut self.ops),
+            message: self.message.take(),
+            parents: std::mem::replace(&mut self.parents, Parents::Auto),
+            policy: self.policy.take(),
+            skip_unchanged: false,
+            fresh: None,
+        };
+        self.repo
+            .commit_parts(parts)?
+            .ok_or_else(|| Error::InvalidArgument("nothing to commit".into()))
+    }
+}
+
+impl Repository {
+    /// Starts a commit: add operations, then [`Transaction::commit`].
+    pub fn transaction(&self) -> Transaction<'_> {
+        Transaction::new(self, Parents::Auto)
+    }
+
+    /// Starts a merge of `heads` (all current heads when empty): add resolutions, choose a
+    /// policy for conflicts, then [`Transaction::commit`].
+    pub fn merge(&self, heads: &[Version]) -> Transaction<'_> {
+        Transaction::new(self, Parents::Merge(heads.to_vec()))
+    }
+
+    /// Writes one row; returns the new version.
+    pub fn put(&self, dataset: impl AsRef<[u8]>, key: impl AsRef<[u8]>, value: impl AsRef<[u8]>) -> Result<Version> {
+        self.transaction().put(dataset, key, value).commit()
+    }
+
+    /// Deletes one row (a tombstone: its history is kept); returns the new version. A row
+    /// that does not exist in the current view is [`Error::RowNotFound`].
+    pub fn delete(&self, dataset: impl AsRef<[u8]>, key: impl AsRef<[u8]>) -> Result<Version> {
+        let (dataset, key) = (dataset.as_ref(), key.as_ref());
+        if self.get(dataset, key)?.is_none() {
+            return Err(Error::RowNotFound {
+                dataset: dataset.to_vec(),
+                key: key.to_vec(),
+            });
+        }
+        self.transaction().delete(dataset, key).commit()
+    }
+
+    /// Writes `reader`'s bytes as a file row (streamed into the blob store).
+    pub fn put_file(&self, dataset: impl AsRef<[u8]>, key: impl AsRef<[u8]>, reader: &mut dyn Read) -> Result<Version> {
+        self.transaction().put_file(dataset, key, reader)?.commit()
+    }
+
+    /// Writes one commit; `None` when `skip_unchanged` left nothing to write.
+    pub(super) fn commit_parts(&self, parts: Parts) -> Result<Option<Version>> {
+        for op in &parts.ops {
+            check_name("dataset name", &op.dataset)?;
+            check_name("row key", &op.key)?;
+        }
+        let mut tables = self.graph.store().lock();
+        // The index must have followed everything stored before a commit is indexed in
+        // the same write as its node.
+        while !self.index.catch_up(&mut tables, usize::MAX)? {}
+        let links = self.choose_links(&mut tables, &parts.ops, &parts.parents)?;
+        let parent_views = links
+            .iter()
+            .map(|link| {
+                let iseq = tables.iseq_of(link.as_str())?.ok_or_else(|| Error::VersionNotFound {
+                    name: link.to_string(),
+                    pending: false,
+                })?;
+                self.index.ancestry(&mut tables, iseq)
+            })
+            .collect::<Result<Vec<Ancestry>>>()?;
+        let fresh_valid = match &parts.fresh {
+            Some(fresh) => tables.last_iseq()? == fresh.after,
+            None => false,
+        };
+        let never: &dyn Fn(&[u8], &[u8]) -> bool = &|_, _| false;
+        let fresh = match &parts.fresh {
+            Some(fresh) if fresh_valid => fresh.is_fresh,
+            _ => never,
+        };
+        let mut ops = parts.ops;
+        if parts.skip_unchanged
+            && let [parent] = parent_views.as_slice()
+        {
+            ops = self.without_unchanged(&mut tables, parent, ops, fresh)?;
+        }
+        if links.len() > 1 {
+            ops = merge::settle(&self.index, &mut tables, &parent_views, ops, parts.policy)?;
+        }
+        if ops.is_empty() && links.len() < 2 {
+            return Ok(None);
+        }
+        let encoded: Vec<Vec<u8>> = ops.iter().map(Operation::encode).collect();
+        let operations = (!encoded.is_empty())
+            .then(|| commit::operations_hash(encoded.iter().map(Vec::as_slice)));
+        let count = |f: &dyn Fn(&Operation) -> bool| ops.iter().filter(|op| f(op)).count() as u64;
+        let commit = Commit {
+            kind: CommitType::Data,
+            message: parts.message,
+            modified: now_ms(),
+            puts: count(&|op| op.kind == OpKind::Put && op.content == Content::Row),
+            deletes: count(&|op| op.kind == OpKind::Delete),
+            files: count(&|op| op.kind == OpKind::Put && op.content == Content::File),
+            operations: operations.clone(),
+        };
+        let sized: Vec<(Operation, usize)> = ops
+            .into_iter()
+            .zip(encoded.iter().map(Vec::len))
+            .collect();
+        let checkout = tables.checkout()?;
+        let link_keys: Vec<String> = links.iter().map(|l| l.to_string()).collect();
+        let doc = Doc::new(link_keys.clone(), commit.encode());
+        let node = self.graph.write_local(&mut tables, doc, |tables, node, write| {
+            if let Some(hash) = &operations {
+                let raw = raw_hash(hash).ok_or_else(|| Error::corrupt("operations hash is not hex"))?;
+                write.put_ops(&raw, &encoded);
+            }
+            let mut latest = LatestCounters::read(tables)?;
+            self.index.index(
+                tables,
+                Indexable {
+                    node,
+                    commit: &commit,
+                    ops: &sized,
+                    fresh,
+                },
+                &mut latest,
+                write,
+            )?;
+            latest.write(write);
+            write.put_indexed_change(node.change);
+            if let Some(checkout) = &checkout
+                && link_keys.contains(checkout)
+            {
+                // Commit and checkout move together: a crash cannot leave the checkout
+                // behind, which would make the next write fork.
+                write.set_checkout(Some(&node.key));
+            }
+            Ok(())
+        })?;
+        drop(tables);
+        self.graph.notify_grown();
+        Ok(Some(Version::new(node.key)))
+    }
+
+    /// `ops` without the ones that would leave their row as `parent` has it.
+    fn without_unchanged(
+        &self,
+        tables: &mut Tables,
+        parent: &Ancestry,
+        ops: Vec<Operation>,
+        fresh: &dyn Fn(&[u8], &[u8]) -> bool,
+    ) -> Result<Vec<Operation>> {
+        let mut kept = Vec::with_capacity(ops.len());
+        for op in ops {
+            if fresh(&op.dataset, &op.key) {
+                kept.push(op);
+                continue;
+            }
+            let state = self.index.row_state(tables, &op.dataset, &op.key, parent)?;
+            let unchanged = match state {
+                Some(state) if !state.forked() => {
+                    let winner = state.winner();
+                    match op.kind {
+                        OpKind::Delete => winner.deleted,
+                        OpKind::Put => {
+                            !winner.deleted
+                                && winner.file == (op.content == Content::File)
+                                && Some(&winner.value) == op.value.as_ref()
+                        }
+                    }
+                }
+                Some(_) => false,
+                None => op.kind == OpKind::Delete,
+            };
+            if !unchanged {
+                kept.push(op);
+            }
+        }
+        Ok(kept)
+    }
+
+    /// The parents of a new commit.
+    fn choose_links(&self, tables: &mut Tables, ops: &[Operation], parents: &Parents) -> Result<Vec<Version>> {
+        match parents {
+            Parents::Auto => Ok(self.head_locked(tables)?.into_iter().collect()),
+            Parents::Replaces(versions) => self.holders(tables, ops, versions),
+            Parents::Merge(heads) => self.merge_parents(tables, heads),
+        }
+    }
+
+    /// A write replacing `versions`: one version is its parent; several make it a merge of
+    /// the heads where those versions are the row's current versions (a named version no
+    /// head holds is linked itself).
+    fn holders(&self, tables: &mut Tables, ops: &[Operation], versions: &[Version]) -> Result<Vec<Version>> {
+        for version in versions {
+            if tables.iseq_of(version.as_str())?.is_none() {
+                return Err(Error::VersionNotFound {
+                    name: version.to_string(),
+                    pending: false,
+                });
+            }
+        }
+        if let [one] = versions {
+            return Ok(vec![one.clone()]);
+        }
+        let rows: BTreeSet<(&[u8], &[u8])> = ops
+            .iter()
+            .map(|op| (op.dataset.as_slice(), op.key.as_slice()))
+            .collect();
+        let tips: Vec<String> = tables.tips()?.iter().cloned().collect();
+        let mut links: Vec<Version> = Vec::new();
+        for version in versions {
+            let mut held = false;
+            for tip in &tips {
+                let iseq = tables
+                    .iseq_of(tip)?
+                    .ok_or_else(|| Error::corrupt(format!("head {tip} is not indexed")))?;
+                let view = self.index.ancestry(tables, iseq)?;
+                let mut holds = false;
+                for (dataset, key) in &rows {
+                    if let Some(state) = self.index.row_state(tables, dataset, key, &view)?
+                        && state.heads.iter().any(|head| head.version == version.as_str())
+                    {
+                        holds = true;
+                        break;
+                    }
+                }
+                if holds {
+                    held = true;
+                    let tip = Version::new(tip.clone());
+                    if !links.contains(&tip) {
+                        links.push(tip);
+                    }
+                }
+            }
+            if !held && !links.contains(version) {
+                links.push(version.clone());
+            }
+        }
+        Ok(links)
+    }
+
+    /// The heads a merge joins: the named ones (all heads when none are named), each a head,
+    /// none an ancestor of another; this device's head first when merging all.
+    fn merge_parents(&self, tables: &mut Tables, named: &[Version]) -> Result<Vec<Version>> {
+        let tips: BTreeSet<String> = tables.tips()?.clone();
+        let mut links: Vec<Version> = Vec::new();
+        if named.is_empty() {
+            links.extend(tips.iter().cloned().map(Version::new));
+            if let Some(preferred) = self.preferred_tip(tables)?
+                && let Some(pos) = links.iter().position(|l| *l == preferred)
+            {
+                links.swap(0, pos);
+            }
+        } else {
+            for version in named {
+                if tables.iseq_of(version.as_str())?.is_none() {
+                    return Err(Error::VersionNotFound {
+                        name: version.to_string(),
+                        pending: false,
+                    });
+                }
+                if !links.contains(version) {
+                    links.push(version.clone());
+                }
+            }
+            // A named version another one descends from is already part of that one.
+            let mut views = Vec::with_capacity(links.len());
+            for link in &links {
+                let iseq = tables.iseq_of(link.as_str())?.unwrap_or(0);
+                views.push((iseq, self.index.ancestry(tables, iseq)?));
+            }
+            let mut kept = Vec::new();
+            let mut covered: Option<(usize, usize)> = None;
+            for (i, link) in links.iter().enumerate() {
+                let (iseq, _) = views[i];
+                let by = (0..views.len()).find(|&j| j != i && views[j].1.contains(iseq));
+                if let Some(j) = by {
+                    covered.get_or_insert((i, j));
+                    continue;
+                }
+                kept.push(link.clone());
+            }
+            if kept.len() < 2
+                && let Some((i, j)) = covered
+            {
+                return Err(Error::InvalidArgument(format!(
+                    "nothing to merge: {} is already part of {}",
+                    links[i], links[j]
+                )));
+            }
+            if let Some(link) = kept.iter().find(|link| !tips.contains(link.as_str())) {
+                return Err(Error::InvalidArgument(format!(
+                    "{link} is not a head, so merging it would fork the repository; merge heads (strata heads lists them)"
+                )));
+            }
+            links = kept;
+        }
+        if links.len() < 2 {
+            return Err(Error::InvalidArgument(
+                "a merge needs at least two heads; there is nothing to merge".into(),
+            ));
+        }
+        Ok(links)
+    }
+}
+
+/// Dataset names and row keys must not be empty.
+pub(crate) fn check_name(what: &str, name: &[u8]) -> Result<()> {
+    if name.is_empty() {
+        return Err(Error::InvalidArgument(format!("a {what} cannot be empty")));
+    }
+    Ok(())
+}

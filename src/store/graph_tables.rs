@@ -1,0 +1,187 @@
+//! Typed access to the graph's key families: nodes, the change index, the per-log
+//! changelogs, the heads record and the repository's identity.
+//!
+//! The change index and the changelogs are stored as runs (see `runs`); the heads as one
+//! record. The last change number, the heads and the log id are read once and then kept in
+//! step with every write (`GraphCounters`), so the graph's hot path reads no counter.
+
+use std::collections::BTreeSet;
+
+use super::keys::{self, KeyReader};
+use super::kv::prefix_end;
+use super::runs::{self, NewRuns};
+use super::{Entry, Tables, WriteSet};
+use crate::error::{Error, Result};
+
+use super::recent::Recent;
+
+/// What the store remembers about the graph between writes.
+#[derive(Default)]
+pub(crate) struct GraphCounters {
+    change_count: Option<u64>,
+    heads: Option<BTreeSet<String>>,
+    recent: Recent,
+}
+
+impl GraphCounters {
+    pub(super) fn landed(
+        &mut self,
+        heads: Option<BTreeSet<String>>,
+        change_count: Option<u64>,
+        recent: Vec<(String, String)>,
+    ) {
+        if heads.is_some() {
+            self.heads = heads;
+        }
+        if change_count.is_some() {
+            self.change_count = change_count;
+        }
+        self.recent
+            .record(recent.iter().map(|(key, log)| (key.as_str(), log.as_str())));
+    }
+}
+
+impl Tables {
+    /// The stored bytes of node `key`.
+    pub(crate) fn node_bytes(&mut self, key: &str) -> Result<Option<Vec<u8>>> {
+        self.kv.get(&keys::node(key))
+    }
+
+    /// Whether node `key` is stored.
+    pub(crate) fn has_node(&mut self, key: &str) -> Result<bool> {
+        self.kv.contains(&keys::node(key))
+    }
+
+    /// Up to `limit` stored node keys that start with `prefix`, in key order.
+    pub(crate) fn node_keys_with_prefix(&mut self, prefix: &str, limit: usize) -> Result<Vec<String>> {
+        let start = keys::node(prefix);
+        self.kv
+            .scan_prefix(&start)?
+            .take(limit)
+            .map(|(key, _)| {
+                let raw = KeyReader::new(&key, keys::NODES)?.rest();
+                String::from_utf8(raw.to_vec()).map_err(|_| Error::corrupt("node key is not UTF-8"))
+            })
+            .collect()
+    }
+
+    /// The log a recently written node belongs to, if it is remembered (no storage read).
+    pub(crate) fn recent_log_of(&self, key: &str) -> Option<&str> {
+        self.graph.recent.log_of(key)
+    }
+
+    /// The last change number used (0 when the graph is empty).
+    pub(crate) fn change_count(&mut self) -> Result<u64> {
+        if let Some(count) = self.graph.change_count {
+            return Ok(count);
+        }
+        let count = runs::last_change(&mut self.kv)?;
+        self.graph.change_count = Some(count);
+        Ok(count)
+    }
+
+    /// The graph's heads: the nodes no other node links to.
+    pub(crate) fn heads(&mut self) -> Result<&BTreeSet<String>> {
+        if self.graph.heads.is_none() {
+            let heads = match self.kv.get(keys::HEADS)? {
+                Some(record) if !record.is_empty() => {
+                    runs::decode_keys(&record, 0)?.into_iter().collect()
+                }
+                _ => BTreeSet::new(),
+            };
+            self.graph.heads = Some(heads);
+        }
+        self.graph
+            .heads
+            .as_ref()
+            .ok_or_else(|| Error::corrupt("heads are missing"))
+    }
+
+    /// Node keys from change `from` on (at most `limit`), in change order.
+    pub(crate) fn keys_from(&mut self, from: u64, limit: usize) -> Result<Vec<(u64, String)>> {
+        runs::keys_from(&mut self.kv, from, limit)
+    }
+
+    /// The last sequence number of `log` (0 when this repository holds none of it).
+    pub(crate) fn last_seq(&mut self, log: &str) -> Result<u64> {
+        runs::last_seq(&mut self.kv, log)
+    }
+
+    /// Entries of `log` from `from` on (at most `limit`), in seq order.
+    pub(crate) fn log_entries_from(
+        &mut self,
+        log: &str,
+        from: u64,
+        limit: usize,
+    ) -> Result<Vec<(u64, Entry)>> {
+        runs::entries_from(&mut self.kv, log, from, limit)
+    }
+
+    /// The entry at `(log, seq)`.
+    pub(crate) fn log_entry(&mut self, log: &str, seq: u64) -> Result<Option<Entry>> {
+        runs::entry_at(&mut self.kv, log, seq)
+    }
+
+    /// Every log with entries here, with its last sequence number, in log order. Costs one
+    /// seek per log.
+    pub(crate) fn logs(&mut self) -> Result<Vec<(String, u64)>> {
+        let mut names = Vec::new();
+        let mut from = keys::LOGS.to_vec();
+        loop {
+            let next = self.kv.scan(&from, &prefix_end(keys::LOGS))?.next();
+            let Some((key, _)) = next else { break };
+            let log = String::from_utf8(KeyReader::new(&key, keys::LOGS)?.bytes()?)
+                .map_err(|_| Error::corrupt("log id is not UTF-8"))?;
+            from = prefix_end(&runs::log_prefix(&log));
+            names.push(log);
+        }
+        names
+            .into_iter()
+            .map(|log| {
+                let seq = self.last_seq(&log)?;
+                Ok((log, seq))
+            })
+            .collect()
+    }
+
+    /// The repository's identity: its format version and its own log id, if it has one yet.
+    pub(crate) fn identity(&mut self) -> Result<Option<(u64, String)>> {
+        let Some(log) = self.kv.get(keys::META_LOG)? else {
+            return Ok(None);
+        };
+        let format = self
+            .kv
+            .get(keys::META_FORMAT)?
+            .ok_or_else(|| Error::corrupt("format version is missing"))?;
+        let format = keys::decode_u64(&format, "format version")?;
+        let log = String::from_utf8(log).map_err(|_| Error::corrupt("log id is not UTF-8"))?;
+        Ok(Some((format, log)))
+    }
+}
+
+impl WriteSet {
+    /// Stores a node record (`log` is remembered for link checks once the write lands).
+    pub(crate) fn put_node(&mut self, key: &str, log: &str, bytes: &[u8]) {
+        self.batch.put(&keys::node(key), bytes);
+        self.recent.push((key.to_string(), log.to_string()));
+    }
+
+    /// Stores the new runs of the change index and the changelogs, and the new last change.
+    pub(crate) fn put_runs(&mut self, runs: NewRuns, change_count: u64) {
+        runs.write_to(&mut self.batch);
+        self.change_count = Some(change_count);
+    }
+
+    /// Replaces the heads record.
+    pub(crate) fn set_heads(&mut self, heads: BTreeSet<String>) {
+        let refs: Vec<&str> = heads.iter().map(String::as_str).collect();
+        self.batch.put(keys::HEADS, &runs::encode_keys(&refs));
+        self.heads = Some(heads);
+    }
+
+    /// Records a new repository's format version and log id.
+    pub(crate) fn put_identity(&mut self, format: u64, log: &str) {
+        self.batch.put(keys::META_FORMAT, &keys::encode_u64(format));
+        self.batch.put(keys::META_LOG, log.as_bytes());
+    }
+}

@@ -1,0 +1,413 @@
+//! Typed access to the version index's key families: row entries, version records, the
+//! node → version map, pending commits and what they wait for, the index's heads, the
+//! dataset names, commit payloads and the index's own counters.
+//!
+//! Values are bytes the version index encodes itself (this module knows keys, not what a
+//! row entry or a version record means), except payload chunks, which are the commit's
+//! operations exactly as hashed, each length-prefixed.
+
+use std::collections::BTreeSet;
+use std::ops::Bound;
+
+use prost::encoding::{decode_varint, encode_varint};
+
+use super::keys::{self, KeyBuf, KeyReader};
+use super::kv::prefix_end;
+use super::{Tables, WriteSet};
+use crate::error::{Error, Result};
+
+/// What a pending commit waits for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Wait {
+    /// A parent commit (named by node key) that is not indexed yet.
+    Parent,
+    /// Its payload (named by operations hash).
+    Payload,
+}
+
+impl Wait {
+    fn byte(self) -> u8 {
+        match self {
+            Wait::Parent => 0,
+            Wait::Payload => 1,
+        }
+    }
+}
+
+/// The entries of one row read by a range scan: `(iseq, encoded entry)`, newest first.
+/// `complete` is false when the row has more entries than the scan collected.
+#[derive(Debug)]
+pub(crate) struct RowScan {
+    pub key: Vec<u8>,
+    pub entries: Vec<(u64, Vec<u8>)>,
+    pub complete: bool,
+}
+
+/// How many operations one payload chunk holds at most (and about how many bytes).
+const OPS_PER_CHUNK: usize = 1024;
+const CHUNK_BYTES: usize = 256 << 10;
+
+fn row_prefix(dataset: &[u8], key: &[u8]) -> KeyBuf {
+    KeyBuf::new(keys::ROWS).bytes(dataset).bytes(key)
+}
+
+fn wait_prefix(wait: Wait, target: &str) -> KeyBuf {
+    KeyBuf::new(keys::WAITS)
+        .raw(&[wait.byte()])
+        .bytes(target.as_bytes())
+}
+
+fn u64_value(value: &[u8], what: &str) -> Result<u64> {
+    keys::decode_u64(value, what)
+}
+
+impl Tables {
+    // ---- row entries ----
+
+    /// The entries of a row with index sequence at most `bound`, newest first, at most
+    /// `limit` of them.
+    pub(crate) fn row_entries(
+        &mut self,
+        dataset: &[u8],
+        key: &[u8],
+        bound: u64,
+        limit: usize,
+    ) -> Result<Vec<(u64, Vec<u8>)>> {
+        let prefix = row_prefix(dataset, key);
+        let end = prefix_end(&prefix.clone().finish());
+        let start = prefix.u64_desc(bound).finish();
+        let mut out = Vec::new();
+        for (entry, value) in self.kv.scan(&start, &end)?.take(limit) {
+            let iseq = row_entry_iseq(&entry, dataset, key)?;
+            out.push((iseq, value));
+        }
+        Ok(out)
+    }
+
+    /// Rows of `dataset` in key order from `start`, up to `end`, with their entries (at
+    /// most `per_row` each, newest first): at most `limit` rows.
+    pub(crate) fn rows_page(
+        &mut self,
+        dataset: &[u8],
+        start: Bound<&[u8]>,
+        end: Bound<&[u8]>,
+        limit: usize,
+        per_row: usize,
+    ) -> Result<Vec<RowScan>> {
+        let family = KeyBuf::new(keys::ROWS).bytes(dataset).finish();
+        let family_end = prefix_end(&family);
+        let first = match start {
+            Bound::Unbounded => family.clone(),
+            Bound::Included(key) => row_prefix(dataset, key).finish(),
+            Bound::Excluded(key) => prefix_end(&row_prefix(dataset, key).finish()),
+        };
+        let mut rows: Vec<RowScan> = Vec::new();
+        let mut scan = self.kv.scan(&first, &family_end)?;
+        while let Some((entry, value)) = scan.next() {
+            let mut reader = KeyReader::new(&entry, &family)?;
+            let key = reader.bytes()?;
+            let iseq = reader.u64_desc()?;
+            let past_end = match end {
+                Bound::Unbounded => false,
+                Bound::Included(last) => key.as_slice() > last,
+                Bound::Excluded(last) => key.as_slice() >= last,
+            };
+            if past_end {
+                break;
+            }
+            match rows.last_mut() {
+                Some(row) if row.key == key => {
+                    if row.entries.len() == per_row {
+                        // A row with a long history: skip the rest of it in one seek.
+                        row.complete = false;
+                        scan.seek(&prefix_end(&row_prefix(dataset, &key).finish()));
+                        continue;
+                    }
+                    row.entries.push((iseq, value));
+                }
+                _ => {
+                    if rows.len() == limit {
+                        break;
+                    }
+                    rows.push(RowScan {
+                        key,
+                        entries: vec![(iseq, value)],
+                        complete: true,
+                    });
+                }
+            }
+        }
+        Ok(rows)
+    }
+
+    /// Whether `dataset` has any row entry at all, at any version.
+    pub(crate) fn dataset_has_entries(&mut self, dataset: &[u8]) -> Result<bool> {
+        let family = KeyBuf::new(keys::ROWS).bytes(dataset).finish();
+        Ok(self.kv.scan_prefix(&family)?.next().is_some())
+    }
+
+    // ---- versions ----
+
+    /// The record of the version with index sequence `iseq`.
+    pub(crate) fn version_record(&mut self, iseq: u64) -> Result<Option<Vec<u8>>> {
+        self.kv
+            .get(&KeyBuf::new(keys::VERSIONS).u64_desc(iseq).finish())
+    }
+
+    /// The highest index sequence number used (0 when nothing is indexed).
+    pub(crate) fn last_iseq(&mut self) -> Result<u64> {
+        match self.kv.scan_prefix(keys::VERSIONS)?.next() {
+            Some((key, _)) => KeyReader::new(&key, keys::VERSIONS)?.u64_desc(),
+            None => Ok(0),
+        }
+    }
+
+    /// The index sequence number of indexed commit `node`.
+    pub(crate) fn iseq_of(&mut self, node: &str) -> Result<Option<u64>> {
+        match self.kv.get(&KeyBuf::new(keys::VERSION_OF).raw(node.as_bytes()).finish())? {
+            Some(value) => u64_value(&value, "version number").map(Some),
+            None => Ok(None),
+        }
+    }
+
+    // ---- pending commits ----
+
+    /// Whether commit `change` is pending.
+    pub(crate) fn is_pending(&mut self, change: u64) -> Result<bool> {
+        self.kv
+            .contains(&KeyBuf::new(keys::PENDING).u64(change).finish())
+    }
+
+    /// Every pending commit's change number, in order.
+    pub(crate) fn pending_changes(&mut self) -> Result<Vec<u64>> {
+        self.kv
+            .scan_prefix(keys::PENDING)?
+            .map(|(key, _)| KeyReader::new(&key, keys::PENDING)?.u64())
+            .collect()
+    }
+
+    /// The pending commits that wait for `target`.
+    pub(crate) fn waiters(&mut self, wait: Wait, target: &str) -> Result<Vec<u64>> {
+        let prefix = wait_prefix(wait, target).finish();
+        self.kv
+            .scan_prefix(&prefix)?
+            .map(|(key, _)| {
+                let (_, change) = key.split_at(prefix.len());
+                KeyReader::new(change, b"")?.u64()
+            })
+            .collect()
+    }
+
+    /// Targets of `wait` that pending commits wait for, at most `limit`, in key order.
+    pub(crate) fn waited_for(&mut self, wait: Wait, limit: usize) -> Result<Vec<String>> {
+        let prefix = KeyBuf::new(keys::WAITS).raw(&[wait.byte()]).finish();
+        let mut targets: Vec<String> = Vec::new();
+        for (key, _) in self.kv.scan_prefix(&prefix)? {
+            let target = KeyReader::new(&key, &prefix)?.bytes()?;
+            let target =
+                String::from_utf8(target).map_err(|_| Error::corrupt("wait target is not UTF-8"))?;
+            if targets.last() != Some(&target) {
+                if targets.len() == limit {
+                    break;
+                }
+                targets.push(target);
+            }
+        }
+        Ok(targets)
+    }
+
+    // ---- the index's heads, datasets, payloads, counters ----
+
+    /// The version index's heads, ordered by key.
+    pub(crate) fn tips(&mut self) -> Result<&BTreeSet<String>> {
+        if self.tips.is_none() {
+            let mut tips = BTreeSet::new();
+            for (key, _) in self.kv.scan_prefix(keys::TIPS)? {
+                let raw = KeyReader::new(&key, keys::TIPS)?.rest();
+                tips.insert(
+                    String::from_utf8(raw.to_vec())
+                        .map_err(|_| Error::corrupt("head key is not UTF-8"))?,
+                );
+            }
+            self.tips = Some(tips);
+        }
+        self.tips
+            .as_ref()
+            .ok_or_else(|| Error::corrupt("index heads are missing"))
+    }
+
+    /// Every dataset ever written to, in byte order.
+    pub(crate) fn datasets(&mut self) -> Result<Vec<Vec<u8>>> {
+        self.kv
+            .scan_prefix(keys::DATASETS)?
+            .map(|(key, _)| KeyReader::new(&key, keys::DATASETS)?.bytes())
+            .collect()
+    }
+
+    /// A commit's stored operations (in order), if its payload is here.
+    pub(crate) fn ops(&mut self, hash: &[u8; 32]) -> Result<Option<Vec<Vec<u8>>>> {
+        let prefix = KeyBuf::new(keys::OPS).raw(hash).finish();
+        let mut ops = Vec::new();
+        let mut chunks = 0;
+        for (_, chunk) in self.kv.scan_prefix(&prefix)? {
+            chunks += 1;
+            let mut rest = chunk.as_slice();
+            while !rest.is_empty() {
+                let len = decode_varint(&mut rest)
+                    .ok()
+                    .and_then(|len| usize::try_from(len).ok())
+                    .filter(|&len| len <= rest.len())
+                    .ok_or_else(|| Error::corrupt("payload chunk is truncated"))?;
+                let (op, tail) = rest.split_at(len);
+                ops.push(op.to_vec());
+                rest = tail;
+            }
+        }
+        Ok((chunks > 0).then_some(ops))
+    }
+
+    /// Whether a commit's payload is stored here.
+    pub(crate) fn has_ops(&mut self, hash: &[u8; 32]) -> Result<bool> {
+        let prefix = KeyBuf::new(keys::OPS).raw(hash).finish();
+        Ok(self.kv.scan_prefix(&prefix)?.next().is_some())
+    }
+
+    /// The last change the index has followed.
+    pub(crate) fn indexed_change(&mut self) -> Result<u64> {
+        match self.kv.get(keys::META_INDEXED)? {
+            Some(value) => u64_value(&value, "indexed change"),
+            None => Ok(0),
+        }
+    }
+
+    /// The counters of the view at latest, as the index encoded them.
+    pub(crate) fn latest_counters(&mut self) -> Result<Option<Vec<u8>>> {
+        self.kv.get(keys::META_LATEST)
+    }
+
+    /// The persistent checkout, if one is set.
+    pub(crate) fn checkout(&mut self) -> Result<Option<String>> {
+        match self.kv.get(keys::META_CHECKOUT)? {
+            Some(key) => String::from_utf8(key)
+                .map(Some)
+                .map_err(|_| Error::corrupt("checkout is not UTF-8")),
+            None => Ok(None),
+        }
+    }
+}
+
+/// The iseq of a row entry's key, checking that it belongs to `(dataset, key)`.
+fn row_entry_iseq(entry: &[u8], dataset: &[u8], key: &[u8]) -> Result<u64> {
+    let prefix = row_prefix(dataset, key).finish();
+    let rest = entry
+        .strip_prefix(prefix.as_slice())
+        .ok_or_else(|| Error::corrupt("row entry outside its row"))?;
+    KeyReader::new(rest, b"")?.u64_desc()
+}
+
+impl WriteSet {
+    /// Stores one version of a row, written by the commit with index sequence `iseq`.
+    pub(crate) fn put_row_entry(&mut self, dataset: &[u8], key: &[u8], iseq: u64, entry: &[u8]) {
+        let key = row_prefix(dataset, key).u64_desc(iseq).finish();
+        self.batch.put(&key, entry);
+    }
+
+    /// Stores a version record and the node → version map entry.
+    pub(crate) fn put_version(&mut self, iseq: u64, node: &str, record: &[u8]) {
+        self.batch
+            .put(&KeyBuf::new(keys::VERSIONS).u64_desc(iseq).finish(), record);
+        self.batch.put(
+            &KeyBuf::new(keys::VERSION_OF).raw(node.as_bytes()).finish(),
+            &keys::encode_u64(iseq),
+        );
+    }
+
+    /// Marks commit `change` pending.
+    pub(crate) fn put_pending(&mut self, change: u64) {
+        self.batch
+            .put(&KeyBuf::new(keys::PENDING).u64(change).finish(), b"");
+    }
+
+    /// Clears commit `change`'s pending mark.
+    pub(crate) fn delete_pending(&mut self, change: u64) {
+        self.batch
+            .delete(&KeyBuf::new(keys::PENDING).u64(change).finish());
+    }
+
+    /// Records that pending commit `change` waits for `target`.
+    pub(crate) fn put_wait(&mut self, wait: Wait, target: &str, change: u64) {
+        self.batch
+            .put(&wait_prefix(wait, target).u64(change).finish(), b"");
+    }
+
+    /// Forgets that pending commit `change` waits for `target`.
+    pub(crate) fn delete_wait(&mut self, wait: Wait, target: &str, change: u64) {
+        self.batch
+            .delete(&wait_prefix(wait, target).u64(change).finish());
+    }
+
+    /// Makes `node` a head of the version index.
+    pub(crate) fn add_tip(&mut self, node: &str) {
+        self.batch
+            .put(&KeyBuf::new(keys::TIPS).raw(node.as_bytes()).finish(), b"");
+        self.tips_removed.remove(node);
+        self.tips_added.push(node.to_string());
+    }
+
+    /// Removes `node` from the version index's heads.
+    pub(crate) fn remove_tip(&mut self, node: &str) {
+        self.batch
+            .delete(&KeyBuf::new(keys::TIPS).raw(node.as_bytes()).finish());
+        self.tips_added.retain(|tip| tip != node);
+        self.tips_removed.insert(node.to_string());
+    }
+
+    /// Records a dataset name.
+    pub(crate) fn put_dataset(&mut self, dataset: &[u8]) {
+        self.batch
+            .put(&KeyBuf::new(keys::DATASETS).bytes(dataset).finish(), b"");
+    }
+
+    /// Stores a commit's operations under their hash, in chunks.
+    pub(crate) fn put_ops(&mut self, hash: &[u8; 32], ops: &[Vec<u8>]) {
+        let mut chunk = Vec::new();
+        let mut in_chunk = 0;
+        let mut index = 0u64;
+        let flush = |chunk: &mut Vec<u8>, index: &mut u64, batch: &mut super::kv::Batch| {
+            batch.put(&KeyBuf::new(keys::OPS).raw(hash).u64(*index).finish(), chunk);
+            chunk.clear();
+            *index += 1;
+        };
+        for op in ops {
+            encode_varint(op.len() as u64, &mut chunk);
+            chunk.extend_from_slice(op);
+            in_chunk += 1;
+            if in_chunk == OPS_PER_CHUNK || chunk.len() >= CHUNK_BYTES {
+                flush(&mut chunk, &mut index, &mut self.batch);
+                in_chunk = 0;
+            }
+        }
+        if in_chunk > 0 || index == 0 {
+            flush(&mut chunk, &mut index, &mut self.batch);
+        }
+    }
+
+    /// Moves the index's checkpoint to `change`.
+    pub(crate) fn put_indexed_change(&mut self, change: u64) {
+        self.batch
+            .put(keys::META_INDEXED, &keys::encode_u64(change));
+    }
+
+    /// Stores the counters of the view at latest.
+    pub(crate) fn put_latest_counters(&mut self, counters: &[u8]) {
+        self.batch.put(keys::META_LATEST, counters);
+    }
+
+    /// Sets (`Some`) or clears the persistent checkout.
+    pub(crate) fn set_checkout(&mut self, node: Option<&str>) {
+        match node {
+            Some(node) => self.batch.put(keys::META_CHECKOUT, node.as_bytes()),
+            None => self.batch.delete(keys::META_CHECKOUT),
+        }
+    }
+}

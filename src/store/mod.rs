@@ -1,0 +1,195 @@
+//! The storage seam: the repository's lock, its key-value handle, and a typed accessor for
+//! every key family.
+//!
+//! Everything strata keeps lives in one LevelDB database (through [`kv`], the only code
+//! that touches rusty-leveldb). Above this module nobody builds or slices key bytes: the
+//! graph and the version index read through [`Tables`] and write through a [`WriteSet`],
+//! whose methods name what is stored (a node, a changelog run, a row version, a version
+//! record) rather than how its key is spelled. `docs/format.md` lists every family byte by
+//! byte; [`keys`] is where each is defined.
+//!
+//! A [`Store`] is the lock: one `Mutex` around the [`Tables`] (the database plus the caches
+//! derived from it), and a condition variable signalled when the graph grows. Every read
+//! and write takes the lock for its duration and no longer, so callers that do long work
+//! (an ingest, an import, a sync session) do it in bounded steps between which readers get
+//! their turn.
+
+mod graph_tables;
+mod index_tables;
+pub mod keys;
+pub mod kv;
+mod recent;
+mod runs;
+
+use std::collections::{BTreeSet, HashSet};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+use graph_tables::GraphCounters;
+pub(crate) use index_tables::Wait;
+pub use kv::Durability;
+pub(crate) use kv::{Kv, Snapshot};
+pub use runs::Entry;
+pub(crate) use runs::NewRuns;
+
+use crate::error::Result;
+
+/// The lock around a repository's storage, shared by every handle on it.
+#[derive(Clone)]
+pub(crate) struct Store {
+    shared: Arc<Shared>,
+}
+
+struct Shared {
+    tables: Mutex<Tables>,
+    /// Signalled after every write that added graph nodes (live feeds wait on it).
+    grown: Condvar,
+    path: Option<PathBuf>,
+}
+
+/// The storage as seen under the lock: the database and what is cached from it.
+pub(crate) struct Tables {
+    kv: Kv,
+    graph: GraphCounters,
+    /// Commits heads of the version index (indexed commits no indexed commit links to),
+    /// loaded on first use and kept in step with every write.
+    tips: Option<BTreeSet<String>>,
+}
+
+/// Everything one atomic write stores, with the caches it changes once it has landed.
+#[derive(Default)]
+pub(crate) struct WriteSet {
+    batch: kv::Batch,
+    /// The graph's heads after the write, when it changes them.
+    heads: Option<BTreeSet<String>>,
+    /// The last change number after the write, when it stores nodes.
+    change_count: Option<u64>,
+    /// New nodes as `(key, log)`, for the memory of recent nodes.
+    recent: Vec<(String, String)>,
+    /// Commits leaving and joining the version index's heads.
+    tips_removed: HashSet<String>,
+    tips_added: Vec<String>,
+}
+
+impl Store {
+    /// Opens (creating if needed) the database in directory `dir`.
+    pub(crate) fn open(dir: &Path) -> Result<Store> {
+        let kv = Kv::open(dir)?;
+        Store::around(kv, Some(dir.to_path_buf()))
+    }
+
+    /// A fresh database that lives in memory only.
+    pub(crate) fn in_memory() -> Result<Store> {
+        Store::around(Kv::in_memory()?, None)
+    }
+
+    fn around(kv: Kv, path: Option<PathBuf>) -> Result<Store> {
+        Ok(Store {
+            shared: Arc::new(Shared {
+                tables: Mutex::new(Tables {
+                    kv,
+                    graph: GraphCounters::default(),
+                    tips: None,
+                }),
+                grown: Condvar::new(),
+                path,
+            }),
+        })
+    }
+
+    /// The directory the database lives in (`None` in memory).
+    pub(crate) fn path(&self) -> Option<&Path> {
+        self.shared.path.as_deref()
+    }
+
+    /// Takes the lock.
+    pub(crate) fn lock(&self) -> MutexGuard<'_, Tables> {
+        // Every write is one atomic batch and the caches change only after it landed, so a
+        // panic while the lock was held cannot have left storage or caches half-updated.
+        self.shared.tables.lock().unwrap_or_else(|poisoned| {
+            let mut tables = poisoned.into_inner();
+            tables.kv.stop_reading_snapshots();
+            tables
+        })
+    }
+
+    /// Wakes everyone waiting in [`Store::wait_for_growth`].
+    pub(crate) fn notify_grown(&self) {
+        self.shared.grown.notify_all();
+    }
+
+    /// Blocks until the graph has more than `after` changes or `timeout` passes; returns the
+    /// change count then.
+    pub(crate) fn wait_for_growth(&self, after: u64, timeout: Option<Duration>) -> Result<u64> {
+        let deadline = timeout.map(|t| Instant::now() + t);
+        let mut tables = self.lock();
+        loop {
+            let count = tables.change_count()?;
+            if count > after {
+                return Ok(count);
+            }
+            tables = match deadline {
+                None => self
+                    .shared
+                    .grown
+                    .wait(tables)
+                    .unwrap_or_else(|poisoned| poisoned.into_inner()),
+                Some(deadline) => {
+                    let now = Instant::now();
+                    if now >= deadline {
+                        return Ok(count);
+                    }
+                    self.shared
+                        .grown
+                        .wait_timeout(tables, deadline - now)
+                        .unwrap_or_else(|poisoned| poisoned.into_inner())
+                        .0
+                }
+            };
+        }
+    }
+}
+
+impl Tables {
+    /// Applies `write` atomically and, once it has landed, the cache changes it carries.
+    pub(crate) fn commit(&mut self, write: WriteSet, durability: Durability) -> Result<()> {
+        let WriteSet {
+            batch,
+            heads,
+            change_count,
+            recent,
+            tips_removed,
+            tips_added,
+        } = write;
+        self.kv.write(batch, durability)?;
+        self.graph.landed(heads, change_count, recent);
+        if let Some(tips) = &mut self.tips {
+            tips.retain(|tip| !tips_removed.contains(tip));
+            tips.extend(tips_added);
+        }
+        Ok(())
+    }
+
+    /// Pins the storage's current state (see [`Kv::pin`]).
+    pub(crate) fn pin(&mut self) -> Result<Snapshot> {
+        self.kv.pin()
+    }
+
+    /// Releases a pinned state.
+    pub(crate) fn unpin(&mut self, snapshot: Snapshot) {
+        self.kv.unpin(snapshot)
+    }
+
+    /// Runs `read` with every storage read seeing `snapshot`; writes are refused meanwhile.
+    pub(crate) fn read_at<T>(
+        &mut self,
+        snapshot: Snapshot,
+        read: impl FnOnce(&mut Tables) -> Result<T>,
+    ) -> Result<T> {
+        let outer = self.kv.begin_reading(snapshot)?;
+        let result = read(self);
+        self.kv.end_reading(outer);
+        result
+    }
+}
