@@ -10,12 +10,20 @@ use std::path::PathBuf;
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {
-    /// Another process (or another handle in this one) has the repository open.
-    #[error("repository is locked by another process: {}", path.display())]
+    /// Another process is writing the repository (and did not finish within the wait
+    /// allowed).
+    #[error("repository {} is locked by {}", path.display(), holder.as_deref().unwrap_or("another process"))]
     Locked {
         /// The repository's storage directory.
         path: PathBuf,
+        /// Who holds it, as it recorded itself: `process <pid> (<command>)`.
+        holder: Option<String>,
     },
+
+    /// The repository was opened read-only (beside a process that writes it), so it cannot
+    /// be changed through this handle.
+    #[error("the repository is open read-only; open it for writing to change it")]
+    ReadOnly,
 
     /// An operating-system error, with what strata was doing at the time.
     #[error("{context}: {source}")]

@@ -1,1043 +1,1048 @@
-//! Model-based property test of the dataset store: random histories across 2–3 devices
-//! (separate repositories, in memory or on disk), checked read by read against a simple,
-//! independent model.
+//! Model-based test of the version model: random histories on 2–4 devices, read on every
+//! device at every version and compared with an independent model that decides by
+//! causality alone.
 //!
-//! Environment:
-//! * `STRATA_MODEL_CASES` — how many random histories to run in memory (default 2000),
-//!   plus a quarter of that (at least 8) on disk. The default takes 14–28 s of wall time
-//!   in `cargo test --release --test model` on a 2-core machine (the in-memory and the
-//!   on-disk histories run in parallel; measured idle and under a concurrent build). For
-//!   a long run:
-//!   `STRATA_MODEL_CASES=20000 cargo test --release --test model`.
-//! * `STRATA_MODEL_STATS=1` — print, per history, how many versions, merges, conflicts,
-//!   forked rows and skipped (ambiguous) merges it produced.
-//! * `STRATA_MODEL_NWAY=0` — merge only two heads at a time (by default a merge of all
-//!   heads takes all of them).
+//! The model keeps every commit's parents, time and writes. A version's content is computed
+//! from scratch: its ancestors (a plain graph walk), for each row the writers among them,
+//! the heads (writers that are not ancestors of another writer), and the winner (the
+//! newest head by time, ties by version id). Latest on a device is the same over every
+//! commit the device can read. A merge is predicted the same way: the rows written on the
+//! sides being merged that have several heads in the union must be settled by the merge
+//! (agreeing heads by their content; differing ones by the merge's own operation or the
+//! policy), or the merge fails listing exactly those rows. Nothing in the model knows
+//! about iseqs, ancestry intervals, entry flags or storage.
 //!
-//! Steps: put/delete of rows (6 keys × 2 datasets, the empty dataset included, odd bytes in
-//! names) on a device; a write on an old version of the device (`tx.replaces(&[v])`, a
-//! fork); sync device A → B (`common::sync`); merge heads (policy ours/theirs/newest, an
-//! explicit resolution, or none); persistent checkout and back to latest; reopen.
+//! Histories mix: writes through the API (on a device's head, its checkout, or an old
+//! version), writes by devices with clocks minutes fast or slow and merges that settle
+//! nothing (through the graph, as another program would), merges of two, three and more
+//! heads (and merges of merges, criss-crossing between devices), versioned updates that
+//! replace several versions, files, a row with more than 64 versions, syncs in random
+//! directions through the receiver's real checks, graph-only syncs whose payload comes
+//! later (pending commits), refused merges, checkouts and reopens. After every step the
+//! device that changed is checked at latest and at its newest versions; at the end every
+//! device is checked at every version it holds, and diffs between random versions.
 //!
-//! The model keeps, for every version, its parents, its commit time and the full map
-//! (dataset, key) → entry (the version that wrote the row, and its value or a delete),
-//! and for every device the versions it has in arrival order, the ones it wrote, and its
-//! checkout. Merges and reads at latest are computed in the model from the common
-//! ancestor it finds in its own parent graph. Where the common ancestor is ambiguous (a
-//! criss-cross: several maximal common ancestors), the expected result depends on which
-//! one an implementation picks, so the model skips that merge (the step is a no-op) and
-//! the checks at latest for that state. The same holds for a merge of 3+ heads whose
-//! pairwise common ancestors differ from the common ancestor of all of them.
+//! `STRATA_MODEL_CASES` sets how many histories run (default 120, of which an eighth on
+//! disk); the end of the run asserts minimum rates of every interesting shape, so the
+//! generator cannot quietly degenerate. `STRATA_MODEL_SEED` replays one history.
 
 mod common;
 
+use std::cell::RefCell;
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::rc::Rc;
 
-use proptest::prelude::*;
-use strata::{MergePolicy, Range, Repository};
-use strata::{Error, GraphOptions};
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+use strata::{Commit, Error, MergePolicy, Range, Repository, Version};
 
-const DATASETS: [&[u8]; 2] = [b"", b"d\x00"];
-const KEYS: [&[u8]; 6] = [b"a", b"a!", b"", b"\xff", b"b\x00", b"c"];
+const DATASETS: [&[u8]; 2] = [b"d", b"d\x00!"];
+const KEYS: [&[u8]; 6] = [b"a", b"a!", b"\x00", b"\xff", b"b\x00", b"c"];
+const HOT: &[u8] = b"hot";
+const MINUTE: u64 = 60_000;
+const T0: u64 = 1_800_000_000_000;
 
-type RowId = (Vec<u8>, Vec<u8>);
+type Row = (Vec<u8>, Vec<u8>);
 
-/// A row's state at a version: who wrote it, and its value (`None`: deleted).
+/// What a commit did to a row.
 #[derive(Clone, Debug, PartialEq, Eq)]
-struct Entry {
-    writer: String,
-    value: Option<Vec<u8>>,
+enum Val {
+    Put(Vec<u8>),
+    /// A file row: the blob's hash.
+    File(String),
+    Del,
 }
 
-type Map = BTreeMap<RowId, Entry>;
+impl Val {
+    fn live(&self) -> bool {
+        !matches!(self, Val::Del)
+    }
+}
 
-#[derive(Clone, Debug)]
-struct Version {
-    parents: Vec<String>,
+struct MCommit {
+    parents: Vec<Version>,
     time: u64,
-    map: Map,
-    /// The rows this commit's own operations wrote, with the value (`None`: delete).
-    writes: BTreeMap<RowId, Option<Vec<u8>>>,
+    writes: BTreeMap<Row, Val>,
+    /// Its operations hash: payloads are stored by it, so commits with the same
+    /// operations share one.
+    ops: Option<String>,
+}
+
+/// The independent model: every commit ever made, and reads computed from the graph.
+#[derive(Default)]
+struct Model {
+    commits: HashMap<Version, MCommit>,
+    writers: HashMap<Row, Vec<Version>>,
+    ancestors: RefCell<HashMap<Version, Rc<HashSet<Version>>>>,
+}
+
+/// A row as the model reads it: heads newest first.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct MRow {
+    heads: Vec<Version>,
+    winner: Val,
+}
+
+impl Model {
+    fn add(&mut self, version: Version, commit: MCommit) {
+        for row in commit.writes.keys() {
+            self.writers.entry(row.clone()).or_default().push(version.clone());
+        }
+        self.commits.insert(version, commit);
+    }
+
+    fn ancestors(&self, version: &Version) -> Rc<HashSet<Version>> {
+        if let Some(set) = self.ancestors.borrow().get(version) {
+            return set.clone();
+        }
+        let mut set = HashSet::from([version.clone()]);
+        for parent in &self.commits[version].parents {
+            set.extend(self.ancestors(parent).iter().cloned());
+        }
+        let set = Rc::new(set);
+        self.ancestors.borrow_mut().insert(version.clone(), set.clone());
+        set
+    }
+
+    /// The union of the ancestors of `versions`.
+    fn union(&self, versions: &[Version]) -> HashSet<Version> {
+        let mut all = HashSet::new();
+        for version in versions {
+            all.extend(self.ancestors(version).iter().cloned());
+        }
+        all
+    }
+
+    fn newest_first(&self, versions: &mut [Version]) {
+        versions.sort_by(|a, b| {
+            (self.commits[b].time, b.as_str()).cmp(&(self.commits[a].time, a.as_str()))
+        });
+    }
+
+    /// A row's heads and winner among the commits of `view`.
+    fn read(&self, view: &HashSet<Version>, row: &Row) -> Option<MRow> {
+        let writers: Vec<&Version> = self
+            .writers
+            .get(row)
+            .map(|w| w.iter().filter(|v| view.contains(*v)).collect())
+            .unwrap_or_default();
+        let mut heads: Vec<Version> = writers
+            .iter()
+            .filter(|w| {
+                !writers
+                    .iter()
+                    .any(|o| o != *w && self.ancestors(o).contains(**w))
+            })
+            .map(|w| (*w).clone())
+            .collect();
+        if heads.is_empty() {
+            return None;
+        }
+        self.newest_first(&mut heads);
+        let winner = self.commits[&heads[0]].writes[row].clone();
+        Some(MRow { heads, winner })
+    }
+
+    fn val(&self, version: &Version, row: &Row) -> Val {
+        self.commits[version].writes[row].clone()
+    }
+
+    /// Every row the commits of `view` wrote.
+    fn rows(&self, view: &HashSet<Version>) -> BTreeSet<Row> {
+        view.iter()
+            .flat_map(|v| self.commits[v].writes.keys().cloned())
+            .collect()
+    }
+
+    /// What a merge of `parents` (first = ours) must settle beyond `own`: the rows written
+    /// on the sides being merged with several heads in the union. `Ok` holds the settling
+    /// writes; `Err` the conflicting rows with their heads.
+    fn settle(
+        &self,
+        parents: &[Version],
+        own: &BTreeMap<Row, Val>,
+        policy: Option<MergePolicy>,
+    ) -> Result<BTreeMap<Row, Val>, Vec<(Row, Vec<Version>)>> {
+        let union = self.union(parents);
+        let mut common: Option<HashSet<Version>> = None;
+        for parent in parents {
+            let set = self.ancestors(parent);
+            common = Some(match common {
+                Some(c) => c.intersection(&set).cloned().collect(),
+                None => (*set).clone(),
+            });
+        }
+        let common = common.unwrap_or_default();
+        let divergent: HashSet<Version> = union.difference(&common).cloned().collect();
+        let ours = self.ancestors(&parents[0]);
+        let mut settled = BTreeMap::new();
+        let mut conflicts = Vec::new();
+        for row in self.rows(&divergent) {
+            if own.contains_key(&row) {
+                continue;
+            }
+            let Some(state) = self.read(&union, &row) else {
+                continue;
+            };
+            if state.heads.len() < 2 {
+                continue;
+            }
+            let vals: Vec<Val> = state.heads.iter().map(|h| self.val(h, &row)).collect();
+            let agree = vals.iter().all(|v| same_content(v, &vals[0]));
+            let chosen = if agree {
+                Some(state.heads[0].clone())
+            } else {
+                match policy {
+                    None => None,
+                    Some(MergePolicy::Newest) => Some(state.heads[0].clone()),
+                    Some(MergePolicy::Ours) => state
+                        .heads
+                        .iter()
+                        .find(|h| ours.contains(*h))
+                        .or(state.heads.first())
+                        .cloned(),
+                    Some(MergePolicy::Theirs) => state
+                        .heads
+                        .iter()
+                        .find(|h| !ours.contains(*h))
+                        .or(state.heads.first())
+                        .cloned(),
+                }
+            };
+            match chosen {
+                Some(head) => {
+                    settled.insert(row.clone(), self.val(&head, &row));
+                }
+                None => conflicts.push((row, state.heads)),
+            }
+        }
+        if conflicts.is_empty() {
+            Ok(settled)
+        } else {
+            Err(conflicts)
+        }
+    }
+}
+
+fn same_content(a: &Val, b: &Val) -> bool {
+    match (a, b) {
+        (Val::Del, Val::Del) => true,
+        _ => a == b,
+    }
 }
 
 struct Device {
     repo: Option<Repository>,
     dir: Option<tempfile::TempDir>,
-    /// Versions this device has, in arrival order (its local change order).
-    known: Vec<String>,
-    known_set: HashSet<String>,
-    /// Versions this device wrote (its own log).
-    own: HashSet<String>,
-    checkout: Option<String>,
+    /// Commits whose node this device holds.
+    nodes: HashSet<Version>,
+    /// The payloads (operations hashes) this device holds.
+    payloads: HashSet<String>,
+    checkout: Option<Version>,
+    /// This device's clock offset, for writes made with a chosen time.
+    skew: i64,
+    /// Whether it has written its burst of versions of the hot row.
+    hot: bool,
 }
 
 impl Device {
     fn repo(&self) -> &Repository {
-        self.repo.as_ref().expect("open repository")
-    }
-
-    fn receive(&mut self, version: &str) {
-        if self.known_set.insert(version.to_string()) {
-            self.known.push(version.to_string());
-        }
+        self.repo.as_ref().expect("open")
     }
 }
 
-#[derive(Default)]
+/// How often each interesting shape occurred, over all histories.
+#[derive(Default, Debug)]
 struct Stats {
+    cases: usize,
+    steps: usize,
     merges: usize,
-    skipped_merges: usize,
-    conflicts: usize,
-    ambiguous_latest: usize,
-    forked_rows: usize,
+    merges_of_three_or_more: usize,
+    criss_cross_merges: usize,
+    merges_of_merges: usize,
+    conflicts_reported: usize,
+    unsettled_foreign_merges: usize,
+    writes_on_old_versions_after_merges: usize,
+    skewed_writes: usize,
+    pending_seen: usize,
+    payloads_delivered_late: usize,
+    files: usize,
+    multi_version_replaces: usize,
+    refused_merges: usize,
+    hot_rows_over_64_forked: usize,
+    forked_reads: usize,
+    versions_checked: usize,
 }
 
-struct Model {
-    versions: HashMap<String, Version>,
+struct History {
+    rng: StdRng,
+    model: Model,
     devices: Vec<Device>,
-    nway: bool,
     stats: Stats,
+    log: Vec<String>,
+    clock: u64,
 }
 
-/// How a merge settles conflicts.
-#[derive(Clone, Copy, Debug)]
-enum How {
-    Ours,
-    Theirs,
-    Newest,
-    /// The merge writes its own value (or delete) for every conflicting row.
-    Resolve(u8),
-    /// No policy: a conflict must be refused.
-    Plain,
+fn row(dataset: &[u8], key: &[u8]) -> Row {
+    (dataset.to_vec(), key.to_vec())
 }
 
-#[derive(Clone, Debug)]
-enum Step {
-    /// Operations `(dataset, key, value or delete)`; on an old version when `old` is set.
-    Write {
-        dev: usize,
-        ops: Vec<(usize, usize, Option<u8>)>,
-        old: Option<usize>,
-    },
-    Sync {
-        from: usize,
-        to: usize,
-    },
-    /// Merge all heads (`None`) or two chosen heads.
-    Merge {
-        dev: usize,
-        pair: Option<(usize, usize)>,
-        how: How,
-    },
-    Checkout {
-        dev: usize,
-        pick: usize,
-    },
-    CheckoutLatest {
-        dev: usize,
-    },
-    Reopen {
-        dev: usize,
-    },
-}
-
-/// A small deterministic generator for the sampling of checks.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0
-    }
-
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n as u64) as usize
-    }
-}
-
-fn row(dataset: usize, key: usize) -> RowId {
-    (DATASETS[dataset].to_vec(), KEYS[key].to_vec())
-}
-
-fn all_rows() -> Vec<RowId> {
-    let mut rows: Vec<RowId> = (0..DATASETS.len())
-        .flat_map(|d| (0..KEYS.len()).map(move |k| row(d, k)))
-        .collect();
-    rows.sort();
-    rows
-}
-
-fn value_bytes(v: u8) -> Vec<u8> {
-    format!("v{v}").into_bytes()
-}
-
-/// Content of an entry: `None` when absent or deleted.
-fn content(entry: Option<&Entry>) -> Option<&[u8]> {
-    entry.and_then(|e| e.value.as_deref())
-}
-
-fn same_entry(a: Option<&Entry>, b: Option<&Entry>) -> bool {
-    match (a, b) {
-        (None, None) => true,
-        (Some(a), Some(b)) => a.writer == b.writer,
-        _ => false,
-    }
-}
-
-impl Model {
-    fn new(devices: usize, disk: bool, nway: bool) -> Model {
-        let devices = (0..devices)
-            .map(|_| {
-                let (repo, dir) = if disk {
-                    let dir = tempfile::tempdir().expect("tempdir");
-                    (Repository::init(dir.path()).expect("init"), Some(dir))
-                } else {
-                    (
-                        Repository::in_memory().expect("repo"),
-                        None,
-                    )
+impl History {
+    fn new(seed: u64, on_disk: bool) -> History {
+        let mut rng = StdRng::seed_from_u64(seed);
+        let count = rng.random_range(2..=4);
+        let devices = (0..count)
+            .map(|i| {
+                let dir = on_disk.then(|| tempfile::tempdir().expect("tempdir"));
+                let repo = match &dir {
+                    Some(dir) => Repository::init(dir.path()).expect("init"),
+                    None => Repository::in_memory().expect("memory"),
                 };
+                let skew = [0i64, 5, -5, 30, -90][i % 5] * MINUTE as i64;
                 Device {
                     repo: Some(repo),
                     dir,
-                    known: Vec::new(),
-                    known_set: HashSet::new(),
-                    own: HashSet::new(),
+                    nodes: HashSet::new(),
+                    payloads: HashSet::new(),
                     checkout: None,
+                    skew,
+                    hot: false,
                 }
             })
             .collect();
-        Model {
-            versions: HashMap::new(),
+        History {
+            rng,
+            model: Model::default(),
             devices,
-            nway,
             stats: Stats::default(),
+            log: Vec::new(),
+            clock: T0,
         }
     }
 
-    fn time(&self, version: &str) -> u64 {
-        self.versions[version].time
-    }
-
-    /// Every ancestor of `version`, itself included.
-    fn ancestors(&self, version: &str) -> HashSet<String> {
-        let mut seen = HashSet::new();
-        let mut stack = vec![version.to_string()];
-        while let Some(v) = stack.pop() {
-            if seen.insert(v.clone()) {
-                stack.extend(self.versions[&v].parents.iter().cloned());
+    /// The commits device `d` can read: node, payload and every parent readable.
+    fn visible(&self, d: usize) -> HashSet<Version> {
+        let device = &self.devices[d];
+        let mut order: Vec<&Version> = device.nodes.iter().collect();
+        order.sort_by_key(|v| self.model.ancestors(v).len());
+        let mut visible = HashSet::new();
+        for version in order {
+            let commit = &self.model.commits[version];
+            let payload = commit.ops.as_ref().is_none_or(|hash| device.payloads.contains(hash));
+            if payload && commit.parents.iter().all(|p| visible.contains(p)) {
+                visible.insert(version.clone());
             }
         }
-        seen
+        visible
     }
 
-    /// The maximal common ancestors of `a` and `b`.
-    fn lcas(&self, a: &str, b: &str) -> Vec<String> {
-        let (aa, bb) = (self.ancestors(a), self.ancestors(b));
-        let common: HashSet<&String> = aa.intersection(&bb).collect();
-        // A common ancestor is maximal when no other common ancestor descends from it.
-        let mut below: HashSet<String> = HashSet::new();
-        for c in &common {
-            for p in &self.versions[c.as_str()].parents {
-                below.extend(self.ancestors(p));
-            }
-        }
-        let mut max: Vec<String> = common
-            .into_iter()
-            .filter(|c| !below.contains(c.as_str()))
-            .cloned()
-            .collect();
-        max.sort();
-        max
-    }
-
-    /// The common ancestor of `heads` (folding pairwise, in the given order): `Ok(None)`
-    /// when they share no history, `Err(())` when it is ambiguous.
-    fn base(&self, heads: &[String]) -> Result<Option<String>, ()> {
-        let mut base = heads[0].clone();
-        for head in &heads[1..] {
-            let lcas = self.lcas(&base, head);
-            match lcas.len() {
-                0 => return Ok(None),
-                1 => base = lcas[0].clone(),
-                _ => return Err(()),
-            }
-        }
-        Ok(Some(base))
-    }
-
-    fn map_of(&self, version: Option<&String>) -> Map {
-        version.map_or_else(Map::new, |v| self.versions[v].map.clone())
-    }
-
-    /// The newest of some entries: commit time, ties broken by version id.
-    fn newest<'a>(&self, entries: &[&'a Entry]) -> &'a Entry {
-        entries
+    fn tips(&self, d: usize) -> Vec<Version> {
+        let visible = self.visible(d);
+        let mut tips: Vec<Version> = visible
             .iter()
-            .copied()
-            .max_by(|a, b| {
-                (self.time(&a.writer), &a.writer).cmp(&(self.time(&b.writer), &b.writer))
-            })
-            .expect("entries")
-    }
-
-    /// The distinct entries (by writer) of a row that differ from the base, in head order.
-    fn changed<'a>(&self, base: &Map, maps: &'a [&'a Map], row: &RowId) -> Vec<&'a Entry> {
-        let at_base = base.get(row);
-        let mut changed: Vec<&Entry> = Vec::new();
-        for map in maps {
-            if let Some(entry) = map.get(row)
-                && !same_entry(Some(entry), at_base)
-                && !changed.iter().any(|c| c.writer == entry.writer)
-            {
-                changed.push(entry);
-            }
-        }
-        changed
-    }
-
-    /// Expected latest view of a device: per row, (winner or None, forks sorted newest
-    /// first when forked). `None` when the heads' common ancestor is ambiguous.
-    #[allow(clippy::type_complexity)]
-    fn latest(&self, dev: usize) -> Option<BTreeMap<RowId, (Option<Entry>, Vec<Entry>)>> {
-        let heads = self.heads(dev);
-        let mut out = BTreeMap::new();
-        if heads.len() <= 1 {
-            let map = self.map_of(heads.first());
-            for r in all_rows() {
-                out.insert(r.clone(), (map.get(&r).cloned(), Vec::new()));
-            }
-            return Some(out);
-        }
-        let base = self.base(&heads).ok()?;
-        let base = self.map_of(base.as_ref());
-        let maps: Vec<&Map> = heads.iter().map(|h| &self.versions[h].map).collect();
-        for r in all_rows() {
-            let changed = self.changed(&base, &maps, &r);
-            let result = match changed.len() {
-                0 => (base.get(&r).cloned(), Vec::new()),
-                1 => (Some(changed[0].clone()), Vec::new()),
-                _ => {
-                    let winner = self.newest(&changed).clone();
-                    let mut forks: Vec<Entry> = changed.into_iter().cloned().collect();
-                    forks.sort_by(|a, b| {
-                        (self.time(&b.writer), &b.writer).cmp(&(self.time(&a.writer), &a.writer))
-                    });
-                    (Some(winner), forks)
-                }
-            };
-            out.insert(r, result);
-        }
-        Some(out)
-    }
-
-    /// The device's heads: versions it has that none of its versions link to, by key.
-    fn heads(&self, dev: usize) -> Vec<String> {
-        let device = &self.devices[dev];
-        let linked: HashSet<&String> = device
-            .known
-            .iter()
-            .flat_map(|v| self.versions[v].parents.iter())
-            .collect();
-        let mut heads: Vec<String> = device
-            .known
-            .iter()
-            .filter(|v| !linked.contains(v))
-            .cloned()
-            .collect();
-        heads.sort();
-        heads
-    }
-
-    /// The head a plain write continues: the device's own newest head, else the newest.
-    fn preferred(&self, dev: usize) -> Option<String> {
-        let device = &self.devices[dev];
-        let heads = self.heads(dev);
-        heads.into_iter().max_by_key(|h| {
-            let arrival = device.known.iter().position(|k| k == h).expect("known");
-            (device.own.contains(h), arrival)
-        })
-    }
-
-    /// Records a version the device just wrote.
-    fn record(
-        &mut self,
-        dev: usize,
-        version: &str,
-        parents: Vec<String>,
-        map: Map,
-        writes: BTreeMap<RowId, Option<Vec<u8>>>,
-    ) {
-        let repo = self.devices[dev].repo().clone();
-        let links = repo.graph().get(version).expect("node").links;
-        assert_eq!(links, parents, "parents of {version}");
-        let time = common::commit_time(&repo, version);
-        let record = Version {
-            parents,
-            time,
-            map,
-            writes,
-        };
-        if let Some(existing) = self.versions.get(version) {
-            // The same node written twice (same parents, operations and millisecond).
-            assert_eq!(existing.map, record.map);
-        } else {
-            self.versions.insert(version.to_string(), record);
-        }
-        let device = &mut self.devices[dev];
-        device.receive(version);
-        device.own.insert(version.to_string());
-        if let Some(checkout) = &device.checkout
-            && self.versions[version].parents.contains(checkout)
-        {
-            device.checkout = Some(version.to_string());
-        }
-    }
-
-    fn write(&mut self, dev: usize, ops: &[(usize, usize, Option<u8>)], old: Option<usize>) {
-        let device = &self.devices[dev];
-        let old = old
-            .filter(|_| !device.known.is_empty())
-            .map(|pick| device.known[pick % device.known.len()].clone());
-        let parents: Vec<String> = match (&old, &device.checkout) {
-            (Some(old), _) => vec![old.clone()],
-            (None, Some(checkout)) => vec![checkout.clone()],
-            (None, None) => self.preferred(dev).into_iter().collect(),
-        };
-        let repo = device.repo().clone();
-        let mut tx = repo.transaction();
-        let mut writes = BTreeMap::new();
-        for &(d, k, v) in ops {
-            match v {
-                Some(v) => tx.put(DATASETS[d], KEYS[k], value_bytes(v)),
-                None => tx.delete(DATASETS[d], KEYS[k]),
-            };
-            writes.insert(row(d, k), v.map(value_bytes));
-        }
-        if let Some(old) = &old {
-            tx.replaces(std::slice::from_ref(old));
-        }
-        let version = tx.commit().expect("write");
-        let mut map = self.map_of(parents.first());
-        for (r, value) in &writes {
-            map.insert(
-                r.clone(),
-                Entry {
-                    writer: version.clone(),
-                    value: value.clone(),
-                },
-            );
-        }
-        self.record(dev, &version, parents, map, writes);
-    }
-
-    fn sync(&mut self, from: usize, to: usize) {
-        if from == to {
-            return;
-        }
-        let (a, b) = (
-            self.devices[from].repo().clone(),
-            self.devices[to].repo().clone(),
-        );
-        common::sync(&a, &b);
-        let known = self.devices[from].known.clone();
-        for v in &known {
-            self.devices[to].receive(v);
-        }
-    }
-
-    fn merge(&mut self, dev: usize, pair: Option<(usize, usize)>, how: How) {
-        let heads = self.heads(dev);
-        let repo = self.devices[dev].repo().clone();
-        let nway = self.nway;
-        let links: Vec<String> = match pair {
-            None if heads.len() < 2 => {
-                let result = repo.merge(&[]).commit();
-                assert!(
-                    matches!(result, Err(Error::InvalidArgument(_))),
-                    "{result:?}"
-                );
-                return;
-            }
-            None if heads.len() == 2 || nway => {
-                // All heads, by key, with this device's preferred head first.
-                let preferred = self.preferred(dev).expect("a head");
-                let mut links = heads.clone();
-                let pos = links.iter().position(|h| *h == preferred).expect("head");
-                links.swap(0, pos);
-                links
-            }
-            None => {
-                let preferred = self.preferred(dev).expect("a head");
-                let other = heads
+            .filter(|v| {
+                !visible
                     .iter()
-                    .find(|h| **h != preferred)
-                    .expect("another head");
-                vec![preferred, other.clone()]
-            }
-            Some((i, j)) => {
-                if heads.len() < 2 {
-                    return;
-                }
-                let (i, j) = (i % heads.len(), j % heads.len());
-                let j = if i == j { (j + 1) % heads.len() } else { j };
-                vec![heads[i].clone(), heads[j].clone()]
-            }
-        };
-        let base = match self.base(&links) {
-            Ok(base) => base,
-            Err(()) => {
-                self.stats.skipped_merges += 1;
-                return;
-            }
-        };
-        // With 3+ heads, "changed since the common ancestor" depends on which ancestor:
-        // that of all heads, or that of each pair. The model merges only where every
-        // pair's common ancestor is the one of all heads, so the two readings agree.
-        let expected_base: Vec<String> = base.iter().cloned().collect();
-        let pairs_agree = links.iter().enumerate().all(|(i, a)| {
-            links[i + 1..]
-                .iter()
-                .all(|b| self.lcas(a, b) == expected_base)
-        });
-        if links.len() > 2 && !pairs_agree {
-            self.stats.skipped_merges += 1;
-            return;
-        }
-        let base_map = self.map_of(base.as_ref());
-        let maps: Vec<&Map> = links.iter().map(|l| &self.versions[l].map).collect();
-        // Per row: the result before the merge's own operations, or a conflict.
-        let mut merged = Map::new();
-        let mut conflicts: Vec<(RowId, Vec<Entry>)> = Vec::new();
-        for r in all_rows() {
-            let changed = self.changed(&base_map, &maps, &r);
-            let contents: BTreeSet<Option<&[u8]>> =
-                changed.iter().map(|e| content(Some(e))).collect();
-            if changed.is_empty() {
-                if let Some(entry) = base_map.get(&r) {
-                    merged.insert(r.clone(), entry.clone());
-                }
-            } else if contents.len() == 1 {
-                // One change, or the same content on every side: the first side's entry.
-                merged.insert(r.clone(), changed[0].clone());
-            } else {
-                conflicts.push((r.clone(), changed.into_iter().cloned().collect()));
-            }
-        }
-        // All heads through `merge(&[])` when that is what `links` are; else named heads.
-        let mut tx = if pair.is_none() && links.len() == heads.len() {
-            repo.merge(&[])
+                    .any(|o| self.model.commits[o].parents.contains(v))
+            })
+            .cloned()
+            .collect();
+        tips.sort();
+        tips
+    }
+
+    fn pick<'a, T>(&mut self, items: &'a [T]) -> Option<&'a T> {
+        if items.is_empty() {
+            None
         } else {
-            repo.merge(&links)
-        };
-        // What the merge writes itself: explicit resolutions, or the policy's choice.
-        let mut own: BTreeMap<RowId, Option<Vec<u8>>> = BTreeMap::new();
-        let mut seed = match how {
-            How::Resolve(seed) => Rng(u64::from(seed) * 0x9e37_79b9 + 1),
-            _ => Rng(1),
-        };
-        for (r, changed) in &conflicts {
-            let chosen: Option<Vec<u8>> = match how {
-                How::Plain => continue,
-                How::Resolve(_) => match seed.below(3) {
-                    0 => None,
-                    n => Some(format!("resolved{n}").into_bytes()),
-                },
-                How::Newest => {
-                    let refs: Vec<&Entry> = changed.iter().collect();
-                    self.newest(&refs).value.clone()
-                }
-                // The first head's value if the first head changed the row, else the
-                // newest of the changes.
-                How::Ours => match maps[0].get(r) {
-                    Some(ours) if !same_entry(Some(ours), base_map.get(r)) => ours.value.clone(),
-                    _ => {
-                        let refs: Vec<&Entry> = changed.iter().collect();
-                        self.newest(&refs).value.clone()
-                    }
-                },
-                // The newest of the changes made by the other heads.
-                How::Theirs => {
-                    let others: Vec<&Entry> = maps[1..]
-                        .iter()
-                        .filter_map(|m| m.get(r))
-                        .filter(|e| !same_entry(Some(e), base_map.get(r)))
-                        .collect();
-                    self.newest(&others).value.clone()
-                }
+            Some(&items[self.rng.random_range(0..items.len())])
+        }
+    }
+
+    fn random_row(&mut self) -> Row {
+        let dataset = DATASETS[self.rng.random_range(0..DATASETS.len())];
+        let key = KEYS[self.rng.random_range(0..KEYS.len())];
+        row(dataset, key)
+    }
+
+    /// Random operations for a transaction (and what the model records for them).
+    fn random_ops(&mut self, d: usize, tx: &mut strata::Transaction<'_>) -> BTreeMap<Row, Val> {
+        let mut writes = BTreeMap::new();
+        for _ in 0..self.rng.random_range(1..=3) {
+            let (dataset, key) = self.random_row();
+            let choice = self.rng.random_range(0..10);
+            let val = if choice < 6 {
+                let value = format!("v{}", self.rng.random_range(0..4)).into_bytes();
+                tx.put(&dataset, &key, &value);
+                Val::Put(value)
+            } else if choice < 9 {
+                tx.delete(&dataset, &key);
+                Val::Del
+            } else {
+                let content = format!("file {}", self.rng.random_range(0..3)).into_bytes();
+                tx.put_file(&dataset, &key, &mut content.as_slice()).expect("file");
+                self.stats.files += 1;
+                let _ = d;
+                Val::File(sha256_hex(&content))
             };
-            own.insert(r.clone(), chosen);
+            writes.insert((dataset, key), val);
         }
-        if let How::Resolve(_) = how {
-            for (r, value) in &own {
-                match value {
-                    Some(value) => tx.put(&r.0, &r.1, value),
-                    None => tx.delete(&r.0, &r.1),
-                };
-            }
-        }
-        match how {
-            How::Ours => {
-                tx.policy(MergePolicy::Ours);
-            }
-            How::Theirs => {
-                tx.policy(MergePolicy::Theirs);
-            }
-            How::Newest => {
-                tx.policy(MergePolicy::Newest);
-            }
-            How::Resolve(_) | How::Plain => {}
-        }
-        self.stats.conflicts += conflicts.len();
-        let before = repo.graph().change_count().unwrap();
-        let result = tx.commit();
-        if matches!(how, How::Plain) && !conflicts.is_empty() {
-            match result {
-                Err(Error::Conflict { count, .. }) => assert_eq!(count, conflicts.len()),
-                other => panic!(
-                    "merge of {links:?} with {} conflict(s) and no policy: {other:?}",
-                    conflicts.len()
-                ),
-            }
-            assert_eq!(
-                repo.graph().change_count().unwrap(),
-                before,
-                "a refused merge writes nothing"
-            );
-            return;
-        }
-        let version = result.unwrap_or_else(|e| panic!("merge of {links:?} ({how:?}): {e}"));
-        for (r, value) in &own {
-            merged.insert(
-                r.clone(),
-                Entry {
-                    writer: version.clone(),
-                    value: value.clone(),
+        writes
+    }
+
+    /// Records a commit made on device `d`. A commit written through the API moves the
+    /// checkout along when it was written on it.
+    fn record(&mut self, d: usize, version: &Version, writes: BTreeMap<Row, Val>, raw: bool) {
+        let node = self.devices[d].repo().graph().get(version).expect("node");
+        let commit = Commit::decode(&node.value).expect("commit");
+        let parents: Vec<Version> = node
+            .links
+            .iter()
+            .map(|l| self.devices[d].repo().resolve(l).expect("parent is a version"))
+            .collect();
+        let ops = commit.operations.clone();
+        if !self.model.commits.contains_key(version) {
+            self.model.add(
+                version.clone(),
+                MCommit {
+                    parents,
+                    time: commit.modified,
+                    writes,
+                    ops: ops.clone(),
                 },
             );
         }
-        self.stats.merges += 1;
-        self.record(dev, &version, links, merged, own);
+        self.devices[d].nodes.insert(version.clone());
+        self.devices[d].payloads.extend(ops);
+        let on_checkout = self.devices[d]
+            .checkout
+            .as_ref()
+            .is_some_and(|c| self.model.commits[version].parents.contains(c));
+        if on_checkout && !raw {
+            self.devices[d].checkout = Some(version.clone());
+        }
     }
 
-    fn checkout(&mut self, dev: usize, pick: usize) {
-        let device = &mut self.devices[dev];
-        if device.known.is_empty() {
-            assert!(device.repo().checkout("0123456789").is_err());
+    fn step(&mut self) {
+        self.stats.steps += 1;
+        let d = self.rng.random_range(0..self.devices.len());
+        match self.rng.random_range(0..100) {
+            0..20 => self.write(d),
+            20..28 => self.write_on_old(d),
+            28..38 => self.foreign_write(d),
+            38..56 => self.merge(d),
+            56..60 => self.replace_several(d),
+            60..82 => {
+                let to = self.rng.random_range(0..self.devices.len());
+                if to != d {
+                    let graph_only = self.rng.random_bool(0.25);
+                    self.sync(d, to, graph_only);
+                }
+            }
+            82..86 => self.refused_merge(d),
+            86..90 => self.checkout(d),
+            90..92 if d < 2 => self.hot_row(d),
+            92..95 => self.reopen(d),
+            _ => self.deliver_payloads(d),
+        }
+    }
+
+    fn write(&mut self, d: usize) {
+        let repo = self.devices[d].repo().clone();
+        let expected_parent = match &self.devices[d].checkout {
+            Some(checkout) => vec![checkout.clone()],
+            None => self.tips(d),
+        };
+        let mut tx = repo.transaction();
+        let writes = self.random_ops(d, &mut tx);
+        let version = tx.commit().expect("write");
+        self.log.push(format!("write on {d}: {}", version.short()));
+        self.record(d, &version, writes, false);
+        let parents = &self.model.commits[&version].parents;
+        assert!(parents.len() <= 1);
+        if let Some(parent) = parents.first() {
+            assert!(expected_parent.contains(parent), "a plain write continues a head or the checkout");
+        }
+        self.check_device(d, &[version]);
+    }
+
+    fn write_on_old(&mut self, d: usize) {
+        let mut visible: Vec<Version> = self.visible(d).into_iter().collect();
+        visible.sort();
+        let Some(base) = self.pick(&visible).cloned() else {
+            return;
+        };
+        if self.model.union(std::slice::from_ref(&base)).iter().any(|v| self.model.commits[v].parents.len() > 1) {
+            self.stats.writes_on_old_versions_after_merges += 1;
+        }
+        let repo = self.devices[d].repo().clone();
+        let mut tx = repo.transaction();
+        let writes = self.random_ops(d, &mut tx);
+        tx.replaces(std::slice::from_ref(&base));
+        let version = tx.commit().expect("write on an old version");
+        self.log.push(format!("write on {d} replacing {}: {}", base.short(), version.short()));
+        self.record(d, &version, writes, false);
+        assert_eq!(self.model.commits[&version].parents, vec![base]);
+        self.check_device(d, &[version]);
+    }
+
+    /// A commit written through the graph with a chosen time and parents: a device whose
+    /// clock is off, or another program (a merge of several parents that settles nothing).
+    fn foreign_write(&mut self, d: usize) {
+        let mut visible: Vec<Version> = self.visible(d).into_iter().collect();
+        visible.sort();
+        let mut parents: Vec<Version> = Vec::new();
+        for _ in 0..self.rng.random_range(0..=3) {
+            if let Some(p) = self.pick(&visible).cloned()
+                && !parents.contains(&p)
+            {
+                parents.push(p);
+            }
+        }
+        self.clock += self.rng.random_range(1..MINUTE);
+        let time = (self.clock as i64 + self.devices[d].skew) as u64;
+        let mut writes = BTreeMap::new();
+        let mut rows = Vec::new();
+        for _ in 0..self.rng.random_range(0..=2) {
+            let (dataset, key) = self.random_row();
+            let value = self.rng.random_bool(0.8).then(|| format!("f{}", self.rng.random_range(0..3)));
+            writes.insert((dataset.clone(), key.clone()), match &value {
+                Some(v) => Val::Put(v.clone().into_bytes()),
+                None => Val::Del,
+            });
+            rows.push((dataset, key, value));
+        }
+        if parents.len() > 1 {
+            self.stats.unsettled_foreign_merges += 1;
+        }
+        if self.devices[d].skew != 0 {
+            self.stats.skewed_writes += 1;
+        }
+        let repo = self.devices[d].repo().clone();
+        let version = write_raw(&repo, &parents, time, &rows);
+        self.log.push(format!("foreign write on {d} at {time}: {}", version.short()));
+        self.record(d, &version, writes, true);
+        self.check_device(d, &[version]);
+    }
+
+    fn merge(&mut self, d: usize) {
+        let tips = self.tips(d);
+        if tips.len() < 2 {
             return;
         }
-        let version = device.known[pick % device.known.len()].clone();
-        let prefix = &version[..8 + pick % 20];
-        assert_eq!(device.repo().checkout(prefix).expect("checkout"), version);
-        device.checkout = Some(version);
+        let all = self.rng.random_bool(0.5);
+        let named: Vec<Version> = if all {
+            Vec::new()
+        } else {
+            let mut chosen: Vec<Version> = tips.clone();
+            // A random subset of at least two heads, in random order.
+            for i in (1..chosen.len()).rev() {
+                let j = self.rng.random_range(0..=i);
+                chosen.swap(i, j);
+            }
+            chosen.truncate(self.rng.random_range(2..=tips.len()));
+            chosen
+        };
+        let policy = match self.rng.random_range(0..5) {
+            0 => Some(MergePolicy::Ours),
+            1 => Some(MergePolicy::Theirs),
+            2 => Some(MergePolicy::Newest),
+            _ => None,
+        };
+        let repo = self.devices[d].repo().clone();
+        let mut tx = repo.merge(&named);
+        let mut own = BTreeMap::new();
+        if self.rng.random_bool(0.3) {
+            let (dataset, key) = self.random_row();
+            tx.put(&dataset, &key, b"settled");
+            own.insert((dataset, key), Val::Put(b"settled".to_vec()));
+        }
+        if let Some(policy) = policy {
+            tx.policy(policy);
+        }
+        let before = repo.graph().change_count().expect("count");
+        match tx.commit() {
+            Ok(version) => {
+                let node = repo.graph().get(&version).expect("node");
+                let parents: Vec<Version> = node.links.iter().map(|l| repo.resolve(l).expect("parent")).collect();
+                let expected: BTreeSet<&Version> = if named.is_empty() { tips.iter().collect() } else { named.iter().collect() };
+                assert_eq!(parents.iter().collect::<BTreeSet<_>>(), expected, "a merge links the heads it joins");
+                if !named.is_empty() {
+                    assert_eq!(parents, named, "named heads keep their order");
+                }
+                let settled = self
+                    .model
+                    .settle(&parents, &own, policy)
+                    .unwrap_or_else(|c| panic!("the model expected conflicts {c:?}; the merge succeeded"));
+                self.note_merge(&parents);
+                let mut writes = own;
+                writes.extend(settled);
+                self.log.push(format!("merge on {d} of {}: {}", parents.len(), version.short()));
+                self.record(d, &version, writes, false);
+                self.check_device(d, &[version]);
+            }
+            Err(Error::Conflict { rows }) => {
+                assert_eq!(repo.graph().change_count().expect("count"), before, "a refused merge writes nothing");
+                // Which heads are "ours" does not matter for what conflicts.
+                let parents = if named.is_empty() { tips.clone() } else { named.clone() };
+                let expected = self.model.settle(&parents, &own, policy).expect_err("the merge reported conflicts the model does not see");
+                let got: Vec<(Row, Vec<String>)> = rows
+                    .into_iter()
+                    .map(|r| ((r.dataset, r.key), r.versions))
+                    .collect();
+                let want: Vec<(Row, Vec<String>)> = expected
+                    .into_iter()
+                    .map(|(row, heads)| (row, heads.iter().map(|h| h.to_string()).collect()))
+                    .collect();
+                assert_eq!(got, want, "conflicting rows and their versions");
+                self.stats.conflicts_reported += 1;
+            }
+            Err(other) => panic!("merge failed: {other}"),
+        }
     }
 
-    fn checkout_latest(&mut self, dev: usize) {
-        let device = &mut self.devices[dev];
-        device.repo().checkout_latest().expect("checkout latest");
-        device.checkout = None;
+    fn note_merge(&mut self, parents: &[Version]) {
+        self.stats.merges += 1;
+        if parents.len() >= 3 {
+            self.stats.merges_of_three_or_more += 1;
+        }
+        if parents.iter().any(|p| self.model.commits[p].parents.len() > 1) {
+            self.stats.merges_of_merges += 1;
+        }
+        // Criss-cross: the parents' common ancestors have several maximal elements.
+        let a = self.model.ancestors(&parents[0]);
+        let b = self.model.ancestors(&parents[1]);
+        let common: Vec<&Version> = a.intersection(&b).collect();
+        let maximal = common
+            .iter()
+            .filter(|c| !common.iter().any(|o| o != *c && self.model.ancestors(o).contains(**c)))
+            .count();
+        if maximal > 1 {
+            self.stats.criss_cross_merges += 1;
+        }
     }
 
-    fn reopen(&mut self, dev: usize) {
-        let device = &mut self.devices[dev];
-        let Some(dir) = &device.dir else { return };
+    /// A versioned update naming every version of a forked row: a merge of the heads that
+    /// hold them.
+    fn replace_several(&mut self, d: usize) {
+        let visible = self.visible(d);
+        let forked: Vec<(Row, MRow)> = self
+            .model
+            .rows(&visible)
+            .into_iter()
+            .filter_map(|row| self.model.read(&visible, &row).filter(|s| s.heads.len() > 1).map(|s| (row, s)))
+            .collect();
+        let Some((row, state)) = self.pick(&forked).cloned() else {
+            return;
+        };
+        let repo = self.devices[d].repo().clone();
+        let policy = Some(MergePolicy::Newest);
+        let mut tx = repo.transaction();
+        tx.put(&row.0, &row.1, b"replaced").replaces(&state.heads).policy(MergePolicy::Newest);
+        let version = tx.commit().expect("replace several versions");
+        let node = repo.graph().get(&version).expect("node");
+        let parents: Vec<Version> = node.links.iter().map(|l| repo.resolve(l).expect("parent")).collect();
+        // The heads whose state of the row has one of the named versions.
+        let mut expected: BTreeSet<Version> = BTreeSet::new();
+        for tip in self.tips(d) {
+            let view = self.model.ancestors(&tip);
+            if self.model.read(&view, &row).is_some_and(|s| s.heads.iter().any(|h| state.heads.contains(h))) {
+                expected.insert(tip);
+            }
+        }
+        assert_eq!(parents.iter().cloned().collect::<BTreeSet<_>>(), expected, "replacing several versions links the heads holding them");
+        let own = BTreeMap::from([(row.clone(), Val::Put(b"replaced".to_vec()))]);
+        let mut writes = own.clone();
+        if parents.len() > 1 {
+            writes.extend(self.model.settle(&parents, &own, policy).expect("newest settles everything"));
+            self.note_merge(&parents);
+        }
+        self.stats.multi_version_replaces += 1;
+        self.log.push(format!("replace {} versions on {d}: {}", state.heads.len(), version.short()));
+        self.record(d, &version, writes, false);
+        self.check_device(d, &[version]);
+    }
+
+    /// Merges a device must refuse, writing nothing: an ancestor with its descendant, or a
+    /// version that is not a head.
+    fn refused_merge(&mut self, d: usize) {
+        let visible: Vec<Version> = {
+            let mut v: Vec<Version> = self.visible(d).into_iter().collect();
+            v.sort();
+            v
+        };
+        let tips = self.tips(d);
+        let candidates: Vec<(Version, Version)> = visible
+            .iter()
+            .flat_map(|a| visible.iter().map(move |b| (a.clone(), b.clone())))
+            .filter(|(a, b)| a != b && (self.model.ancestors(b).contains(a) || !tips.contains(a) || !tips.contains(b)))
+            .take(50)
+            .collect();
+        let Some((a, b)) = self.pick(&candidates).cloned() else {
+            return;
+        };
+        let repo = self.devices[d].repo().clone();
+        let before = repo.graph().change_count().expect("count");
+        let result = repo.merge(&[a, b]).policy(MergePolicy::Newest).commit();
+        assert!(matches!(result, Err(Error::InvalidArgument(_))), "{result:?}");
+        assert_eq!(repo.graph().change_count().expect("count"), before);
+        assert_eq!(repo.heads().expect("heads"), tips);
+        self.stats.refused_merges += 1;
+    }
+
+    fn checkout(&mut self, d: usize) {
+        let repo = self.devices[d].repo().clone();
+        if self.devices[d].checkout.is_some() && self.rng.random_bool(0.5) {
+            repo.checkout_latest().expect("latest");
+            self.devices[d].checkout = None;
+            return;
+        }
+        let mut visible: Vec<Version> = self.visible(d).into_iter().collect();
+        visible.sort();
+        if let Some(version) = self.pick(&visible).cloned() {
+            repo.checkout(&version).expect("checkout");
+            self.devices[d].checkout = Some(version);
+        }
+    }
+
+    /// A row written more than 64 times, on the device's own line.
+    fn hot_row(&mut self, d: usize) {
+        if self.devices[d].hot {
+            return;
+        }
+        self.devices[d].hot = true;
+        let repo = self.devices[d].repo().clone();
+        let mut last = None;
+        for i in 0..70 {
+            let value = format!("hot {i}").into_bytes();
+            let version = repo.put(DATASETS[0], HOT, &value).expect("hot write");
+            self.record(d, &version, BTreeMap::from([(row(DATASETS[0], HOT), Val::Put(value))]), false);
+            last = Some(version);
+        }
+        self.check_device(d, &last.into_iter().collect::<Vec<_>>());
+    }
+
+    fn reopen(&mut self, d: usize) {
+        let device = &mut self.devices[d];
+        let Some(dir) = &device.dir else {
+            return;
+        };
         device.repo = None;
         device.repo = Some(Repository::open(dir.path()).expect("reopen"));
+        self.check_device(d, &[]);
     }
 
-    fn apply(&mut self, step: &Step) {
-        let n = self.devices.len();
-        match *step {
-            Step::Write { dev, ref ops, old } => self.write(dev % n, ops, old),
-            Step::Sync { from, to } => self.sync(from % n, to % n),
-            Step::Merge { dev, pair, how } => self.merge(dev % n, pair, how),
-            Step::Checkout { dev, pick } => self.checkout(dev % n, pick),
-            Step::CheckoutLatest { dev } => self.checkout_latest(dev % n),
-            Step::Reopen { dev } => self.reopen(dev % n),
+    /// Sends every node `from` has that `to` lacks, through the receiver's checks; with
+    /// `graph_only`, without payloads (the commits stay pending until they arrive).
+    fn sync(&mut self, from: usize, to: usize, graph_only: bool) {
+        let (source, target) = (self.devices[from].repo().clone(), self.devices[to].repo().clone());
+        if graph_only {
+            common::sync_graph(&source, &target);
+        } else {
+            common::sync(&source, &target);
         }
-    }
-
-    // ---- checks ----
-
-    /// Checks one version's view, read by read, against the model's map.
-    fn check_version(&self, repo: &Repository, version: &str) {
-        let map = &self.versions[version].map;
-        let view = repo.at(version).expect("at");
-        assert_eq!(view.heads(), vec![version.to_string()]);
-        for r in all_rows() {
-            let got = view.get(&r.0, &r.1).expect("get");
-            let expected = map.get(&r).filter(|e| e.value.is_some());
-            match (got, expected) {
-                (None, None) => {}
-                (Some(row), Some(entry)) => {
-                    assert_eq!(Some(&row.value), entry.value.as_ref(), "{r:?} at {version}");
-                    assert_eq!(row.version, entry.writer, "{r:?} at {version}");
-                    assert!(!row.forked);
-                }
-                (got, expected) => panic!("{r:?} at {version}: got {got:?}, expected {expected:?}"),
-            }
-        }
-        let mut live_datasets = Vec::new();
-        for dataset in DATASETS {
-            let expected: Vec<(Vec<u8>, Vec<u8>, String)> = map
+        let nodes: Vec<Version> = self.devices[from].nodes.iter().cloned().collect();
+        self.devices[to].nodes.extend(nodes);
+        if !graph_only {
+            // The payloads of every commit the receiver now holds, that the sender has.
+            let wanted: Vec<String> = self.devices[to]
+                .nodes
                 .iter()
-                .filter(|((d, _), e)| d == dataset && e.value.is_some())
-                .map(|((_, k), e)| {
-                    (
-                        k.clone(),
-                        e.value.clone().unwrap_or_default(),
-                        e.writer.clone(),
-                    )
-                })
+                .filter_map(|v| self.model.commits[v].ops.clone())
+                .filter(|hash| self.devices[from].payloads.contains(hash))
                 .collect();
-            let got: Vec<(Vec<u8>, Vec<u8>, String)> = common::rows(&view, dataset, Range::all())
-                .into_iter()
-                .map(|row| (row.key, row.value, row.version))
-                .collect();
-            assert_eq!(got, expected, "range of {dataset:?} at {version}");
-            if !expected.is_empty() {
-                live_datasets.push(dataset.to_vec());
+            self.devices[to].payloads.extend(wanted);
+        }
+        let visible = self.visible(to);
+        let mut nodes: Vec<&Version> = self.devices[to].nodes.iter().collect();
+        nodes.sort_by_key(|v| self.model.ancestors(v).len());
+        for version in nodes {
+            let readable = target.resolve(version).is_ok();
+            if readable != visible.contains(version) {
+                let commit = &self.model.commits[version];
+                let parents: Vec<(String, bool, bool)> = commit.parents.iter().map(|p| (p.short().to_string(), target.resolve(p).is_ok(), visible.contains(p))).collect();
+                let payload = commit.ops.as_ref().map(|h| (target.payload(h).unwrap().is_some(), self.devices[to].payloads.contains(h)));
+                panic!("{} readable on {to}: impl {readable}; parents {parents:?}; payload {payload:?}; pending {:?}\n{}", version.short(), target.missing_payloads().unwrap(), self.log.join("\n"));
             }
         }
-        live_datasets.sort();
-        assert_eq!(
-            view.datasets().expect("datasets"),
-            live_datasets,
-            "datasets at {version}"
-        );
-        let live = map.values().filter(|e| e.value.is_some()).count() as u64;
-        assert_eq!(
-            view.status().expect("status").rows,
-            live,
-            "status rows at {version}"
-        );
+        let pending = self.devices[to].nodes.len() - visible.len();
+        if pending > 0 {
+            self.stats.pending_seen += 1;
+            let report = target.fsck(&mut |_, _| {}).expect("fsck");
+            assert!(report.is_ok(), "{:?}\n{}", report.problems, self.log.join("\n"));
+            assert_eq!(target.status().expect("status").pending as usize, pending, "pending on {to}\n{}", self.log.join("\n"));
+        }
+        self.log.push(format!("sync {from} -> {to}{}", if graph_only { " (graph only)" } else { "" }));
+        self.check_device(to, &[]);
     }
 
-    /// Checks the device's latest view (all heads, forks) against the model.
-    fn check_latest(&mut self, dev: usize) {
-        let repo = self.devices[dev].repo().clone();
-        let Some(expected) = self.latest(dev) else {
-            self.stats.ambiguous_latest += 1;
-            return;
-        };
-        let latest = repo.latest().expect("latest");
-        for (r, (winner, forks)) in &expected {
-            let got = latest.get(&r.0, &r.1).expect("get");
-            let live = winner.as_ref().filter(|e| e.value.is_some());
-            match (&got, live) {
-                (None, None) => {}
-                (Some(row), Some(entry)) => {
-                    assert_eq!(Some(&row.value), entry.value.as_ref(), "{r:?} at latest");
-                    assert_eq!(row.version, entry.writer, "{r:?} at latest");
-                    assert_eq!(row.forked, !forks.is_empty(), "{r:?} forked at latest");
-                }
-                _ => panic!("{r:?} at latest: got {got:?}, expected {winner:?} (forks {forks:?})"),
-            }
-            let got_forks: Vec<(String, bool)> = latest
-                .forks(&r.0, &r.1)
-                .expect("forks")
-                .into_iter()
-                .map(|f| (f.version, f.deleted))
-                .collect();
-            let expected_forks: Vec<(String, bool)> = if forks.is_empty() {
-                winner
-                    .iter()
-                    .map(|e| (e.writer.clone(), e.value.is_none()))
-                    .collect()
-            } else {
-                self.stats.forked_rows += 1;
-                forks
-                    .iter()
-                    .map(|e| (e.writer.clone(), e.value.is_none()))
-                    .collect()
-            };
-            assert_eq!(got_forks, expected_forks, "forks of {r:?}");
-        }
-        for dataset in DATASETS {
-            let want: Vec<(Vec<u8>, Vec<u8>)> = expected
-                .iter()
-                .filter(|((d, _), (w, _))| {
-                    d == dataset && w.as_ref().is_some_and(|e| e.value.is_some())
-                })
-                .map(|((_, k), (w, _))| {
-                    (
-                        k.clone(),
-                        w.as_ref().and_then(|e| e.value.clone()).unwrap_or_default(),
-                    )
-                })
-                .collect();
-            let got: Vec<(Vec<u8>, Vec<u8>)> = common::rows(&latest, dataset, Range::all())
-                .into_iter()
-                .map(|row| (row.key, row.value))
-                .collect();
-            assert_eq!(got, want, "range of {dataset:?} at latest");
-        }
-        if self.heads(dev).len() == 1 {
-            let live = expected
-                .values()
-                .filter(|(w, _)| w.as_ref().is_some_and(|e| e.value.is_some()))
-                .count();
-            assert_eq!(latest.status().expect("status").rows, live as u64);
-        }
-    }
-
-    fn check(&mut self, dev: usize, seed: u64) {
-        let mut rng = Rng(seed | 1);
-        let repo = self.devices[dev].repo().clone();
-        let device = &self.devices[dev];
-        assert_eq!(
-            repo.heads().expect("heads"),
-            self.heads(dev),
-            "heads of device {dev}"
-        );
-        assert_eq!(repo.checked_out().expect("checked out"), device.checkout);
-        if device.known.is_empty() {
-            assert!(repo.get(DATASETS[0], KEYS[0]).expect("get").is_none());
-            return;
-        }
-        // Some versions, read by read; always the newest one.
-        let mut sample: BTreeSet<String> = BTreeSet::new();
-        sample.insert(device.known[device.known.len() - 1].clone());
-        for _ in 0..2 {
-            sample.insert(device.known[rng.below(device.known.len())].clone());
-        }
-        for version in &sample {
-            self.check_version(&repo, version);
-        }
-        self.check_latest(dev);
-        let device = &self.devices[dev];
-        // The default view follows the checkout.
-        if let Some(checkout) = &device.checkout {
-            let map = &self.versions[checkout].map;
-            for r in all_rows() {
-                let got = repo.get(&r.0, &r.1).expect("get").map(|row| row.value);
-                assert_eq!(got.as_ref(), map.get(&r).and_then(|e| e.value.as_ref()));
-            }
-        }
-        // History of some rows: exactly the versions that wrote them, newest first.
-        for _ in 0..2 {
-            let r = row(rng.below(DATASETS.len()), rng.below(KEYS.len()));
-            let expected: Vec<(String, Option<Vec<u8>>)> = device
-                .known
-                .iter()
-                .rev()
-                .filter_map(|v| {
-                    self.versions[v]
-                        .writes
-                        .get(&r)
-                        .map(|value| (v.clone(), value.clone()))
-                })
-                .collect();
-            let got: Vec<(String, Option<Vec<u8>>)> = repo
-                .history(&r.0, &r.1)
-                .expect("history")
-                .into_iter()
-                .map(|h| {
-                    let value = (!h.deleted).then_some(h.value);
-                    (h.version, value)
-                })
-                .collect();
-            assert_eq!(got, expected, "history of {r:?}");
-        }
-        // A diff of two versions: the rows whose content differs.
-        let a = &device.known[rng.below(device.known.len())];
-        let b = &device.known[rng.below(device.known.len())];
-        let (ma, mb) = (&self.versions[a].map, &self.versions[b].map);
-        let summary = |e: Option<&Entry>| e.map(|e| (e.writer.clone(), e.value.clone()));
-        let expected: Vec<(RowId, _, _)> = all_rows()
-            .into_iter()
-            .filter(|r| content(ma.get(r)) != content(mb.get(r)))
-            .map(|r| {
-                let (old, new) = (summary(ma.get(&r)), summary(mb.get(&r)));
-                (r, old, new)
-            })
+    /// Payloads a device lacks arrive from any device that has them.
+    fn deliver_payloads(&mut self, d: usize) {
+        let missing: BTreeSet<String> = self.devices[d]
+            .nodes
+            .iter()
+            .filter_map(|v| self.model.commits[v].ops.clone())
+            .filter(|hash| !self.devices[d].payloads.contains(hash))
             .collect();
-        let got: Vec<(RowId, _, _)> = repo
+        if missing.is_empty() {
+            return;
+        }
+        let target = self.devices[d].repo().clone();
+        for hash in &missing {
+            let source = self
+                .devices
+                .iter()
+                .find(|dev| dev.payloads.contains(hash))
+                .expect("someone has it")
+                .repo()
+                .clone();
+            common::send_payload(&source, &target, hash);
+            self.devices[d].payloads.insert(hash.clone());
+        }
+        self.stats.payloads_delivered_late += 1;
+        self.log.push(format!("payloads to {d}"));
+        self.check_device(d, &[]);
+    }
+
+    /// Checks device `d` at latest, at `versions`, and that it sees what the model says.
+    fn check_device(&mut self, d: usize, versions: &[Version]) {
+        let repo = self.devices[d].repo().clone();
+        let visible = self.visible(d);
+        let mut expected_heads = self.tips(d);
+        expected_heads.sort();
+        assert_eq!(repo.heads().expect("heads"), expected_heads, "heads on device {d}");
+        if std::env::var("STRATA_MODEL_FSCK").is_ok() {
+            let report = repo.fsck(&mut |_, _| {}).expect("fsck");
+            assert!(report.is_ok(), "{:?}\n{}", report.problems, self.log.join("\n"));
+        }
+        self.check_view(&repo, repo.latest().expect("latest"), &visible, true);
+        for version in versions {
+            if visible.contains(version) {
+                let view = self.model.ancestors(version);
+                self.check_view(&repo, repo.at(version).expect("at"), &view, false);
+            }
+        }
+        assert_eq!(repo.checked_out().expect("checkout"), self.devices[d].checkout);
+    }
+
+    fn check_view(&mut self, repo: &Repository, view: strata::View, commits: &HashSet<Version>, latest: bool) {
+        self.stats.versions_checked += 1;
+        let mut live = 0u64;
+        let mut files = 0u64;
+        for dataset in DATASETS {
+            let rows: Vec<strata::Row> = view
+                .range(dataset, Range::all())
+                .collect::<strata::Result<_>>()
+                .expect("range");
+            let mut got: Vec<(Vec<u8>, Val, bool)> = Vec::new();
+            for r in rows {
+                let val = match &r.file {
+                    Some(file) => Val::File(file.hash.clone()),
+                    None => Val::Put(r.value.clone()),
+                };
+                got.push((r.key.clone(), val, r.forked));
+            }
+            let mut want = Vec::new();
+            let keys: BTreeSet<Vec<u8>> = self
+                .model
+                .rows(commits)
+                .into_iter()
+                .filter(|(d, _)| d == dataset)
+                .map(|(_, k)| k)
+                .collect();
+            for key in keys {
+                let Some(state) = self.model.read(commits, &row(dataset, &key)) else {
+                    continue;
+                };
+                if state.heads.len() > 1 {
+                    self.stats.forked_reads += 1;
+                    if key == HOT {
+                        self.stats.hot_rows_over_64_forked += 1;
+                    }
+                    // Every concurrent version, newest first.
+                    let forks: Vec<Version> = view
+                        .forks(dataset, &key)
+                        .expect("forks")
+                        .into_iter()
+                        .map(|f| f.version)
+                        .collect();
+                    assert_eq!(forks, state.heads, "forks of {key:?}");
+                }
+                // A get agrees with the range read.
+                let one = view.get(dataset, &key).expect("get");
+                assert_eq!(one.is_some(), state.winner.live(), "get {key:?}");
+                if state.winner.live() {
+                    if matches!(state.winner, Val::File(_)) {
+                        files += 1;
+                    } else {
+                        live += 1;
+                    }
+                    want.push((key.clone(), state.winner.clone(), state.heads.len() > 1));
+                }
+            }
+            assert_eq!(got, want, "rows of {dataset:?} (latest: {latest})\n{}", self.log.join("\n"));
+        }
+        let status = view.status();
+        assert_eq!((status.rows, status.files), (live, files), "status counts (latest: {latest})");
+        let _ = repo;
+    }
+
+    /// The end: every device at every version it holds, and diffs.
+    fn check_everything(&mut self) {
+        for d in 0..self.devices.len() {
+            let repo = self.devices[d].repo().clone();
+            let mut visible: Vec<Version> = self.visible(d).into_iter().collect();
+            visible.sort();
+            for version in &visible {
+                let view = self.model.ancestors(version);
+                self.check_view(&repo, repo.at(version).expect("at"), &view, false);
+            }
+            for _ in 0..4 {
+                let (Some(a), Some(b)) = (self.pick(&visible).cloned(), self.pick(&visible).cloned()) else {
+                    break;
+                };
+                self.check_diff(&repo, &a, &b);
+            }
+            // History lists every version of a row this device holds.
+            let everything: HashSet<Version> = visible.iter().cloned().collect();
+            for (dataset, key) in self.model.rows(&everything) {
+                let mut got: Vec<Version> = repo.history(&dataset, &key).expect("history").into_iter().map(|v| v.version).collect();
+                got.sort();
+                let mut want: Vec<Version> = self.model.writers[&(dataset.clone(), key.clone())].iter().filter(|v| everything.contains(*v)).cloned().collect();
+                want.sort();
+                assert_eq!(got, want, "history of {key:?}");
+            }
+        }
+    }
+
+    fn check_diff(&mut self, repo: &Repository, a: &Version, b: &Version) {
+        let (va, vb) = (self.model.ancestors(a), self.model.ancestors(b));
+        let mut want = Vec::new();
+        let rows: BTreeSet<Row> = self.model.rows(&va).union(&self.model.rows(&vb)).cloned().collect();
+        for row in rows {
+            let old = self.model.read(&va, &row).map(|s| s.winner).filter(Val::live);
+            let new = self.model.read(&vb, &row).map(|s| s.winner).filter(Val::live);
+            if old != new {
+                want.push(row);
+            }
+        }
+        let got: Vec<Row> = repo
             .diff(a, b)
             .expect("diff")
             .map(|e| {
-                let e = e.expect("diff entry");
-                let side = |v: Option<strata::RowVersion>| {
-                    v.map(|v| (v.version, (!v.deleted).then_some(v.value)))
-                };
-                ((e.dataset, e.key), side(e.old), side(e.new))
+                let e = e.expect("entry");
+                (e.dataset, e.key)
             })
             .collect();
-        assert_eq!(got, expected, "diff {a} {b}");
+        assert_eq!(got, want, "diff {} {}", a.short(), b.short());
     }
 }
 
-fn step() -> impl Strategy<Value = Step> {
-    let dev = 0usize..3;
-    let op = (
-        0..DATASETS.len(),
-        0..KEYS.len(),
-        prop::option::weighted(0.8, 0u8..3),
-    );
-    let how = prop_oneof![
-        Just(How::Ours),
-        Just(How::Theirs),
-        Just(How::Newest),
-        any::<u8>().prop_map(How::Resolve),
-        Just(How::Plain),
-    ];
-    prop_oneof![
-        8 => (dev.clone(), prop::collection::vec(op, 1..4), prop::option::weighted(0.25, any::<usize>()))
-            .prop_map(|(dev, ops, old)| Step::Write { dev, ops, old }),
-        4 => (dev.clone(), dev.clone()).prop_map(|(from, to)| Step::Sync { from, to }),
-        3 => (dev.clone(), prop::option::weighted(0.3, (0usize..4, 0usize..4)), how)
-            .prop_map(|(dev, pair, how)| Step::Merge { dev, pair, how }),
-        1 => (dev.clone(), any::<usize>()).prop_map(|(dev, pick)| Step::Checkout { dev, pick }),
-        1 => dev.clone().prop_map(|dev| Step::CheckoutLatest { dev }),
-        1 => dev.prop_map(|dev| Step::Reopen { dev }),
-    ]
+fn sha256_hex(bytes: &[u8]) -> String {
+    use sha2::{Digest, Sha256};
+    hex::encode(Sha256::digest(bytes))
 }
 
-fn history() -> impl Strategy<Value = (usize, Vec<(Step, u64)>)> {
-    (
-        2usize..=3,
-        prop::collection::vec((step(), any::<u64>()), 5..=30),
-    )
+/// Writes a commit through the graph, with its payload: as a device with another clock, or
+/// another program, would.
+fn write_raw(repo: &Repository, parents: &[Version], time: u64, rows: &[(Vec<u8>, Vec<u8>, Option<String>)]) -> Version {
+    let ops: Vec<strata::Operation> = rows
+        .iter()
+        .map(|(dataset, key, value)| strata::Operation {
+            kind: if value.is_some() { strata::OpKind::Put } else { strata::OpKind::Delete },
+            content: strata::Content::Row,
+            dataset: dataset.clone(),
+            key: key.clone(),
+            value: value.as_ref().map(|v| v.as_bytes().to_vec()),
+        })
+        .collect();
+    let encoded: Vec<Vec<u8>> = ops.iter().map(strata::Operation::encode).collect();
+    let operations = (!encoded.is_empty()).then(|| repo.add_payload(&encoded).expect("payload"));
+    let commit = Commit {
+        kind: strata::CommitType::Data,
+        message: None,
+        modified: time,
+        puts: ops.iter().filter(|o| o.kind == strata::OpKind::Put).count() as u64,
+        deletes: ops.iter().filter(|o| o.kind == strata::OpKind::Delete).count() as u64,
+        files: 0,
+        operations,
+    };
+    let links: Vec<String> = parents.iter().map(|p| p.to_string()).collect();
+    let node = repo.graph().add(&links, commit.encode()).expect("add");
+    repo.resolve(&node.key).expect("indexed")
 }
 
-fn run(devices: usize, steps: &[(Step, u64)], disk: bool) -> Stats {
-    let nway = std::env::var("STRATA_MODEL_NWAY").map_or(true, |v| v != "0");
-    let mut model = Model::new(devices, disk, nway);
-    for (step, seed) in steps {
-        model.apply(step);
-        // Check the devices the step touched.
-        let touched: Vec<usize> = match *step {
-            Step::Write { dev, .. }
-            | Step::Merge { dev, .. }
-            | Step::Checkout { dev, .. }
-            | Step::CheckoutLatest { dev }
-            | Step::Reopen { dev } => vec![dev % devices],
-            Step::Sync { to, .. } => vec![to % devices],
-        };
-        for dev in touched {
-            model.check(dev, *seed);
+fn run(seed: u64, on_disk: bool, steps: usize, stats: &mut Stats) {
+    let mut history = History::new(seed, on_disk);
+    for _ in 0..steps {
+        history.step();
+    }
+    // A full round of syncs: every device ends with everything, and reads it all alike.
+    for from in 0..history.devices.len() {
+        for to in 0..history.devices.len() {
+            if from != to {
+                history.sync(from, to, false);
+            }
         }
     }
-    // At the end, every device in full (reopened first, when on disk).
-    for dev in 0..devices {
-        model.reopen(dev);
-        model.check(dev, 7);
-        let known = model.devices[dev].known.clone();
-        let repo = model.devices[dev].repo().clone();
-        for version in &known {
-            model.check_version(&repo, version);
-        }
+    history.check_everything();
+    history.stats.cases = 1;
+    let s = &history.stats;
+    macro_rules! add {
+        ($($f:ident),*) => { $(stats.$f += s.$f;)* };
     }
-    if std::env::var("STRATA_MODEL_STATS").is_ok() {
-        let s = &model.stats;
-        eprintln!(
-            "model: devices {devices} disk {disk} steps {} versions {} merges {} skipped {} conflicts {} forked rows {} ambiguous latest {}",
-            steps.len(),
-            model.versions.len(),
-            s.merges,
-            s.skipped_merges,
-            s.conflicts,
-            s.forked_rows,
-            s.ambiguous_latest
-        );
-    }
-    model.stats
+    add!(cases, steps, merges, merges_of_three_or_more, criss_cross_merges, merges_of_merges, conflicts_reported,
+        unsettled_foreign_merges, writes_on_old_versions_after_merges, skewed_writes, pending_seen,
+        payloads_delivered_late, files, multi_version_replaces, refused_merges, hot_rows_over_64_forked,
+        forked_reads, versions_checked);
 }
 
-fn cases() -> u32 {
-    std::env::var("STRATA_MODEL_CASES")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(2000)
-}
-
-proptest! {
-    #![proptest_config(ProptestConfig { cases: cases(), ..ProptestConfig::default() })]
-
-    /// Histories on in-memory devices.
-    #[test]
-    fn model_in_memory((devices, steps) in history()) {
-        run(devices, &steps, false);
-    }
-}
-
-proptest! {
-    #![proptest_config(ProptestConfig { cases: (cases() / 4).max(8), ..ProptestConfig::default() })]
-
-    /// Histories on on-disk devices, with reopens.
-    #[test]
-    fn model_on_disk((devices, steps) in history()) {
-        run(devices, &steps, true);
-    }
-}
-
-/// A fixed history that exercises every kind of step, with the model's statistics, so a
-/// change that makes the random runs degenerate (no forks, no conflicts) is noticed.
 #[test]
-fn model_fixed_history_covers_forks_conflicts_and_merges() {
-    use Step::*;
-    let steps = vec![
-        Write {
-            dev: 0,
-            ops: vec![(0, 0, Some(0)), (1, 1, Some(0))],
-            old: None,
-        },
-        Sync { from: 0, to: 1 },
-        Write {
-            dev: 0,
-            ops: vec![(0, 0, Some(1)), (0, 2, Some(1))],
-            old: None,
-        },
-        Write {
-            dev: 1,
-            ops: vec![(0, 0, Some(2)), (1, 3, None)],
-            old: None,
-        },
-        Write {
-            dev: 1,
-            ops: vec![(1, 1, Some(2))],
-            old: Some(0),
-        },
-        Sync { from: 1, to: 0 },
-        Reopen { dev: 0 },
-        Merge {
-            dev: 0,
-            pair: Some((0, 1)),
-            how: How::Plain,
-        },
-        Merge {
-            dev: 0,
-            pair: Some((0, 1)),
-            how: How::Newest,
-        },
-        Checkout { dev: 1, pick: 0 },
-        Write {
-            dev: 1,
-            ops: vec![(0, 5, Some(0))],
-            old: None,
-        },
-        CheckoutLatest { dev: 1 },
-        Sync { from: 0, to: 1 },
-        Merge {
-            dev: 1,
-            pair: None,
-            how: How::Resolve(3),
-        },
-        Merge {
-            dev: 1,
-            pair: None,
-            how: How::Ours,
-        },
-        Sync { from: 1, to: 0 },
-        Reopen { dev: 1 },
-    ];
-    let steps: Vec<(Step, u64)> = steps.into_iter().zip(1u64..).collect();
-    for disk in [false, true] {
-        let stats = run(2, &steps, disk);
-        assert!(stats.merges >= 2, "merges {}", stats.merges);
-        assert!(stats.conflicts >= 1, "conflicts {}", stats.conflicts);
-        assert!(stats.forked_rows >= 1, "forked rows {}", stats.forked_rows);
+fn every_version_reads_the_same_on_every_device_and_as_the_model_says() {
+    let cases: u64 = std::env::var("STRATA_MODEL_CASES").ok().and_then(|c| c.parse().ok()).unwrap_or(120);
+    let mut stats = Stats::default();
+    if let Some(seed) = std::env::var("STRATA_MODEL_SEED").ok().and_then(|s| s.parse().ok()) {
+        run(seed, false, 60, &mut stats);
+        return;
     }
+    for seed in 0..cases {
+        let on_disk = seed % 8 == 7;
+        let result = std::panic::catch_unwind(|| {
+            let mut local = Stats::default();
+            run(seed, on_disk, 60, &mut local);
+            local
+        });
+        match result {
+            Ok(local) => {
+                macro_rules! add {
+                    ($($f:ident),*) => { $(stats.$f += local.$f;)* };
+                }
+                add!(cases, steps, merges, merges_of_three_or_more, criss_cross_merges, merges_of_merges,
+                    conflicts_reported, unsettled_foreign_merges, writes_on_old_versions_after_merges,
+                    skewed_writes, pending_seen, payloads_delivered_late, files, multi_version_replaces,
+                    refused_merges, hot_rows_over_64_forked, forked_reads, versions_checked);
+            }
+            Err(panic) => {
+                eprintln!("history {seed} failed (replay with STRATA_MODEL_SEED={seed})");
+                std::panic::resume_unwind(panic);
+            }
+        }
+    }
+    eprintln!("model test: {stats:#?}");
+    // The generator must keep producing every shape it exists to produce.
+    let per_case = |n: usize| n as f64 / stats.cases as f64;
+    assert!(per_case(stats.merges) >= 1.0, "merges per history: {stats:?}");
+    assert!(per_case(stats.criss_cross_merges) >= 0.1, "criss-cross merges: {stats:?}");
+    assert!(per_case(stats.merges_of_three_or_more) >= 0.1, "3+ head merges: {stats:?}");
+    assert!(per_case(stats.merges_of_merges) >= 0.3, "merges of merges: {stats:?}");
+    assert!(per_case(stats.conflicts_reported) >= 0.2, "conflicts: {stats:?}");
+    assert!(per_case(stats.unsettled_foreign_merges) >= 0.3, "foreign merges: {stats:?}");
+    assert!(per_case(stats.writes_on_old_versions_after_merges) >= 0.3, "old writes after merges: {stats:?}");
+    assert!(per_case(stats.skewed_writes) >= 1.0, "skewed writes: {stats:?}");
+    assert!(per_case(stats.pending_seen) >= 0.3, "pending commits: {stats:?}");
+    assert!(per_case(stats.payloads_delivered_late) >= 0.2, "late payloads: {stats:?}");
+    assert!(per_case(stats.files) >= 0.5, "files: {stats:?}");
+    assert!(per_case(stats.multi_version_replaces) >= 0.2, "multi-version replaces: {stats:?}");
+    assert!(per_case(stats.refused_merges) >= 0.5, "refused merges: {stats:?}");
+    assert!(stats.hot_rows_over_64_forked >= 1, "a row with more than 64 versions read forked: {stats:?}");
 }

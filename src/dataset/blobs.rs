@@ -37,6 +37,11 @@ impl Blobs {
         Ok(Blobs::Dir(dir))
     }
 
+    /// The blob store in `dir`, for reading only (nothing is created).
+    pub(crate) fn read_only(dir: PathBuf) -> Blobs {
+        Blobs::Dir(dir)
+    }
+
     pub(crate) fn in_memory() -> Blobs {
         Blobs::Memory(Arc::default())
     }

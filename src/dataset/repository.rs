@@ -5,14 +5,21 @@
 //! tests and embedders. Opening one opens the graph with the version index as its
 //! follower, which catches up with anything a crash left unindexed before `open` returns.
 
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use super::blobs::Blobs;
 use super::index::VersionIndex;
 use crate::error::{Error, Result};
-use crate::graph::{Follower, Graph, GraphOptions, NodeHasher, Signer, Verifier};
+use crate::graph::{Follower, Graph, GraphOptions, NodeHasher, Signer, Verifier, WeakGraph};
 use crate::store::{Durability, Store};
+
+/// The repositories open in this process, by database folder: opening one again (while a
+/// handle, a view or a feed still keeps it open) gives another handle on the same one.
+static OPEN: Mutex<Option<HashMap<PathBuf, (WeakGraph, Arc<VersionIndex>, Blobs)>>> =
+    Mutex::new(None);
 
 /// The name of the folder a repository keeps inside a project folder.
 pub const STORAGE_DIR: &str = ".strata";
@@ -43,6 +50,8 @@ impl std::fmt::Debug for Repository {
 #[derive(Clone, Debug, Default)]
 pub struct OpenOptions {
     graph: GraphOptions,
+    wait: Duration,
+    read_only: bool,
 }
 
 impl OpenOptions {
@@ -82,6 +91,21 @@ impl OpenOptions {
         self
     }
 
+    /// How long to wait for another process that is writing the repository to finish
+    /// (default: not at all; then [`crate::Error::Locked`] names who holds it).
+    pub fn wait(mut self, wait: Duration) -> OpenOptions {
+        self.wait = wait;
+        self
+    }
+
+    /// Opens for reading only, beside a process that may be writing: no lock is taken or
+    /// waited for, the repository is read as it was at the moment of opening, and every
+    /// change is refused with [`crate::Error::ReadOnly`].
+    pub fn read_only(mut self, read_only: bool) -> OpenOptions {
+        self.read_only = read_only;
+        self
+    }
+
     /// Opens the existing repository at `path`: a project folder (with `.strata` inside)
     /// or a storage folder itself.
     pub fn open(&self, path: impl AsRef<Path>) -> Result<Repository> {
@@ -116,8 +140,32 @@ impl OpenOptions {
     /// their own layout).
     pub fn open_storage(&self, storage: impl AsRef<Path>) -> Result<Repository> {
         let storage = storage.as_ref();
-        let store = Store::open(&storage.join("db"))?;
-        Repository::on_store(store, Blobs::in_dir(storage.join("blobs"))?, &self.graph)
+        let db = storage.join("db");
+        if self.read_only {
+            let store = Store::open_read_only(&db)?;
+            return Repository::on_store(store, Blobs::read_only(storage.join("blobs")), &self.graph);
+        }
+        std::fs::create_dir_all(&db)
+            .map_err(|e| Error::io(format!("creating {}", db.display()), e))?;
+        let key = db
+            .canonicalize()
+            .map_err(|e| Error::io(format!("finding {}", db.display()), e))?;
+        let mut open = OPEN.lock().unwrap_or_else(|p| p.into_inner());
+        let registry = open.get_or_insert_with(HashMap::new);
+        if let Some((graph, index, blobs)) = registry.get(&key)
+            && let Some(graph) = graph.upgrade()
+        {
+            return Ok(Repository {
+                graph,
+                index: index.clone(),
+                blobs: blobs.clone(),
+            });
+        }
+        let store = Store::open(&db, self.wait)?;
+        let repo = Repository::on_store(store, Blobs::in_dir(storage.join("blobs"))?, &self.graph)?;
+        registry.retain(|_, (graph, _, _)| graph.upgrade().is_some());
+        registry.insert(key, (repo.graph.downgrade(), repo.index.clone(), repo.blobs.clone()));
+        Ok(repo)
     }
 
     /// A fresh repository that lives in memory only (files included).
@@ -181,6 +229,13 @@ impl Repository {
     /// The graph underneath (plumbing: nodes, heads, changelogs).
     pub fn graph(&self) -> &Graph {
         &self.graph
+    }
+
+    /// Compacts the storage now: merges its tables and reclaims the space of what was
+    /// overwritten. LevelDB also does this on its own as data is written; this does all of
+    /// it at once (before a backup, say). Readers and pinned checks are not disturbed.
+    pub fn compact(&self) -> Result<()> {
+        self.graph.store().lock().compact()
     }
 
     /// The database folder (`None` in memory).

@@ -18,7 +18,7 @@ use super::version::Version;
 use super::Repository;
 use crate::error::{Error, Result};
 use crate::graph::{Doc, Follower};
-use crate::store::Tables;
+use crate::store::{Tables, Wait};
 
 /// What a commit's parents are.
 #[derive(Clone, Debug)]
@@ -296,6 +296,10 @@ impl Repository {
             }
             Ok(())
         })?;
+        // Received commits that carry the same operations were waiting for this payload.
+        if let Some(hash) = &operations {
+            self.index.wake(&mut tables, Wait::Payload, hash)?;
+        }
         drop(tables);
         self.graph.notify_grown();
         Ok(Some(Version::new(node.key)))

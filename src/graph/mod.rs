@@ -137,6 +137,17 @@ pub struct Graph {
     shared: Arc<Shared>,
 }
 
+/// A graph handle that does not keep the graph open.
+#[derive(Clone)]
+pub(crate) struct WeakGraph(std::sync::Weak<Shared>);
+
+impl WeakGraph {
+    /// The graph, if some handle still keeps it open.
+    pub(crate) fn upgrade(&self) -> Option<Graph> {
+        self.0.upgrade().map(|shared| Graph { shared })
+    }
+}
+
 struct Shared {
     store: Store,
     options: GraphOptions,
@@ -158,7 +169,7 @@ impl Graph {
     /// Opens the graph stored in directory `dir`, creating it if it does not exist.
     /// Fails with [`Error::Locked`] when another process has it open.
     pub fn open(dir: impl AsRef<Path>, options: GraphOptions) -> Result<Graph> {
-        Graph::on_store(Store::open(dir.as_ref())?, options, None)
+        Graph::on_store(Store::open(dir.as_ref(), Duration::ZERO)?, options, None)
     }
 
     /// A fresh graph that lives in memory only.
@@ -181,6 +192,9 @@ impl Graph {
                     return Err(Error::corrupt(format!(
                         "format version {format} is not supported by this build (it reads {FORMAT_VERSION})"
                     )));
+                }
+                None if store.read_only() => {
+                    return Err(Error::corrupt("the repository has no identity record"));
                 }
                 None => {
                     let log = match &options.log_id {
@@ -209,6 +223,11 @@ impl Graph {
         };
         graph.follow()?;
         Ok(graph)
+    }
+
+    /// A handle that does not keep the graph open.
+    pub(crate) fn downgrade(&self) -> WeakGraph {
+        WeakGraph(Arc::downgrade(&self.shared))
     }
 
     /// The storage underneath (the lock and the tables).

@@ -16,8 +16,15 @@ use std::ffi::OsString;
 use std::fs::File;
 use std::path::{Path, PathBuf};
 
+use std::cell::RefCell;
+use std::rc::Rc;
+
 use rusty_leveldb::compressor::{CompressorId, SnappyCompressor};
-use rusty_leveldb::{DB, DBIterator, LdbIterator, Options, StatusCode, WriteBatch};
+use rusty_leveldb::env::Env;
+use rusty_leveldb::{DB, DBIterator, LdbIterator, MemEnv, Options, PosixDiskEnv, StatusCode, WriteBatch};
+
+use super::env::{Pins, StoreEnv};
+use super::readonly::ReadOnlyEnv;
 
 use crate::error::{Error, Result};
 
@@ -76,6 +83,9 @@ pub struct Kv {
     next_pin: u64,
     /// While set, every read goes through this pinned snapshot (see `Kv::begin_reading`).
     reading_at: Option<u64>,
+    /// The engine's file system, and the pinned snapshots it keeps table files for.
+    env: Rc<Box<dyn Env>>,
+    pins: Rc<RefCell<Pins>>,
 }
 
 /// A pinned snapshot of a [`Kv`]: the database as it was when [`Kv::pin`] was called,
@@ -107,7 +117,8 @@ impl rusty_leveldb::Cmp for Bytewise {
     }
 }
 
-fn options(mut base: Options) -> Options {
+fn options(mut base: Options, env: Rc<Box<dyn Env>>) -> Options {
+    base.env = env;
     base.cmp = std::rc::Rc::new(Box::new(Bytewise));
     // A reused log (or manifest) that ends in a torn record gets new records appended
     // after the tear, which the next recovery then drops or splices onto it.
@@ -126,29 +137,53 @@ impl Kv {
     pub fn open(dir: &Path) -> Result<Kv> {
         std::fs::create_dir_all(dir)
             .map_err(|e| Error::io(format!("creating {}", dir.display()), e))?;
-        let db = DB::open(dir, options(Options::default())).map_err(|status| {
+        let pins = Rc::default();
+        let env: Rc<Box<dyn Env>> = Rc::new(Box::new(StoreEnv::new(
+            Box::new(PosixDiskEnv::new()),
+            Rc::clone(&pins),
+        )));
+        let db = DB::open(dir, options(Options::default(), env.clone())).map_err(|status| {
             if status.code == StatusCode::LockError {
                 Error::Locked {
                     path: dir.to_path_buf(),
+                    holder: None,
                 }
             } else {
                 engine_error(status)
             }
         })?;
-        let mut kv = Kv::around(db, Some(dir.to_path_buf()));
+        let mut kv = Kv::around(db, Some(dir.to_path_buf()), env, pins);
         // A freshly created database must survive a power loss before its first commit.
         kv.sync_files()?;
         Ok(kv)
     }
 
-    /// Opens a fresh database that lives in memory only.
-    pub fn in_memory() -> Result<Kv> {
-        let db =
-            DB::open("strata-mem", options(rusty_leveldb::in_memory())).map_err(engine_error)?;
-        Ok(Kv::around(db, None))
+    /// Opens the existing database in `dir` for reading, beside whatever process holds it:
+    /// no lock is taken, the files are read as they are now, and nothing is written to
+    /// disk (see `readonly`).
+    pub fn open_read_only(dir: &Path) -> Result<Kv> {
+        let pins = Rc::default();
+        let env: Rc<Box<dyn Env>> = Rc::new(Box::new(StoreEnv::new(
+            Box::new(ReadOnlyEnv::open(dir)?),
+            Rc::clone(&pins),
+        )));
+        let mut base = options(Options::default(), env.clone());
+        base.create_if_missing = false;
+        let db = DB::open(dir, base).map_err(engine_error)?;
+        Ok(Kv::around(db, None, env, pins))
     }
 
-    fn around(db: DB, dir: Option<PathBuf>) -> Kv {
+    /// Opens a fresh database that lives in memory only.
+    pub fn in_memory() -> Result<Kv> {
+        let pins = Rc::default();
+        let env: Rc<Box<dyn Env>> =
+            Rc::new(Box::new(StoreEnv::new(Box::new(MemEnv::new()), Rc::clone(&pins))));
+        let db = DB::open("strata-mem", options(rusty_leveldb::in_memory(), env.clone()))
+            .map_err(engine_error)?;
+        Ok(Kv::around(db, None, env, pins))
+    }
+
+    fn around(db: DB, dir: Option<PathBuf>, env: Rc<Box<dyn Env>>, pins: Rc<RefCell<Pins>>) -> Kv {
         Kv {
             db,
             dir,
@@ -157,6 +192,8 @@ impl Kv {
             pinned: HashMap::new(),
             next_pin: 0,
             reading_at: None,
+            env,
+            pins,
         }
     }
 
@@ -239,12 +276,21 @@ impl Kv {
         let iterator = self.db.new_iter().map_err(engine_error)?;
         self.next_pin += 1;
         self.pinned.insert(self.next_pin, iterator);
+        self.pins.borrow_mut().pin();
         Ok(Snapshot(self.next_pin))
     }
 
-    /// Releases a pinned snapshot.
+    /// Releases a pinned snapshot; once none is left, the table files compactions made
+    /// obsolete meanwhile are deleted.
     pub fn unpin(&mut self, snapshot: Snapshot) {
-        self.pinned.remove(&snapshot.0);
+        if self.pinned.remove(&snapshot.0).is_none() {
+            return;
+        }
+        let obsolete = self.pins.borrow_mut().unpin();
+        for file in obsolete {
+            // An obsolete table left behind is harmless: the next open removes it.
+            let _ = self.env.delete(&file);
+        }
     }
 
     /// Runs `read` with every read of this database seeing `snapshot`; writes are refused
@@ -277,8 +323,7 @@ impl Kv {
         self.reading_at = None;
     }
 
-    /// Compacts the whole key range (storage tests force compactions with it).
-    #[cfg_attr(not(feature = "internals"), allow(dead_code))]
+    /// Compacts the whole key range.
     pub fn compact(&mut self) -> Result<()> {
         self.reader = None;
         self.db
@@ -416,7 +461,8 @@ impl Iterator for Scan<'_> {
 // SAFETY: rusty-leveldb's `DB` is `Send` (the crate asserts it) on the condition that no
 // `Rc`-sharing companion of it (an `Options` clone, a `Snapshot`, a `DBIterator`) is used
 // on another thread at the same time. A `Kv` owns the `DB` and all such companions (the
-// cached reader and the pinned snapshots' iterators); `Scan` borrows the `Kv` mutably, and
+// cached reader, the pinned snapshots' iterators, and the `Rc`s of the environment and its
+// pin count, which only the `DB`'s options share); `Scan` borrows the `Kv` mutably, and
 // a `Snapshot` handle is only a number, so no companion outlives or escapes it.
 // All of them therefore move between threads together and are only touched through
 // `&mut Kv`, which is exclusive.

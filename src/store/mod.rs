@@ -14,10 +14,12 @@
 //! (an ingest, an import, a sync session) do it in bounded steps between which readers get
 //! their turn.
 
+mod env;
 mod graph_tables;
 mod index_tables;
 pub mod keys;
 pub mod kv;
+mod readonly;
 mod recent;
 mod runs;
 
@@ -33,7 +35,21 @@ pub(crate) use kv::{Kv, Snapshot};
 pub use runs::Entry;
 pub(crate) use runs::NewRuns;
 
-use crate::error::Result;
+use crate::error::{Error, Result};
+
+/// The file in the database folder where the process holding it names itself.
+const OWNER: &str = "OWNER";
+
+/// How often a waiting open retries the lock.
+const LOCK_POLL: Duration = Duration::from_millis(50);
+
+/// Who holds the database in `dir`, as it recorded itself.
+pub(crate) fn holder(dir: &Path) -> Option<String> {
+    std::fs::read_to_string(dir.join(OWNER))
+        .ok()
+        .map(|text| text.trim().to_string())
+        .filter(|text| !text.is_empty())
+}
 
 /// The lock around a repository's storage, shared by every handle on it.
 #[derive(Clone)]
@@ -43,6 +59,7 @@ pub(crate) struct Store {
 
 struct Shared {
     tables: Mutex<Tables>,
+    read_only: bool,
     /// Signalled after every write that added graph nodes (live feeds wait on it).
     grown: Condvar,
     path: Option<PathBuf>,
@@ -51,6 +68,7 @@ struct Shared {
 /// The storage as seen under the lock: the database and what is cached from it.
 pub(crate) struct Tables {
     kv: Kv,
+    read_only: bool,
     graph: GraphCounters,
     /// Commits heads of the version index (indexed commits no indexed commit links to),
     /// loaded on first use and kept in step with every write.
@@ -74,28 +92,67 @@ pub(crate) struct WriteSet {
 
 impl Store {
     /// Opens (creating if needed) the database in directory `dir`.
-    pub(crate) fn open(dir: &Path) -> Result<Store> {
-        let kv = Kv::open(dir)?;
-        Store::around(kv, Some(dir.to_path_buf()))
+    /// Waits up to `wait` for a process holding it to let go, then fails with
+    /// [`Error::Locked`] naming the holder. The process that opens it records itself as the
+    /// holder (`OWNER`: its pid and command line).
+    pub(crate) fn open(dir: &Path, wait: Duration) -> Result<Store> {
+        let deadline = Instant::now() + wait;
+        let kv = loop {
+            match Kv::open(dir) {
+                Ok(kv) => break kv,
+                Err(Error::Locked { path, .. }) => {
+                    if Instant::now() >= deadline {
+                        return Err(Error::Locked {
+                            path,
+                            holder: holder(dir),
+                        });
+                    }
+                    std::thread::sleep(LOCK_POLL);
+                }
+                Err(other) => return Err(other),
+            }
+        };
+        let owner = format!(
+            "process {} ({})",
+            std::process::id(),
+            crate::error::show(std::env::args().collect::<Vec<_>>().join(" ").as_bytes())
+        );
+        // Only informative (the lock is the truth), so a failure to record it is no error.
+        let _ = std::fs::write(dir.join(OWNER), owner);
+        Ok(Store::around(kv, Some(dir.to_path_buf()), false))
+    }
+
+    /// Opens the existing database in `dir` for reading beside its writer (see
+    /// `readonly`): only derived records may be written, and they stay in memory.
+    pub(crate) fn open_read_only(dir: &Path) -> Result<Store> {
+        let kv = Kv::open_read_only(dir)?;
+        Ok(Store::around(kv, Some(dir.to_path_buf()), true))
     }
 
     /// A fresh database that lives in memory only.
     pub(crate) fn in_memory() -> Result<Store> {
-        Store::around(Kv::in_memory()?, None)
+        Ok(Store::around(Kv::in_memory()?, None, false))
     }
 
-    fn around(kv: Kv, path: Option<PathBuf>) -> Result<Store> {
-        Ok(Store {
+    fn around(kv: Kv, path: Option<PathBuf>, read_only: bool) -> Store {
+        Store {
             shared: Arc::new(Shared {
                 tables: Mutex::new(Tables {
                     kv,
+                    read_only,
                     graph: GraphCounters::default(),
                     tips: None,
                 }),
+                read_only,
                 grown: Condvar::new(),
                 path,
             }),
-        })
+        }
+    }
+
+    /// Whether the store was opened read-only.
+    pub(crate) fn read_only(&self) -> bool {
+        self.shared.read_only
     }
 
     /// The directory the database lives in (`None` in memory).
@@ -153,7 +210,17 @@ impl Store {
 
 impl Tables {
     /// Applies `write` atomically and, once it has landed, the cache changes it carries.
+    /// Refused when the store is read-only.
     pub(crate) fn commit(&mut self, write: WriteSet, durability: Durability) -> Result<()> {
+        if self.read_only {
+            return Err(Error::ReadOnly);
+        }
+        self.commit_derived(write, durability)
+    }
+
+    /// Applies a write of derived records (the version index's), which a read-only store
+    /// keeps in memory.
+    pub(crate) fn commit_derived(&mut self, write: WriteSet, durability: Durability) -> Result<()> {
         let WriteSet {
             batch,
             heads,
@@ -174,6 +241,11 @@ impl Tables {
     /// Pins the storage's current state (see [`Kv::pin`]).
     pub(crate) fn pin(&mut self) -> Result<Snapshot> {
         self.kv.pin()
+    }
+
+    /// Compacts the whole database: merges its tables and drops what was overwritten.
+    pub(crate) fn compact(&mut self) -> Result<()> {
+        self.kv.compact()
     }
 
     /// Releases a pinned state.

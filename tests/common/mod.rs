@@ -40,9 +40,18 @@ pub fn keys(view: &View, dataset: impl AsRef<[u8]>, range: Range) -> Vec<String>
 
 /// Copies every node (and payload) `from` has that `to` lacks, through the receiver's real
 /// checks: each log's missing entries in seq order, under the log and seq they have in
-/// `from`, in `from`'s change order (causal), payloads first. Returns how many log entries
-/// were sent.
+/// `from`, in `from`'s change order (causal), payloads first; then the payloads the
+/// receiver's pending commits still wait for. Returns how many log entries were sent.
 pub fn sync(from: &Repository, to: &Repository) -> usize {
+    sync_with(from, to, true)
+}
+
+/// [`sync`] without payloads: the commits received stay pending until theirs arrive.
+pub fn sync_graph(from: &Repository, to: &Repository) -> usize {
+    sync_with(from, to, false)
+}
+
+fn sync_with(from: &Repository, to: &Repository, payloads: bool) -> usize {
     let mut missing: Vec<(u64, String, u64, String)> = Vec::new();
     for (log, head) in from.graph().logs().expect("logs") {
         let have = to.graph().log_head(&log).expect("log head");
@@ -58,13 +67,12 @@ pub fn sync(from: &Repository, to: &Repository) -> usize {
         }
     }
     missing.sort();
-    for (_, _, _, key) in &missing {
+    for (_, _, _, key) in missing.iter().filter(|_| payloads) {
         let node = from.graph().get(key).expect("node");
         if let Ok(commit) = Commit::decode(&node.value)
             && let Some(hash) = commit.operations
-            && let Some(payload) = from.payload(&hash).expect("payload")
         {
-            to.add_payload(&payload).expect("add payload");
+            send_payload(from, to, &hash);
         }
     }
     let count = missing.len();
@@ -74,7 +82,31 @@ pub fn sync(from: &Repository, to: &Repository) -> usize {
         node.seq = seq;
         to.graph().ingest(vec![node]).expect("ingest");
     }
+    if payloads {
+        // Commits the receiver already held but could not read yet get their payload too.
+        for hash in to.missing_payloads().expect("missing payloads") {
+            send_payload(from, to, &hash);
+        }
+    }
     count
+}
+
+/// Copies a payload and the blobs its file rows name, blobs first.
+pub fn send_payload(from: &Repository, to: &Repository, hash: &str) {
+    let Some(payload) = from.payload(hash).expect("payload") else {
+        return;
+    };
+    for op in &payload {
+        let op = strata::Operation::decode(op).expect("operation");
+        if op.content == strata::Content::File && op.kind == strata::OpKind::Put {
+            let file = strata::FileRef::decode(op.value.as_deref().unwrap_or_default()).expect("file");
+            if !to.has_blob(&file.hash).expect("has blob") {
+                let mut reader = from.open_blob(&file).expect("blob");
+                to.add_blob(&mut reader).expect("add blob");
+            }
+        }
+    }
+    to.add_payload(&payload).expect("add payload");
 }
 
 /// Syncs both ways.

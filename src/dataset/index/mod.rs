@@ -249,6 +249,9 @@ impl VersionIndex {
         write: &mut WriteSet,
     ) -> Result<u64> {
         let node = commit.node;
+        if tables.iseq_of(&node.key)?.is_some() {
+            return Err(Error::corrupt(format!("commit {} is indexed twice", node.key)));
+        }
         let iseq = tables.last_iseq()? + 1;
         let parents = self.parent_versions(tables, node)?;
         let mut parent_ancestries = Vec::with_capacity(parents.len());

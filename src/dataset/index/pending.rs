@@ -35,7 +35,7 @@ impl Follower for VersionIndex {
             let mut write = WriteSet::default();
             let indexed = self.follow(tables, &node, &mut write)?;
             write.put_indexed_change(change);
-            tables.commit(write, INDEX_DURABILITY)?;
+            tables.commit_derived(write, INDEX_DURABILITY)?;
             if indexed {
                 self.wake(tables, Wait::Parent, &node.key)?;
             }
@@ -138,13 +138,25 @@ impl VersionIndex {
         let mut arrivals: VecDeque<(Wait, String)> = VecDeque::from([(wait, target.to_string())]);
         while let Some((wait, target)) = arrivals.pop_front() {
             for change in tables.waiters(wait, &target)? {
+                let mut write = WriteSet::default();
+                write.delete_wait(wait, &target, change);
+                if !tables.is_pending(change)? {
+                    // Indexed already (what it waited for arrived by another route).
+                    tables.commit_derived(write, INDEX_DURABILITY)?;
+                    continue;
+                }
                 let node = node_at_change(tables, change)?
                     .ok_or_else(|| Error::corrupt(format!("pending change {change} is missing")))?;
                 let commit = Commit::decode(&node.value)?;
-                let mut write = WriteSet::default();
-                write.delete_wait(wait, &target, change);
                 let indexed = if self.waits_of(tables, &node, &commit)?.is_empty() {
                     write.delete_pending(change);
+                    // Whatever else it was recorded as waiting for is here now.
+                    for link in &node.links {
+                        write.delete_wait(Wait::Parent, link, change);
+                    }
+                    if let Some(hash) = &commit.operations {
+                        write.delete_wait(Wait::Payload, hash, change);
+                    }
                     let mut latest = LatestCounters::read(tables)?;
                     latest.pending = latest.pending.saturating_sub(1);
                     self.index_ready(tables, &node, &commit, &mut latest, &mut write)?;
@@ -153,7 +165,7 @@ impl VersionIndex {
                 } else {
                     false
                 };
-                tables.commit(write, INDEX_DURABILITY)?;
+                tables.commit_derived(write, INDEX_DURABILITY)?;
                 if indexed {
                     arrivals.push_back((Wait::Parent, node.key));
                 }
