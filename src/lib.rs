@@ -8,7 +8,10 @@
 //! * [`kv`]: the only code that touches LevelDB (rusty-leveldb), exposing only operations
 //!   verified correct, and durable commits;
 //! * [`keys`]: every key family and its order-preserving byte encoding;
-//! * [`graph`]: the content-addressed DAG of nodes with per-device changelogs (hyperlog).
+//! * [`graph`]: the content-addressed DAG of nodes with per-device changelogs (hyperlog);
+//! * [`dataset`]: versioned datasets of rows and files on that graph ([`Repository`]);
+//! * tables ([`TableReader`], [`TableWriter`]): a dataset's rows as NDJSON or CSV text, read
+//!   and written exactly, for imports and exports.
 //!
 //! ```
 //! use strata::graph::{Graph, GraphOptions};
@@ -28,6 +31,7 @@ pub mod graph;
 pub mod keys;
 pub mod kv;
 mod protobuf;
+mod table;
 
 /// Types generated from `proto/hyperlog.proto` (the wire and storage schema).
 pub mod proto {
@@ -45,6 +49,10 @@ pub use dataset::{MergePolicy, Range, Repository, Row, View};
 pub use error::{Error, Result};
 pub use graph::{Doc, Graph, GraphOptions, Node};
 pub use kv::Durability;
+pub use table::{
+    Duplicates, KeyFields, TableFormat, TableKeys, TableReader, TableWriter, TextOrHex,
+    compact_json,
+};
 
 /// The Rust examples in README.md, compiled and run as doctests so they stay true.
 #[cfg(doctest)]
