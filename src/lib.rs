@@ -24,6 +24,14 @@
 //! assert_eq!(graph.heads()?, vec![world]);
 //! # Ok::<(), strata::Error>(())
 //! ```
+//!
+//! # Tables
+//!
+//! [`TableReader`] and [`TableWriter`] move a dataset's rows in and out as NDJSON or CSV
+//! text, exactly: whatever a writer writes, a reader with the same [`TableKeys`] reads back
+//! to the same rows, byte for byte.
+//!
+#![doc = include_str!("table/rules.md")]
 
 pub mod dataset;
 pub mod error;

@@ -205,6 +205,10 @@ fn keys_and_datasets_may_be_any_bytes_given_with_hex() {
         let versions = repo.ndjson(&[args[0], args[1], "--hex", "6364", "--json"]);
         assert_eq!(versions.len(), 1, "{args:?}");
     }
+    assert_eq!(
+        repo.ok(&["export", "--dataset", "ff00", "--hex-dataset"]),
+        "{\"_key\":{\"hex\":\"0aff21\"},\"_raw\":\"raw\"}\n"
+    );
     repo.ok(&["del", "--hex-dataset", "ff00", "--hex", "0aff21"]);
     repo.fail(&["get", "--hex-dataset", "ff00", "--hex", "0aff21"]);
 }

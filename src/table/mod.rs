@@ -2,59 +2,7 @@
 //! table written by [`TableWriter`] reads back through [`TableReader`] (with the same
 //! [`TableKeys`]) to the very same rows, keys and values byte for byte.
 //!
-//! Neither side touches a repository: a reader yields `(key, value)` rows for
-//! [`Repository::importer`](crate::Repository::importer), and a writer takes rows from
-//! [`View::range`](crate::View::range).
-//!
-//! # Where a row's key is: [`TableKeys`]
-//!
-//! * [`TableKeys::Fields`]: in fields of the row's value. The key is the field's text: a
-//!   string's content, or the JSON text of a number or boolean. Several fields are joined
-//!   with `,`, a `,` or `\` inside a field escaped with `\` (fields `a,b` and `c` give the
-//!   key `a\,b,c`), so distinct field values always give distinct keys. A key field that is
-//!   missing, null, empty, an object or an array is an error. Field names are trimmed of
-//!   white space (`"a, b"` names `a` and `b`). Writing with key fields refuses a row whose
-//!   fields do not give its key: the key must travel, and it cannot travel elsewhere.
-//! * [`TableKeys::Column`]: in a reserved `_key` column, and the value is the rest. This
-//!   holds every row. In NDJSON, `_key` is a string (the key's text, never decoded) or
-//!   `{"hex": "…"}` for a key that is not UTF-8 (see [`TextOrHex`]); in CSV it is text.
-//!   A value that is a JSON object is written as its members after `_key`
-//!   (`{"_key":"k1","id":"other"}`). Any other value travels whole: compact JSON as
-//!   `{"_key":…,"_value":<the JSON>}`, anything else (text, bytes, JSON with white space) as
-//!   `{"_key":…,"_raw":<string or {"hex":…}>}`; an object that has a member named `_key`,
-//!   `_value` or `_raw` goes in `_value` too, so reading can never mistake it. Reading
-//!   takes `_value` or `_raw` as the value only when it is the one member beside `_key`.
-//!
-//! # NDJSON
-//!
-//! Every non-blank line is one JSON object. The value stored is the line with the white
-//! space outside strings removed and nothing else changed (member order, number text such
-//! as `1.10` or `1E+400`, string escapes); a byte-order mark and CR/LF line ends are
-//! dropped. Writing puts one row per line, compact, ending in LF (or CRLF on request).
-//!
-//! # CSV
-//!
-//! A header row is required, naming each field once; every record has as many fields as
-//! the header. A record's value is a JSON object of strings in header order, exactly as
-//! written (`007` stays `"007"`, an empty field is `""`, a line break inside a quoted field
-//! is kept byte for byte, CR included). A CSV cell is text, so a row is written as cells
-//! only when reading those cells gives its value back: a JSON object of strings with the
-//! header's fields in the header's order (the header is the fields of the first such row).
-//! With key fields every row must be one; with the `_key` column any other JSON value goes
-//! whole in a `_value` column, and a value that is not JSON, or a key that is not UTF-8,
-//! is refused (write NDJSON for those). The line ends between records are formatting, not
-//! data: they are read as LF, CRLF or CR, and written as LF, or CRLF on request
-//! ([`TableWriter::crlf`]); the last record always gets one.
-//!
-//! # Repeated keys
-//!
-//! A key may appear on several rows of one table; importing stores them in order, so the
-//! last one wins. The reader counts them and keeps the first few ([`Duplicates`]) so that
-//! the caller can report them, or refuse the table.
-//!
-//! Errors name the file and line (`sites.csv line 17: missing key field "id"`, an
-//! [`Error::Table`](crate::Error::Table)) and quote at most
-//! [`EXCERPT_BYTES`](crate::error::EXCERPT_BYTES) of the data.
+#![doc = include_str!("rules.md")]
 
 mod json;
 mod read;
@@ -107,7 +55,7 @@ impl TableFormat {
     }
 }
 
-/// Where a table keeps its rows' keys (see the [module docs](self)).
+/// Where a table keeps its rows' keys (see the [crate docs](crate#tables)).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum TableKeys {
     /// In the reserved `_key` column; the value is the rest of the row.

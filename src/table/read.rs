@@ -19,7 +19,7 @@ const BUFFER: usize = 256 * 1024;
 
 /// A streaming reader of a table's rows: an iterator of `(key, value)` from any [`Read`],
 /// in file order, memory bounded by the longest line (plus [`Duplicates`]). The rules are
-/// in the [module docs](super). An error names the file and line; the iterator ends after
+/// in the [crate docs](crate#tables). An error names the file and line; the iterator ends after
 /// it.
 ///
 /// ```
@@ -31,6 +31,13 @@ const BUFFER: usize = 256 * 1024;
 /// let (key, value) = rows.next().unwrap()?;
 /// assert_eq!((&key[..], &value[..]), (&b"007"[..], &br#"{"id":"007","name":"Spring"}"#[..]));
 /// assert!(rows.next().is_none());
+///
+/// // Into a repository: the reader is the importer's row iterator.
+/// let repo = strata::Repository::in_memory(strata::GraphOptions::default())?;
+/// let keys = TableKeys::Fields(KeyFields::new(["id"])?);
+/// let rows = TableReader::new("id\n1\n2\n".as_bytes(), None, keys, "ids.csv")?;
+/// assert_eq!(repo.import("ids", rows, 10_000, None)?.len(), 1);
+/// assert_eq!(repo.get("ids", "2")?.unwrap().value, br#"{"id":"2"}"#);
 /// # Ok::<(), strata::Error>(())
 /// ```
 pub struct TableReader<R: Read> {
@@ -235,7 +242,7 @@ fn column_row(text: &[u8], members: &[Member<'_>]) -> Result<(Vec<u8>, Vec<u8>),
     let mut keys = members.iter().enumerate().filter(|(_, m)| m.name == KEY);
     let Some((index, key_member)) = keys.next() else {
         return Err(format!(
-            "missing the row key: no {KEY:?} member (name key fields to take keys from the values)"
+            "no {KEY:?} member, which holds the row key when no key fields are named"
         ));
     };
     if keys.next().is_some() {
@@ -318,13 +325,8 @@ impl CsvLayout {
             }
         }
         let column = |name: &str| header.iter().position(|f| f == name);
-        let missing = |what: String| {
-            let fields: Vec<String> = header.iter().map(|f| format!("{f:?}")).collect();
-            format!(
-                "missing {what} (the header has {})",
-                excerpt(&fields.join(", "))
-            )
-        };
+        let listed: Vec<String> = header.iter().map(|f| format!("{f:?}")).collect();
+        let listed = excerpt(&listed.join(", ")).into_owned();
         let key = match keys {
             TableKeys::Fields(fields) => {
                 let mut columns = Vec::with_capacity(fields.names().len());
@@ -333,7 +335,12 @@ impl CsvLayout {
                         Some(i) => columns.push(i),
                         // No header at all: an empty file, which has no rows either.
                         None if header.is_empty() => columns.push(0),
-                        None => return Err(missing(format!("key field {:?}", excerpt(name)))),
+                        None => {
+                            return Err(format!(
+                                "missing key field {:?} (the header has {listed})",
+                                excerpt(name)
+                            ));
+                        }
                     }
                 }
                 CsvKey::Fields { fields, columns }
@@ -348,9 +355,9 @@ impl CsvLayout {
                     value: None,
                 },
                 None => {
-                    return Err(missing(format!(
-                        "the row key: no {KEY:?} column (name key fields to take keys from the values)"
-                    )));
+                    return Err(format!(
+                        "no {KEY:?} column, which holds the row key when no key fields are named (the header has {listed})"
+                    ));
                 }
             },
         };
@@ -530,7 +537,7 @@ mod tests {
             assert_eq!(rows, [("k".to_string(), value.to_string())], "{line}");
         }
         for (line, reason) in [
-            (r#"{"a":1}"#, "missing the row key"),
+            (r#"{"a":1}"#, "no \"_key\" member"),
             (r#"{"_key":"a","_key":"b"}"#, "\"_key\" appears twice"),
             (r#"{"_key":1}"#, "\"_key\" must be a string"),
             (

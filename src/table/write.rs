@@ -11,7 +11,7 @@ use crate::error::{Error, Result, excerpt};
 
 /// Writes rows as a table that [`TableReader`](super::TableReader) reads back, with the
 /// same [`TableKeys`], to the same rows byte for byte; a row the table cannot carry exactly
-/// is refused (see the [module docs](super)).
+/// is refused (see the [crate docs](crate#tables)).
 ///
 /// CSV needs every row twice: once through [`scan`](TableWriter::scan), to choose the
 /// columns and refuse a bad row before anything is written, then through

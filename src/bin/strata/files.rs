@@ -54,7 +54,7 @@ pub enum FilesCommand {
         /// Only this dataset (its name as written). Default: every dataset.
         dataset: Option<String>,
         /// DATASET is given in hex, for a name that is not text.
-        #[arg(long)]
+        #[arg(long, requires = "dataset")]
         hex_dataset: bool,
         /// List them at this version instead of the current view.
         #[arg(long, value_name = "VERSION")]

@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 
 use serde_json::{Value, json};
 use strata::dataset::CommitInfo;
+use strata::error::excerpt;
 use strata::{MergePolicy, Repository, TextOrHex};
 
 use crate::context::{
@@ -589,7 +590,8 @@ fn read_resolutions(path: &Path) -> CliResult<Resolutions> {
         if text.trim().is_empty() {
             continue;
         }
-        let line: Resolution = serde_json::from_str(&text).map_err(|e| bad(e.to_string()))?;
+        let line: Resolution =
+            serde_json::from_str(&text).map_err(|e| bad(excerpt(&e.to_string()).into_owned()))?;
         // `"value": null` deserializes as None; treat an explicit null as the JSON value null.
         let has_value = line.value.is_some()
             || serde_json::from_str::<serde_json::Map<String, Value>>(&text)
