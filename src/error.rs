@@ -4,6 +4,7 @@
 //! names a user needs to act (the missing link, the locked path, the malformed field), and
 //! `Display` is one line so the CLI can print it as is.
 
+use std::borrow::Cow;
 use std::path::PathBuf;
 
 /// Everything that can go wrong in strata.
@@ -152,6 +153,16 @@ pub enum Error {
     /// An argument is outside what the operation accepts.
     #[error("invalid argument: {0}")]
     InvalidArgument(String),
+
+    /// A table (NDJSON or CSV) cannot be read or written exactly: a line that is not a row,
+    /// or a row that the format cannot hold.
+    #[error("{place}: {reason}")]
+    Table {
+        /// Where: `sites.csv line 17`, or `row s-17` when writing.
+        place: String,
+        /// Why.
+        reason: String,
+    },
 }
 
 /// One row a merge cannot settle on its own: the concurrent versions it has.
@@ -180,30 +191,65 @@ fn first_rows(rows: &[ConflictRow]) -> String {
     shown.join(", ")
 }
 
-/// The longest piece of user data an error message quotes.
-const QUOTED: usize = 200;
-
-/// User bytes as they appear in a message: UTF-8 text as is, anything else as `0x…` hex,
-/// cut to about 200 bytes with an ellipsis.
+/// User bytes as a message quotes them: UTF-8 text as is, anything else as `0x…` hex, cut
+/// by [`excerpt`].
 pub(crate) fn show(bytes: &[u8]) -> String {
     match std::str::from_utf8(bytes) {
-        Ok(text) if text.len() <= QUOTED => text.to_string(),
-        Ok(text) => {
-            let mut end = QUOTED;
-            while !text.is_char_boundary(end) {
-                end -= 1;
-            }
-            format!("{}…", &text[..end])
-        }
-        Err(_) if bytes.len() <= QUOTED / 2 => format!("0x{}", hex::encode(bytes)),
-        Err(_) => format!("0x{}…", hex::encode(&bytes[..QUOTED / 2])),
+        Ok(text) => excerpt(text).into_owned(),
+        Err(_) => excerpt(&format!("0x{}", hex::encode(bytes))).into_owned(),
     }
 }
 
 /// `Result` with strata's [`Error`].
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
+/// The most bytes of user data (a key, a field name, a header) that a message quotes.
+pub const EXCERPT_BYTES: usize = 200;
+
+/// `text` as a message quotes it: whole when it is at most [`EXCERPT_BYTES`] long, else cut
+/// on a character boundary to at most that many bytes with `…` added, so that a 5 MB line
+/// never makes a 5 MB message. Every message that quotes user data goes through this.
+///
+/// ```
+/// let long = "é".repeat(1000);
+/// let quoted = strata::excerpt(&long);
+/// assert!(quoted.len() <= strata::EXCERPT_BYTES + "…".len());
+/// assert!(quoted.ends_with("é…"));
+/// assert_eq!(strata::excerpt("short"), "short");
+/// ```
+pub fn excerpt(text: &str) -> Cow<'_, str> {
+    if text.len() <= EXCERPT_BYTES {
+        return Cow::Borrowed(text);
+    }
+    let mut end = EXCERPT_BYTES;
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    Cow::Owned(format!("{}…", &text[..end]))
+}
+
+/// Why an empty row key is refused, wherever it comes from.
+const EMPTY_KEY: &str = "a row key cannot be empty";
+
 impl Error {
+    /// The refusal of an empty dataset name: no operation accepts one.
+    pub fn empty_dataset() -> Error {
+        Error::InvalidArgument("a dataset name cannot be empty".into())
+    }
+
+    /// The refusal of an empty row key: no operation accepts one.
+    pub fn empty_key() -> Error {
+        Error::InvalidArgument(EMPTY_KEY.into())
+    }
+
+    /// The same refusal for a row of a table, at `place` (`sites.csv line 3`).
+    pub(crate) fn empty_key_at(place: String) -> Error {
+        Error::Table {
+            place,
+            reason: EMPTY_KEY.into(),
+        }
+    }
+
     pub(crate) fn io(context: impl Into<String>, source: std::io::Error) -> Self {
         Error::Io {
             context: context.into(),

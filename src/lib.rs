@@ -22,7 +22,11 @@
 //! The layers, top down (see `docs/architecture.md`): the dataset store ([`Repository`],
 //! [`View`], the version index), the graph ([`Graph`]: hyperlog's DAG of nodes with
 //! per-device changelogs), and the storage seam (one LevelDB database through
-//! rusty-leveldb).
+//! rusty-leveldb). Beside them, tables ([`TableReader`], [`TableWriter`]) move a dataset's
+//! rows in and out as NDJSON or CSV text, exactly: whatever a writer writes, a reader with
+//! the same [`TableKeys`] reads back to the same rows, byte for byte.
+//!
+#![doc = include_str!("table/rules.md")]
 #![deny(missing_docs)]
 
 mod dataset;
@@ -30,6 +34,7 @@ mod error;
 mod graph;
 mod protobuf;
 mod store;
+mod table;
 
 /// Types generated from `proto/` (the wire and storage schemas).
 #[doc(hidden)]
@@ -52,7 +57,7 @@ pub use dataset::{
     Repository, Row, RowVersion, Rows, STORAGE_DIR, Transaction, Version, View,
     operations_hash,
 };
-pub use error::{ConflictRow, Error, Result};
+pub use error::{ConflictRow, EXCERPT_BYTES, Error, Result, excerpt};
 pub use graph::{
     Changes, Doc, FramedSha256, Graph, GraphEvent, GraphOptions, Node, NodeHasher, Signer,
     Verifier, framed_update,
@@ -66,6 +71,10 @@ pub mod internals {
     pub use crate::store::keys;
     pub use crate::store::kv;
 }
+pub use table::{
+    Duplicates, KeyFields, TableFormat, TableKeys, TableReader, TableWriter, TextOrHex,
+    compact_json,
+};
 
 /// The Rust examples in README.md, compiled and run as doctests so they stay true.
 #[cfg(doctest)]

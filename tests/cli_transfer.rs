@@ -1,5 +1,6 @@
 //! `strata import` and `strata export`, through the real binary: exact round trips in both
-//! formats and at several versions, stdin, composite keys, and every error path.
+//! formats and at several versions, stdin, composite keys, keys carried by every export,
+//! repeated keys, line endings, and every error path.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -119,11 +120,11 @@ fn csv_round_trip_is_exact() {
     let file = repo.file("sites.csv", SITES_CSV);
     let versions = repo.import(&file, &["--dataset", "sites", "--key", "id"]);
     assert_eq!(versions.len(), 1);
-    let exported = repo.export(&["--dataset", "sites", "--format", "csv"]);
+    let exported = repo.export(&["--dataset", "sites", "--format", "csv", "--key", "id"]);
     assert_eq!(exported, SITES_CSV);
 
     // Each row is a JSON object of strings in header order.
-    let ndjson = repo.export(&["--dataset", "sites"]);
+    let ndjson = repo.export(&["--dataset", "sites", "--key", "id"]);
     let first = ndjson.lines().next().unwrap();
     assert_eq!(
         first,
@@ -134,7 +135,7 @@ fn csv_round_trip_is_exact() {
     let again = repo.file("again.csv", &exported);
     repo.import(&again, &["--dataset", "copy", "--key", "id"]);
     assert_eq!(
-        repo.export(&["--dataset", "copy", "--format", "csv"]),
+        repo.export(&["--dataset", "copy", "--format", "csv", "--key", "id"]),
         SITES_CSV
     );
 }
@@ -157,25 +158,23 @@ south,100,,12345678901234567890,\"\"\"quoted\"\"\",-0,
 ";
     let v2 = repo.file("v2.csv", v2_text);
     let second = repo.import(&v2, &["--dataset", "sites", "--key", "id"]);
-    assert_eq!(
-        repo.export(&["--dataset", "sites", "--format", "csv"]),
-        v2_text
-    );
-    let at1 = repo.export(&["--dataset", "sites", "--format", "csv", "--at", &first[0]]);
+    let csv = ["--dataset", "sites", "--format", "csv", "--key", "id"];
+    assert_eq!(repo.export(&csv), v2_text);
+    let at1 = repo.export(&[&csv[..], &["--at", &first[0]]].concat());
     assert_eq!(at1, SITES_CSV);
-    let at2 = repo.export(&["--dataset", "sites", "--format", "csv", "--at", &second[0]]);
+    let at2 = repo.export(&[&csv[..], &["--at", &second[0]]].concat());
     assert_eq!(at2, v2_text);
 
     // NDJSON exports at each version re-import to identical exports.
     for version in [&first[0], &second[0]] {
-        let ndjson = repo.export(&["--dataset", "sites", "--at", version]);
+        let ndjson = repo.export(&["--dataset", "sites", "--key", "id", "--at", version]);
         let file = repo.file("again.ndjson", &ndjson);
         let target = format!("copy-{}", &version[..8]);
         repo.import(&file, &["--dataset", &target, "--key", "id"]);
-        assert_eq!(repo.export(&["--dataset", &target]), ndjson);
+        assert_eq!(repo.export(&["--dataset", &target, "--key", "id"]), ndjson);
         assert_eq!(
-            repo.export(&["--dataset", &target, "--format", "csv"]),
-            repo.export(&["--dataset", "sites", "--format", "csv", "--at", version])
+            repo.export(&["--dataset", &target, "--format", "csv", "--key", "id"]),
+            repo.export(&[&csv[..], &["--at", version]].concat())
         );
     }
 }
@@ -192,7 +191,7 @@ fn ndjson_round_trip_is_exact() {
     let observations = OBSERVATIONS;
     let file = repo.file("obs.ndjson", observations);
     repo.import(&file, &["--dataset", "obs", "--key", "id"]);
-    let exported = repo.export(&["--dataset", "obs"]);
+    let exported = repo.export(&["--dataset", "obs", "--key", "id"]);
     assert_eq!(exported, observations);
 
     // White space outside strings (pretty spacing, blank lines, CRLF line ends) is
@@ -201,26 +200,44 @@ fn ndjson_round_trip_is_exact() {
         "\r\n{ \"id\" : \"b\",  \"v\" : \"\\u00e9\" }\r\n\n   \n{\"id\":\"a\",\"v\":[ 1 , 2 ]}";
     let file = repo.file("loose.jsonl", loose);
     repo.import(&file, &["--dataset", "loose", "--key", "id"]);
-    let exported = repo.export(&["--dataset", "loose"]);
+    let exported = repo.export(&["--dataset", "loose", "--key", "id"]);
     assert_eq!(
         exported,
         "{\"id\":\"a\",\"v\":[1,2]}\n{\"id\":\"b\",\"v\":\"\\u00e9\"}\n"
     );
     let file = repo.file("loose2.ndjson", &exported);
     repo.import(&file, &["--dataset", "loose2", "--key", "id"]);
-    assert_eq!(repo.export(&["--dataset", "loose2"]), exported);
+    assert_eq!(
+        repo.export(&["--dataset", "loose2", "--key", "id"]),
+        exported
+    );
 
-    // NDJSON to CSV: non-string values as their JSON text, absent fields empty, columns in
-    // first-seen order.
+    // NDJSON to CSV: CSV cells are strings, so rows whose values are not objects of
+    // strings with the header's fields travel whole, as JSON text in the `_value` column;
+    // the CSV re-imports to the very same rows.
     let csv = repo.export(&["--dataset", "obs", "--format", "csv"]);
     let mut lines = csv.lines();
+    assert_eq!(lines.next().unwrap(), "_key,_value");
     assert_eq!(
         lines.next().unwrap(),
-        "id,big,dec,neg,exp,nested,none,text,zero,empty,list,obj,z_first"
+        r#"a1,"{""id"":""a1"",""big"":12345678901234567890,""dec"":1.10,""neg"":-0.000,""exp"":1E+400,""nested"":{""z"":[1,2,{""y"":null}],""a"":true},""none"":null,""text"":""Zürich \""q\"" \\ \n\t ✓ 𝄞""}""#
     );
-    assert_eq!(
-        lines.next().unwrap(),
-        r#"a1,12345678901234567890,1.10,-0.000,1E+400,"{""z"":[1,2,{""y"":null}],""a"":true}",null,"Zürich ""q"" \ "#
+    let file = repo.file("obs.csv", &csv);
+    repo.import(&file, &["--dataset", "obs-from-csv"]);
+    assert_eq!(rows(&repo, "obs-from-csv"), rows(&repo, "obs"));
+    // With --key, every row must be an object of strings: these are not.
+    let stderr = repo.fails(&[
+        "export",
+        "--dataset",
+        "obs",
+        "--format",
+        "csv",
+        "--key",
+        "id",
+    ]);
+    assert!(
+        stderr.starts_with("strata: row a1: ") && stderr.contains("CSV"),
+        "{stderr}"
     );
 }
 
@@ -232,7 +249,7 @@ fn numbers_and_booleans_are_keys_by_their_text() {
         "{\"n\":1.10,\"v\":1}\n{\"n\":12345678901234567890,\"v\":2}\n{\"n\":true,\"v\":3}\n",
     );
     repo.import(&file, &["--dataset", "n", "--key", "n"]);
-    let exported = repo.export(&["--dataset", "n", "--key-field", "_key"]);
+    let exported = repo.export(&["--dataset", "n"]);
     assert_eq!(
         exported,
         "{\"_key\":\"1.10\",\"n\":1.10,\"v\":1}\n\
@@ -249,10 +266,10 @@ fn composite_keys_escape_commas_and_backslashes() {
         "a,b,v\n\"x,y\",z,1\nx,\"y,z\",2\n\"p\\\",q,3\nplain,1,4\n",
     );
     repo.import(&file, &["--dataset", "k", "--key", "a,b"]);
-    let csv = repo.export(&["--dataset", "k", "--format", "csv", "--key-field", "key"]);
+    let csv = repo.export(&["--dataset", "k", "--format", "csv"]);
     assert_eq!(
         csv,
-        r#"key,a,b,v
+        r#"_key,a,b,v
 "p\\,q",p\,q,3
 "plain,1",plain,1,4
 "x,y\,z",x,"y,z",2
@@ -261,10 +278,17 @@ fn composite_keys_escape_commas_and_backslashes() {
     );
     // `--key a --key b` is the same as `--key a,b`.
     repo.import(&file, &["--dataset", "k2", "--key", "a", "--key", "b"]);
+    assert_eq!(repo.export(&["--dataset", "k2", "--format", "csv"]), csv);
+    // Exported with the same key fields, the rows come back as the file had them (in key
+    // order), and each re-imports under its key.
+    let by_fields = repo.export(&["--dataset", "k", "--format", "csv", "--key", "a,b"]);
     assert_eq!(
-        repo.export(&["--dataset", "k2", "--format", "csv", "--key-field", "key"]),
-        csv
+        by_fields,
+        "a,b,v\np\\,q,3\nplain,1,4\nx,\"y,z\",2\n\"x,y\",z,1\n"
     );
+    let again = repo.file("k-again.csv", &by_fields);
+    repo.import(&again, &["--dataset", "k3", "--key", "a,b"]);
+    assert_eq!(rows(&repo, "k3"), rows(&repo, "k"));
 }
 
 #[test]
@@ -286,7 +310,7 @@ fn stdin_and_format_detection() {
         "{summary}"
     );
     assert_eq!(
-        repo.export(&["--dataset", "a"]),
+        repo.export(&["--dataset", "a", "--key", "id"]),
         "{\"id\":\"1\",\"x\":\"y\"}\n{\"id\":\"2\"}\n"
     );
 
@@ -301,18 +325,21 @@ fn stdin_and_format_detection() {
         String::from_utf8_lossy(&output.stderr)
     );
     assert_eq!(
-        repo.export(&["--dataset", "b"]),
+        repo.export(&["--dataset", "b", "--key", "id"]),
         "{\"id\":\"1\",\"x\":\"0\"}\n"
     );
 
     // A file without a known extension: sniffed. `--format` overrides the extension.
     let file = repo.file("data.txt", "{\"id\":\"n\"}\n");
     repo.import(&file, &["--dataset", "c", "--key", "id"]);
-    assert_eq!(repo.export(&["--dataset", "c"]), "{\"id\":\"n\"}\n");
+    assert_eq!(
+        repo.export(&["--dataset", "c", "--key", "id"]),
+        "{\"id\":\"n\"}\n"
+    );
     let file = repo.file("looks.json", "id,x\n1,2\n");
     repo.import(&file, &["--dataset", "d", "--key", "id", "--format", "csv"]);
     assert_eq!(
-        repo.export(&["--dataset", "d"]),
+        repo.export(&["--dataset", "d", "--key", "id"]),
         "{\"id\":\"1\",\"x\":\"2\"}\n"
     );
 
@@ -338,7 +365,10 @@ fn stdin_and_format_detection() {
         "{}",
         String::from_utf8_lossy(&output.stderr)
     );
-    assert_eq!(repo.export(&["--dataset", "pieces"]), "{\"id\":\"late\"}\n");
+    assert_eq!(
+        repo.export(&["--dataset", "pieces"]),
+        "{\"_key\":\"late\",\"id\":\"late\"}\n"
+    );
 
     // Stdin errors name stdin.
     let output = repo.run_with_stdin(
@@ -470,7 +500,7 @@ fn bad_lines_are_named_and_nothing_of_their_batch_is_committed() {
         (
             "b.ndjson",
             "{\"id\":\"1\"}\n{\"id\": \"2\",}\n",
-            "strata: b.ndjson line 2: not valid JSON (column 12): key must be a string; nothing was imported",
+            "strata: b.ndjson line 2: not valid JSON (column 12): trailing comma; nothing was imported",
         ),
         (
             "c.ndjson",
@@ -490,12 +520,12 @@ fn bad_lines_are_named_and_nothing_of_their_batch_is_committed() {
         (
             "e.csv",
             "name,value\na,1\n",
-            "strata: e.csv line 1: missing key field \"id\" (the header has \"name\", \"value\")",
+            "strata: e.csv line 1: missing key field \"id\" (the header has \"name\", \"value\"); nothing was imported",
         ),
         (
             "f.csv",
             "id,x,x\n1,2,3\n",
-            "strata: f.csv line 1: the header has the field \"x\" twice",
+            "strata: f.csv line 1: the header has the field \"x\" twice; nothing was imported",
         ),
         (
             "g.csv",
@@ -536,12 +566,12 @@ fn bad_lines_are_named_and_nothing_of_their_batch_is_committed() {
     );
     assert!(error.ends_with("); nothing of its batch was"), "{error}");
     assert_eq!(
-        repo.export(&["--dataset", "bad"]),
+        repo.export(&["--dataset", "bad", "--key", "id"]),
         "{\"id\":\"1\"}\n{\"id\":\"2\"}\n{\"id\":\"3\"}\n{\"id\":\"4\"}\n"
     );
 
     // Usage errors exit 2.
-    let output = repo.run(&["import", "x.csv", "--dataset", "d"]);
+    let output = repo.run(&["import", "x.csv", "--key", "id"]);
     assert_eq!(output.status.code(), Some(2));
     let output = repo.run(&[
         "import",
@@ -570,33 +600,361 @@ fn export_of_rows_that_are_not_objects() {
         tx.commit().unwrap();
         lib.put_file("mixed", "f", &mut &b"file bytes"[..]).unwrap();
     }
-    let ndjson = repo.export(&["--dataset", "mixed"]);
+    // Every line carries its key; a value that is not compact JSON travels as `_raw`
+    // bytes, so it comes back exactly. File rows are not table rows: skipped, with a note.
+    let output = repo.run(&["export", "--dataset", "mixed"]);
+    assert!(output.status.success());
+    let ndjson = String::from_utf8(output.stdout).unwrap();
     let lines: Vec<&str> = ndjson.lines().collect();
-    assert_eq!(lines[0], r#"{"x":1}"#);
-    assert_eq!(lines[1], r#"{"key":"b","value":"plain text"}"#);
-    assert_eq!(lines[2], r#"{"key":"c","value":[1,2]}"#);
-    assert_eq!(lines[3], r#"{"key":"d","value":{"hex":"ff00"}}"#);
-    assert_eq!(lines[4], r#"{"pretty":true}"#);
-    assert!(
-        lines[5].starts_with(r#"{"key":"f","file":{"hash":""#),
-        "{}",
-        lines[5]
+    assert_eq!(
+        lines,
+        [
+            r#"{"_key":"a","x":1}"#,
+            r#"{"_key":"b","_raw":"plain text"}"#,
+            r#"{"_key":"c","_value":[1,2]}"#,
+            r#"{"_key":"d","_raw":{"hex":"ff00"}}"#,
+            r#"{"_key":"e","_raw":"{\n  \"pretty\": true\n}"}"#,
+        ]
     );
-    assert_eq!(lines.len(), 6);
+    let stderr = String::from_utf8(output.stderr).unwrap();
+    assert_eq!(
+        stderr,
+        "strata: note: skipped 1 file row (f): export it with `strata files get`\n"
+    );
 
-    // CSV needs objects: the error comes before any output.
+    // CSV cells are text: a value that is not JSON is refused, before any output.
     let output = repo.run(&["export", "--dataset", "mixed", "--format", "csv"]);
     assert_eq!(output.status.code(), Some(1));
     assert!(output.stdout.is_empty());
     let stderr = String::from_utf8(output.stderr).unwrap();
     assert!(
-        stderr.starts_with("strata: row b of dataset mixed is not a JSON object"),
+        stderr.starts_with("strata: row b: its value is not compact JSON"),
         "{stderr}"
     );
 
     // An unknown version.
     let stderr = repo.fails(&["export", "--dataset", "mixed", "--at", "00000000"]);
     assert!(stderr.contains("unknown version 00000000"), "{stderr}");
+}
+
+/// Every row of a dataset, read through the library: (key, value) in key order.
+fn rows(repo: &Repo, dataset: &str) -> Vec<(Vec<u8>, Vec<u8>)> {
+    let lib = strata::Repository::open(repo.path()).unwrap();
+    let view = lib.view().unwrap();
+    view.range(dataset, strata::Range::all())
+        .map(|row| {
+            let row = row.unwrap();
+            (row.key, row.value)
+        })
+        .collect()
+}
+
+#[test]
+fn every_export_carries_its_keys_and_reimports_to_the_same_rows() {
+    let repo = Repo::new();
+    {
+        let lib = strata::Repository::open(repo.path()).unwrap();
+        let mut tx = lib.transaction();
+        let data: &[(&str, &[u8], &[u8])] = &[
+            // The value's own "id" is not the key: the key must still travel.
+            ("mixed", b"k1", br#"{"id":"other","n":1.10}"#),
+            ("mixed", b"k2", b"{}"),
+            ("mixed", b"k3", br#"{"_key":"x","_value":2}"#),
+            ("mixed", b"k4", br#"{"_value":1}"#),
+            ("mixed", b"k5", br#"{"_raw":"r"}"#),
+            ("mixed", b"n1", b"42"),
+            ("mixed", b"n2", br#""text""#),
+            ("mixed", b"n3", b"[1, 2]"),
+            ("mixed", b"t1", b"plain text"),
+            ("mixed", b"t2", b""),
+            ("mixed", b"\xff\x00", b"\xfe binary"),
+            ("mixed", b"0xABCD", br#"{"a":"b"}"#),
+            ("mixed", b"line\nbreak \"q\"", b"{\n  \"pretty\": true\n}"),
+            // Only JSON values, for CSV.
+            ("json", b"k1", br#"{"id":"other","name":"a"}"#),
+            ("json", b"k2", br#"{"id":"k2","name":"b,\"c\""}"#),
+            ("json", b"k3", br#"{"id":"k3","n":1.10}"#),
+            ("json", b"k4", b"[1,2]"),
+            ("json", b"k5", br#"{"name":"c","id":"k5"}"#),
+            ("json", b"k6", br#"{"id":"\u0041","name":""}"#),
+            ("json", b"k7", br#"{"id":"k7"}"#),
+            ("json", b"0x01", br#""0x01""#),
+        ];
+        for (dataset, key, value) in data {
+            tx.put(dataset, key, value);
+        }
+        tx.commit().unwrap();
+    }
+
+    let ndjson = repo.export(&["--dataset", "mixed"]);
+    assert!(
+        ndjson.contains(r#"{"_key":"k1","id":"other","n":1.10}"#),
+        "{ndjson}"
+    );
+    assert!(
+        ndjson.contains(r#"{"_key":"k3","_value":{"_key":"x","_value":2}}"#),
+        "{ndjson}"
+    );
+    assert!(ndjson.contains(r#"{"_key":{"hex":"ff00"},"_raw":{"hex":"fe2062696e617279"}}"#));
+    let file = repo.file("mixed.ndjson", &ndjson);
+    repo.import(&file, &["--dataset", "mixed-copy"]);
+    assert_eq!(rows(&repo, "mixed-copy"), rows(&repo, "mixed"));
+    assert_eq!(repo.export(&["--dataset", "mixed-copy"]), ndjson);
+
+    // CSV: objects of strings with the header's fields are cells; any other JSON value
+    // travels whole in `_value`.
+    let csv = repo.export(&["--dataset", "json", "--format", "csv"]);
+    assert_eq!(
+        csv,
+        r#"_key,_value,id,name
+0x01,"""0x01""",,
+k1,,other,a
+k2,,k2,"b,""c"""
+k3,"{""id"":""k3"",""n"":1.10}",,
+k4,"[1,2]",,
+k5,"{""name"":""c"",""id"":""k5""}",,
+k6,"{""id"":""\u0041"",""name"":""""}",,
+k7,"{""id"":""k7""}",,
+"#
+    );
+    let file = repo.file("json.csv", &csv);
+    repo.import(&file, &["--dataset", "json-copy"]);
+    assert_eq!(rows(&repo, "json-copy"), rows(&repo, "json"));
+    for dataset in ["json", "mixed"] {
+        let ndjson = repo.export(&["--dataset", dataset, "--format", "ndjson"]);
+        let file = repo.file("again.ndjson", &ndjson);
+        let copy = format!("{dataset}-again");
+        repo.import(&file, &["--dataset", &copy, "--format", "ndjson"]);
+        assert_eq!(rows(&repo, &copy), rows(&repo, dataset));
+    }
+}
+
+#[test]
+fn export_with_key_fields_refuses_rows_those_fields_do_not_name() {
+    let repo = Repo::new();
+    repo.ok(&["put", "d", "k1", r#"{"id":"other"}"#]);
+    for format in ["ndjson", "csv"] {
+        let output = repo.run(&[
+            "export",
+            "--dataset",
+            "d",
+            "--key",
+            "id",
+            "--format",
+            format,
+        ]);
+        assert_eq!(output.status.code(), Some(1), "{format}");
+        assert!(output.stdout.is_empty(), "{format}");
+        let stderr = String::from_utf8(output.stderr).unwrap();
+        assert_eq!(
+            stderr,
+            "strata: row k1: its key field \"id\" gives the key other, not k1; export without --key to carry every key in the `_key` column\n",
+            "{format}"
+        );
+    }
+    repo.ok(&["put", "d", "k2", "7"]);
+    repo.ok(&["del", "d", "k1"]);
+    let stderr = repo.fails(&["export", "--dataset", "d", "--key", "id"]);
+    assert!(
+        stderr.starts_with("strata: row k2: its value is a number, not a JSON object"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn repeated_keys_are_reported_and_strict_refuses_them() {
+    let repo = Repo::new();
+    let file = repo.file("dup.csv", "id,v\na,1\na,2\nb,1\na,3\nb,2\nc,1\n");
+    let output = repo.run(&["import", "dup.csv", "--dataset", "d", "--key", "id"]);
+    assert!(output.status.success());
+    let stdout = String::from_utf8(output.stdout).unwrap();
+    assert!(
+        stdout.starts_with("imported 6 rows into d in 1 commit"),
+        "{stdout}"
+    );
+    let stderr = String::from_utf8(output.stderr).unwrap();
+    assert_eq!(
+        stderr,
+        "strata: warning: 3 of 6 rows repeat the key of an earlier row; the last row with each key wins: a, b\n"
+    );
+    assert_eq!(
+        repo.export(&["--dataset", "d", "--key", "id"]),
+        "{\"id\":\"a\",\"v\":\"3\"}\n{\"id\":\"b\",\"v\":\"2\"}\n{\"id\":\"c\",\"v\":\"1\"}\n"
+    );
+    let summary: serde_json::Value = serde_json::from_str(&repo.ok(&[
+        "import",
+        "dup.csv",
+        "--dataset",
+        "d2",
+        "--key",
+        "id",
+        "--json",
+    ]))
+    .unwrap();
+    assert_eq!(summary["rows"], 6);
+    assert_eq!(summary["repeated"], 3);
+    assert_eq!(summary["repeated_keys"], serde_json::json!(["a", "b"]));
+
+    // --strict: nothing is written, from a file or from stdin.
+    let stderr = repo.fails(&[
+        "import",
+        "dup.csv",
+        "--dataset",
+        "s",
+        "--key",
+        "id",
+        "--strict",
+    ]);
+    assert_eq!(
+        stderr,
+        "strata: dup.csv: 3 of 6 rows repeat the key of an earlier row: a, b; with --strict nothing was imported\n"
+    );
+    let bytes = std::fs::read(&file).unwrap();
+    let output = repo.run_with_stdin(
+        &["import", "-", "--dataset", "s", "--key", "id", "--strict"],
+        Some(&bytes),
+    );
+    assert_eq!(output.status.code(), Some(1));
+    assert_eq!(rows(&repo, "s"), []);
+    // Without repeats, --strict imports as usual (from stdin too).
+    let output = repo.run_with_stdin(
+        &[
+            "import",
+            "-",
+            "--dataset",
+            "s",
+            "--key",
+            "id",
+            "--strict",
+            "--batch",
+            "1",
+        ],
+        Some(b"id,v\nx,1\ny,2\n"),
+    );
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(output.stderr.is_empty());
+    assert_eq!(rows(&repo, "s").len(), 2);
+}
+
+#[test]
+fn key_field_names_are_trimmed_and_must_not_be_empty() {
+    let repo = Repo::new();
+    let file = repo.file("k.csv", "a,b,v\n1,2,x\n");
+    repo.import(&file, &["--dataset", "d", "-k", " a , b"]);
+    assert_eq!(
+        rows(&repo, "d"),
+        [(b"1,2".to_vec(), br#"{"a":"1","b":"2","v":"x"}"#.to_vec())]
+    );
+    for keys in ["a,", " ", "a,  ,b"] {
+        let stderr = repo.fails(&["import", "k.csv", "--dataset", "e", "-k", keys]);
+        assert_eq!(
+            stderr, "strata: --key: a key field name is empty\n",
+            "{keys:?}"
+        );
+    }
+}
+
+#[test]
+fn messages_quote_at_most_about_200_bytes_of_user_data() {
+    let repo = Repo::new();
+    // 5 MB on one line: no usable header.
+    let big = "x".repeat(5 << 20);
+    repo.file("big.csv", &big);
+    let stderr = repo.fails(&["import", "big.csv", "--dataset", "d", "--key", "id"]);
+    assert!(stderr.len() < 400, "{} bytes", stderr.len());
+    assert!(
+        stderr.starts_with("strata: big.csv line 1: missing key field \"id\""),
+        "{stderr}"
+    );
+    assert!(stderr.contains("…"), "{stderr}");
+    // A huge key field name; a multi-byte character at the cut.
+    let name = "é".repeat(50_000);
+    let stderr = repo.fails(&["import", "big.csv", "--dataset", "d", "--key", &name]);
+    assert!(stderr.len() < 600, "{} bytes", stderr.len());
+    // The row commands: a huge key that is not there.
+    let key = "k".repeat(100_000);
+    let stderr = repo.fails(&["get", "d", &key]);
+    assert!(stderr.len() < 400, "{} bytes", stderr.len());
+    assert!(stderr.starts_with("strata: not found: row kkk"), "{stderr}");
+    // NDJSON: a huge line that is not an object, a huge duplicate header field.
+    repo.file("big.ndjson", &format!("{{\"id\":[\"{big}\"]}}\n"));
+    let stderr = repo.fails(&["import", "big.ndjson", "--dataset", "d", "--key", "id"]);
+    assert!(stderr.len() < 400, "{} bytes", stderr.len());
+    repo.file("twice.csv", &format!("id,{big},{big}\n"));
+    let stderr = repo.fails(&["import", "twice.csv", "--dataset", "d", "--key", "id"]);
+    assert!(stderr.len() < 400, "{} bytes", stderr.len());
+}
+
+#[test]
+fn crlf_csv_keeps_its_data_and_comes_back_with_crlf() {
+    let repo = Repo::new();
+    // CRLF line ends, a CRLF and a lone CR inside quoted fields, a last line without one.
+    let text = "id,note\r\n1,\"two\r\nlines\"\r\n2,\"cr\ronly\"\r\n3,plain";
+    let file = repo.file("crlf.csv", text);
+    repo.import(&file, &["--dataset", "d", "--key", "id"]);
+    // The line breaks inside fields are data: kept exactly.
+    assert_eq!(
+        repo.ok(&["get", "d", "1"]),
+        "{\"id\":\"1\",\"note\":\"two\\r\\nlines\"}\n"
+    );
+    assert_eq!(
+        repo.ok(&["get", "d", "2"]),
+        "{\"id\":\"2\",\"note\":\"cr\\ronly\"}\n"
+    );
+    // The line ends between records are not: export writes LF, or CRLF with --crlf
+    // (and always ends the last record).
+    let export = ["--dataset", "d", "--key", "id", "--format", "csv"];
+    assert_eq!(
+        repo.export(&export),
+        "id,note\n1,\"two\r\nlines\"\n2,\"cr\ronly\"\n3,plain\n"
+    );
+    assert_eq!(
+        repo.export(&[&export[..], &["--crlf"]].concat()),
+        format!("{text}\r\n")
+    );
+    // NDJSON too.
+    assert_eq!(
+        repo.export(&["--dataset", "d", "--key", "id", "--crlf"])
+            .matches("\r\n")
+            .count(),
+        3
+    );
+}
+
+#[test]
+fn empty_dataset_names_and_keys_are_refused() {
+    let repo = Repo::new();
+    repo.file("ok.csv", "id\n1\n");
+    let stderr = repo.fails(&["import", "ok.csv", "--dataset", "", "--key", "id"]);
+    assert_eq!(
+        stderr,
+        "strata: invalid argument: a dataset name cannot be empty\n"
+    );
+    let stderr = repo.fails(&["export", "--dataset", ""]);
+    assert_eq!(
+        stderr,
+        "strata: invalid argument: a dataset name cannot be empty\n"
+    );
+    repo.file(
+        "empty-key.ndjson",
+        "{\"_key\":\"a\"}\n{\"_key\":\"\",\"v\":1}\n",
+    );
+    let stderr = repo.fails(&["import", "empty-key.ndjson", "--dataset", "d"]);
+    assert_eq!(
+        stderr,
+        "strata: empty-key.ndjson line 2: a row key cannot be empty; nothing was imported\n"
+    );
+    repo.file("empty-key.csv", "_key,v\n,1\n");
+    let stderr = repo.fails(&["import", "empty-key.csv", "--dataset", "d"]);
+    assert_eq!(
+        stderr,
+        "strata: empty-key.csv line 2: a row key cannot be empty; nothing was imported\n"
+    );
+    assert_eq!(rows(&repo, "d"), []);
 }
 
 #[test]
@@ -607,7 +965,7 @@ fn the_examples_dataset_round_trips_byte_for_byte() {
     assert_eq!(versions.len(), 1);
     let original = std::fs::read_to_string(&source).unwrap();
     assert_eq!(
-        repo.export(&["--dataset", "airports", "--format", "csv"]),
+        repo.export(&["--dataset", "airports", "--format", "csv", "--key", "iata"]),
         original
     );
     assert_eq!(

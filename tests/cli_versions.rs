@@ -341,7 +341,7 @@ fn a_bad_resolution_line_names_the_file_and_line_and_writes_nothing() {
         ),
         ("{\"dataset\":\"d\",\"value\":1}\n", "key"),
         (
-            "{\"dataset\":\"0xzz\",\"key\":\"a\",\"value\":1}\n",
+            "{\"dataset\":{\"hex\":\"zz\"},\"key\":\"a\",\"value\":1}\n",
             "not hex",
         ),
     ];

@@ -404,7 +404,7 @@ fn the_demo_runs_and_checks_itself() {
         "$ strata merge ",
         "$ strata diff ",
         "$ strata get airports SFO --at ",
-        "$ strata export --dataset airports --format csv --at ",
+        "$ strata export --dataset airports --format csv --key iata --at ",
         "$ strata fsck",
     ] {
         assert!(stdout.contains(step), "the demo has no `{step}`:\n{stdout}");

@@ -192,6 +192,7 @@ impl Repository {
     /// that does not exist in the current view is [`Error::RowNotFound`].
     pub fn delete(&self, dataset: impl AsRef<[u8]>, key: impl AsRef<[u8]>) -> Result<Version> {
         let (dataset, key) = (dataset.as_ref(), key.as_ref());
+        check_row(dataset, key)?;
         if self.get(dataset, key)?.is_none() {
             return Err(Error::RowNotFound {
                 dataset: dataset.to_vec(),
@@ -209,8 +210,7 @@ impl Repository {
     /// Writes one commit; `None` when `skip_unchanged` left nothing to write.
     pub(super) fn commit_parts(&self, parts: Parts) -> Result<Option<Version>> {
         for op in &parts.ops {
-            check_name("dataset name", &op.dataset)?;
-            check_name("row key", &op.key)?;
+            check_row(&op.dataset, &op.key)?;
         }
         let mut tables = self.graph.store().lock();
         // The index must have followed everything stored before a commit is indexed in
@@ -469,9 +469,12 @@ impl Repository {
 }
 
 /// Dataset names and row keys must not be empty.
-pub(crate) fn check_name(what: &str, name: &[u8]) -> Result<()> {
-    if name.is_empty() {
-        return Err(Error::InvalidArgument(format!("a {what} cannot be empty")));
+pub(crate) fn check_row(dataset: &[u8], key: &[u8]) -> Result<()> {
+    if dataset.is_empty() {
+        return Err(Error::empty_dataset());
+    }
+    if key.is_empty() {
+        return Err(Error::empty_key());
     }
     Ok(())
 }

@@ -2,9 +2,10 @@
 //! (text, JSON or NDJSON), progress on stderr, and the error type with its exit code.
 //!
 //! Conventions (docs/cli.md): data goes to stdout, progress and logs to stderr; version ids
-//! print in full hex; dataset names and row keys print as text when they are UTF-8 and as
-//! `0x<hex>` otherwise (and such arguments are accepted back in that form); `--json` prints
-//! one JSON document, or one JSON object per line for streams.
+//! print in full hex; a dataset name or row key argument is its text exactly as written, or
+//! hex with `--hex-dataset` / `--hex`; names and keys print as text when they are UTF-8, else
+//! as `0x<hex>` (JSON: `{"hex": …}`), the library's [`TextOrHex`]; `--json` prints one
+//! JSON document, or one JSON object per line for streams.
 
 use std::fmt;
 use std::io::{self, BufWriter, IsTerminal, StdoutLock, Write};
@@ -12,7 +13,8 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
-use strata::Repository;
+use strata::excerpt;
+use strata::{Repository, TextOrHex};
 
 /// Why a command failed. `Display` is one line, printed after `strata: `.
 #[derive(Debug)]
@@ -202,25 +204,66 @@ pub fn write_json(out: &mut impl Write, value: &serde_json::Value) -> CliResult 
     Ok(())
 }
 
-/// Bytes as a user sees them: UTF-8 text as is, anything else as `0x<hex>`. Text that
-/// itself starts with `0x` is shown in hex too, so the form always reads back the same.
-pub fn show_bytes(bytes: &[u8]) -> String {
-    match std::str::from_utf8(bytes) {
-        Ok(text) if !text.starts_with("0x") => text.to_string(),
-        _ => format!("0x{}", hex::encode(bytes)),
-    }
+/// A dataset name or row key in a message: its printed form, cut to a short excerpt.
+pub fn brief(bytes: &[u8]) -> String {
+    excerpt(&TextOrHex(bytes).to_string()).into_owned()
 }
 
-/// Reads a dataset name or row key given on the command line: `0x<hex>` is hex-decoded,
-/// anything else is taken as its UTF-8 bytes.
-pub fn parse_bytes(arg: &str) -> CliResult<Vec<u8>> {
-    match arg.strip_prefix("0x") {
-        Some(digits) => hex::decode(digits).map_err(|_| {
-            CliError::Input(format!(
-                "{arg:?} starts with 0x but is not hex (write the bytes as 0x<hex>)"
+/// Which name an argument gives, for messages.
+#[derive(Debug, Clone, Copy)]
+pub enum Name {
+    Dataset,
+    Key,
+}
+
+/// Reads a dataset name or row key given on the command line: the text's bytes exactly as
+/// written, or with `hex` the bytes its hex digits spell (a leading `0x` is allowed). The
+/// empty name is refused, as the library refuses it.
+pub fn name_arg(text: &str, hex: bool, name: Name) -> CliResult<Vec<u8>> {
+    let bytes = if hex {
+        let digits = text.strip_prefix("0x").unwrap_or(text);
+        let (arg, what) = match name {
+            Name::Dataset => ("DATASET", "dataset name's"),
+            Name::Key => ("KEY", "key's"),
+        };
+        hex::decode(digits).map_err(|_| {
+            strata::Error::InvalidArgument(format!(
+                "{arg} {:?} is not hex (with --hex{}, write the {what} bytes as hex digits)",
+                excerpt(text),
+                match name {
+                    Name::Dataset => "-dataset",
+                    Name::Key => "",
+                }
             ))
-        }),
-        None => Ok(arg.as_bytes().to_vec()),
+        })?
+    } else {
+        text.as_bytes().to_vec()
+    };
+    if bytes.is_empty() {
+        return Err(match name {
+            Name::Dataset => strata::Error::empty_dataset(),
+            Name::Key => strata::Error::empty_key(),
+        }
+        .into());
+    }
+    Ok(bytes)
+}
+
+/// `--dataset NAME [--hex-dataset]`, as `import` and `export` take it.
+#[derive(Debug, clap::Args)]
+pub struct DatasetOption {
+    /// The dataset: its name exactly as written (with --hex-dataset, in hex).
+    #[arg(long, short)]
+    pub dataset: String,
+
+    /// DATASET is given in hex (for a name that is not text): `--hex-dataset ff00`.
+    #[arg(long)]
+    pub hex_dataset: bool,
+}
+
+impl DatasetOption {
+    pub fn name(&self) -> CliResult<Vec<u8>> {
+        name_arg(&self.dataset, self.hex_dataset, Name::Dataset)
     }
 }
 
@@ -230,10 +273,7 @@ pub fn value_json(value: &[u8]) -> serde_json::Value {
     if let Ok(parsed) = serde_json::from_slice::<serde_json::Value>(value) {
         return parsed;
     }
-    match std::str::from_utf8(value) {
-        Ok(text) => serde_json::Value::String(text.to_string()),
-        Err(_) => serde_json::json!({ "hex": hex::encode(value) }),
-    }
+    serde_json::json!(TextOrHex(value))
 }
 
 /// A time in ms since the epoch as RFC 3339 (UTC, whole seconds), for humans.

@@ -436,6 +436,8 @@ fn tour_steps(tour: &mut Tour, args: &Args) -> CliResult {
             "airports",
             "--format",
             "csv",
+            "--key",
+            "iata",
             "--at",
             v1,
         ],
@@ -488,7 +490,7 @@ fn generated_rows(tour: &mut Tour, n: u64) -> CliResult {
         "id",
     ])?;
     let (rows, elapsed) = tour.export_to_file(
-        &["export", "--dataset", "observations"],
+        &["export", "--dataset", "observations", "--key", "id"],
         "observations-out.ndjson",
     )?;
     check(rows == n, || format!("exported {rows} rows, expected {n}"))?;

@@ -5,12 +5,12 @@ use std::io::{self, Read, Write};
 use std::path::{Path, PathBuf};
 
 use serde_json::json;
-use strata::Range;
+use strata::{Range, TextOrHex};
 
 use crate::context::{
-    CliError, CliResult, Global, existing_file, parse_bytes, show_bytes, stdout, write_json,
+    CliError, CliResult, Global, Name, brief, existing_file, name_arg, stdout, write_json,
 };
-use crate::rows::{WriteOptions, print_write, row_id, row_not_found, view_at};
+use crate::rows::{RowArgs, WriteOptions, print_write, row_not_found, view_at};
 
 /// File rows: content kept in the repository's blob store, named by its SHA-256.
 ///
@@ -24,10 +24,8 @@ pub enum FilesCommand {
     ///
     /// Example: `strata files put photos s-17.jpg ./IMG_0042.jpg`
     Put {
-        /// The dataset (text, or `0x<hex>` for raw bytes).
-        dataset: String,
-        /// The row key (text, or `0x<hex>` for raw bytes).
-        key: String,
+        #[command(flatten)]
+        row: RowArgs,
         /// The file to store (`-` for standard input).
         path: PathBuf,
         #[command(flatten)]
@@ -40,10 +38,8 @@ pub enum FilesCommand {
     ///
     /// Example: `strata files get photos s-17.jpg out.jpg`
     Get {
-        /// The dataset (text, or `0x<hex>` for raw bytes).
-        dataset: String,
-        /// The row key (text, or `0x<hex>` for raw bytes).
-        key: String,
+        #[command(flatten)]
+        row: RowArgs,
         /// Where to write the content (`-` or absent: stdout). The file appears only once
         /// its content is verified.
         path: Option<PathBuf>,
@@ -55,8 +51,11 @@ pub enum FilesCommand {
     ///
     /// Example: `strata files ls photos`
     Ls {
-        /// Only this dataset (text, or `0x<hex>`). Default: every dataset.
+        /// Only this dataset (its name as written). Default: every dataset.
         dataset: Option<String>,
+        /// DATASET is given in hex, for a name that is not text.
+        #[arg(long, requires = "dataset")]
+        hex_dataset: bool,
         /// List them at this version instead of the current view.
         #[arg(long, value_name = "VERSION")]
         at: Option<String>,
@@ -69,20 +68,22 @@ pub enum FilesCommand {
 pub fn run(global: &Global, command: FilesCommand) -> CliResult {
     match command {
         FilesCommand::Put {
-            dataset,
-            key,
+            row,
             path,
             write,
             json,
-        } => put(global, &dataset, &key, &path, &write, json),
-        FilesCommand::Get {
+        } => put(global, &row, &path, &write, json),
+        FilesCommand::Get { row, path, at } => get(global, &row, path.as_deref(), at.as_deref()),
+        FilesCommand::Ls {
             dataset,
-            key,
-            path,
+            hex_dataset,
             at,
-        } => get(global, &dataset, &key, path.as_deref(), at.as_deref()),
-        FilesCommand::Ls { dataset, at, json } => {
-            ls(global, dataset.as_deref(), at.as_deref(), json)
+            json,
+        } => {
+            let dataset = dataset
+                .map(|name| name_arg(&name, hex_dataset, Name::Dataset))
+                .transpose()?;
+            ls(global, dataset, at.as_deref(), json)
         }
     }
 }
@@ -91,15 +92,8 @@ fn is_stdio(path: &Path) -> bool {
     path.as_os_str() == "-"
 }
 
-fn put(
-    global: &Global,
-    dataset: &str,
-    key: &str,
-    path: &Path,
-    write: &WriteOptions,
-    json: bool,
-) -> CliResult {
-    let (dataset, key) = row_id(dataset, key)?;
+fn put(global: &Global, row: &RowArgs, path: &Path, write: &WriteOptions, json: bool) -> CliResult {
+    let (dataset, key) = row.parse()?;
     let repo = global.open()?;
     let mut tx = repo.transaction();
     if is_stdio(path) {
@@ -118,7 +112,7 @@ fn put(
         .at(&version)?
         .get(&dataset, &key)?
         .and_then(|row| row.file)
-        .ok_or_else(|| CliError::NotFound(format!("file row {} vanished", show_bytes(&key))))?;
+        .ok_or_else(|| CliError::NotFound(format!("file row {} vanished", brief(&key))))?;
     let mut extra = serde_json::Map::new();
     extra.insert("hash".into(), json!(file.hash));
     extra.insert("size".into(), json!(file.size));
@@ -136,8 +130,8 @@ fn open(global: &Global, dataset: &[u8], key: &[u8], at: Option<&str>) -> CliRes
     if row.file.is_none() {
         return Err(CliError::Input(format!(
             "row {} in dataset {} is not a file; read it with `strata get`",
-            show_bytes(key),
-            show_bytes(dataset)
+            brief(key),
+            brief(dataset)
         )));
     }
     Ok(Box::new(view.open_file(dataset, key)?))
@@ -160,16 +154,10 @@ fn copy(reader: &mut dyn Read, out: &mut dyn Write, what: &str) -> CliResult<u64
     }
 }
 
-fn get(
-    global: &Global,
-    dataset: &str,
-    key: &str,
-    path: Option<&Path>,
-    at: Option<&str>,
-) -> CliResult {
-    let (dataset, key) = row_id(dataset, key)?;
+fn get(global: &Global, row: &RowArgs, path: Option<&Path>, at: Option<&str>) -> CliResult {
+    let (dataset, key) = row.parse()?;
     let mut reader = open(global, &dataset, &key, at)?;
-    let what = format!("file row {}", show_bytes(&key));
+    let what = format!("file row {}", brief(&key));
     match path.filter(|p| !is_stdio(p)) {
         None => {
             let mut out = io::stdout().lock();
@@ -203,11 +191,11 @@ fn get(
     Ok(())
 }
 
-fn ls(global: &Global, dataset: Option<&str>, at: Option<&str>, json: bool) -> CliResult {
+fn ls(global: &Global, dataset: Option<Vec<u8>>, at: Option<&str>, json: bool) -> CliResult {
     let repo = global.open()?;
     let view = view_at(&repo, at)?;
     let datasets = match dataset {
-        Some(name) => vec![parse_bytes(name)?],
+        Some(name) => vec![name],
         None => view.datasets()?,
     };
     let mut out = stdout();
@@ -219,8 +207,8 @@ fn ls(global: &Global, dataset: Option<&str>, at: Option<&str>, json: bool) -> C
                 write_json(
                     &mut out,
                     &json!({
-                        "dataset": show_bytes(&dataset),
-                        "key": show_bytes(&row.key),
+                        "dataset": TextOrHex(&dataset),
+                        "key": TextOrHex(&row.key),
                         "size": file.size,
                         "hash": file.hash,
                         "version": row.version,
@@ -230,8 +218,8 @@ fn ls(global: &Global, dataset: Option<&str>, at: Option<&str>, json: bool) -> C
                 writeln!(
                     out,
                     "{}\t{}\t{}\t{}\t{}",
-                    show_bytes(&dataset),
-                    show_bytes(&row.key),
+                    TextOrHex(&dataset),
+                    TextOrHex(&row.key),
                     file.size,
                     file.hash,
                     row.version

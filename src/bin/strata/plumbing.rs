@@ -3,9 +3,9 @@
 use std::io::Write;
 
 use serde_json::{Value, json};
-use strata::Node;
+use strata::{Node, TextOrHex};
 
-use crate::context::{CliResult, Global, show_bytes, stdout, write_json};
+use crate::context::{CliResult, Global, stdout, write_json};
 
 /// Low-level access to the graph (hyperlog-compatible nodes).
 ///
@@ -94,7 +94,7 @@ pub fn run(global: &Global, command: GraphCommand) -> CliResult {
                 for link in &node.links {
                     writeln!(out, "link      {link}")?;
                 }
-                writeln!(out, "value     {}", show_bytes(&node.value))?;
+                writeln!(out, "value     {}", TextOrHex(&node.value))?;
             }
         }
         GraphCommand::Heads { json } => {
@@ -125,12 +125,12 @@ pub fn run(global: &Global, command: GraphCommand) -> CliResult {
     Ok(())
 }
 
-/// A node as JSON: its key, links, value (text, or `0x<hex>`), and where it is recorded.
+/// A node as JSON: its key, links, value (text, or `{"hex": …}`), and where it is recorded.
 fn node_json(node: &Node) -> Value {
     json!({
         "key": node.key,
         "links": node.links,
-        "value": show_bytes(&node.value),
+        "value": TextOrHex(&node.value),
         "change": node.change,
         "log": node.log,
         "seq": node.seq,

@@ -1,16 +1,55 @@
 //! Row commands: `put`, `get`, `del`, `history`, `forks`, `datasets`.
 //!
-//! Dataset names and row keys are taken as UTF-8 text, or as bytes when written `0x<hex>`.
+//! A dataset name or row key is taken as its text exactly as written (`0xff` is the text
+//! `0xff`); `--hex-dataset` and `--hex` give bytes that are not text in hex.
 
 use std::io::Write;
 
 use serde_json::{Value, json};
-use strata::{FileRef, RowVersion, Transaction, Version};
-use strata::{Repository, View};
+use strata::{FileRef, Repository, RowVersion, TextOrHex, Transaction, Version, View};
 
 use crate::context::{
-    CliError, CliResult, Global, parse_bytes, show_bytes, show_time, stdout, value_json, write_json,
+    CliError, CliResult, Global, Name, brief, name_arg, show_time, stdout, value_json, write_json,
 };
+
+/// A dataset name and row key, as every row command takes them.
+#[derive(Debug, clap::Args)]
+pub struct RowArgs {
+    /// The dataset: its name exactly as written (with --hex-dataset, in hex).
+    pub dataset: String,
+    /// The row key: its text exactly as written, `0x…` included (with --hex, in hex).
+    pub key: String,
+
+    /// KEY is given in hex, for a key that is not text: `--hex ff00` (or `0xff00`).
+    #[arg(long)]
+    pub hex: bool,
+
+    /// DATASET is given in hex, for a name that is not text.
+    #[arg(long)]
+    pub hex_dataset: bool,
+}
+
+impl RowArgs {
+    /// The dataset name and row key as bytes.
+    pub fn parse(&self) -> CliResult<(Vec<u8>, Vec<u8>)> {
+        Ok((
+            name_arg(&self.dataset, self.hex_dataset, Name::Dataset)?,
+            name_arg(&self.key, self.hex, Name::Key)?,
+        ))
+    }
+
+    /// The arguments as given, for a hint naming another command.
+    pub fn words(&self) -> String {
+        let flag = |on: bool, flag: &'static str| if on { flag } else { "" };
+        format!(
+            "{}{} {}{}",
+            flag(self.hex_dataset, "--hex-dataset "),
+            self.dataset,
+            flag(self.hex, "--hex "),
+            self.key
+        )
+    }
+}
 
 /// Options of every write.
 #[derive(Debug, clap::Args)]
@@ -34,10 +73,8 @@ pub struct WriteOptions {
 /// Example: `strata put sites s-17 '{"name":"Spring 17","depth":4.5}'`
 #[derive(Debug, clap::Args)]
 pub struct PutArgs {
-    /// The dataset (text, or `0x<hex>` for raw bytes).
-    pub dataset: String,
-    /// The row key (text, or `0x<hex>` for raw bytes).
-    pub key: String,
+    #[command(flatten)]
+    pub row: RowArgs,
     /// The value: JSON (e.g. `'{"a":1}'`, `42`, `'"text"'`), or any text with --raw.
     #[arg(allow_hyphen_values = true)]
     pub value: String,
@@ -62,10 +99,8 @@ pub struct PutArgs {
 /// Example: `strata get sites s-17`, `strata get sites s-17 --at 3f2a9c01`
 #[derive(Debug, clap::Args)]
 pub struct GetArgs {
-    /// The dataset (text, or `0x<hex>` for raw bytes).
-    pub dataset: String,
-    /// The row key (text, or `0x<hex>` for raw bytes).
-    pub key: String,
+    #[command(flatten)]
+    pub row: RowArgs,
 
     /// Read at this version instead of the current view.
     #[arg(long, value_name = "VERSION")]
@@ -88,10 +123,8 @@ pub struct GetArgs {
 /// Example: `strata del sites s-17 --replaces 3f2a9c01`
 #[derive(Debug, clap::Args)]
 pub struct DelArgs {
-    /// The dataset (text, or `0x<hex>` for raw bytes).
-    pub dataset: String,
-    /// The row key (text, or `0x<hex>` for raw bytes).
-    pub key: String,
+    #[command(flatten)]
+    pub row: RowArgs,
 
     #[command(flatten)]
     pub write: WriteOptions,
@@ -106,10 +139,8 @@ pub struct DelArgs {
 /// Example: `strata history sites s-17`
 #[derive(Debug, clap::Args)]
 pub struct HistoryArgs {
-    /// The dataset (text, or `0x<hex>` for raw bytes).
-    pub dataset: String,
-    /// The row key (text, or `0x<hex>` for raw bytes).
-    pub key: String,
+    #[command(flatten)]
+    pub row: RowArgs,
 
     /// Print one JSON object per version (NDJSON).
     #[arg(long)]
@@ -121,10 +152,8 @@ pub struct HistoryArgs {
 /// Example: `strata forks sites s-17`
 #[derive(Debug, clap::Args)]
 pub struct ForksArgs {
-    /// The dataset (text, or `0x<hex>` for raw bytes).
-    pub dataset: String,
-    /// The row key (text, or `0x<hex>` for raw bytes).
-    pub key: String,
+    #[command(flatten)]
+    pub row: RowArgs,
 
     /// Print one JSON object per version (NDJSON).
     #[arg(long)]
@@ -147,11 +176,6 @@ pub struct DatasetsArgs {
 
 // ---- shared by the command modules ----
 
-/// A dataset name and row key from the command line (`0x<hex>` for raw bytes).
-pub(crate) fn row_id(dataset: &str, key: &str) -> CliResult<(Vec<u8>, Vec<u8>)> {
-    Ok((parse_bytes(dataset)?, parse_bytes(key)?))
-}
-
 /// The view a read uses: `--at VERSION` when given, else the current view (the persistent
 /// checkout, or latest).
 pub(crate) fn view_at(repo: &Repository, at: Option<&str>) -> CliResult<View> {
@@ -171,10 +195,19 @@ pub(crate) fn versions(repo: &Repository, names: &[String]) -> CliResult<Vec<Ver
 
 /// The error for a row that does not exist (exit code 1).
 pub(crate) fn row_not_found(dataset: &[u8], key: &[u8]) -> CliError {
+    // Keys used to be given as `0x<hex>`: say how that is written now.
+    let looks_hex = key
+        .strip_prefix(b"0x")
+        .is_some_and(|digits| hex::decode(digits).is_ok_and(|bytes| !bytes.is_empty()));
     CliError::NotFound(format!(
-        "not found: row {} in dataset {}",
-        show_bytes(key),
-        show_bytes(dataset)
+        "not found: row {} in dataset {}{}",
+        brief(key),
+        brief(dataset),
+        if looks_hex {
+            " (keys are taken as written; to give a key's bytes in hex, pass --hex)"
+        } else {
+            ""
+        }
     ))
 }
 
@@ -255,34 +288,13 @@ pub(crate) fn encode_value(value: &str, raw: bool, what: &str) -> CliResult<Vec<
     if raw {
         return Ok(value.as_bytes().to_vec());
     }
-    serde_json::from_str::<serde::de::IgnoredAny>(value).map_err(|e| {
-        CliError::Input(format!(
-            "{what} is not valid JSON ({e}); pass --raw to store the text as given"
-        ))
-    })?;
-    Ok(compact_json(value))
-}
-
-/// Valid JSON text without the whitespace between tokens: every other byte (key order,
-/// number text such as `4.50` or `1e3`, string escapes) is kept exactly as written.
-pub(crate) fn compact_json(text: &str) -> Vec<u8> {
-    let mut out = Vec::with_capacity(text.len());
-    let (mut in_string, mut escaped) = (false, false);
-    for &byte in text.as_bytes() {
-        if in_string {
-            out.push(byte);
-            match (escaped, byte) {
-                (true, _) => escaped = false,
-                (false, b'\\') => escaped = true,
-                (false, b'"') => in_string = false,
-                _ => {}
-            }
-        } else if !matches!(byte, b' ' | b'\t' | b'\n' | b'\r') {
-            in_string = byte == b'"';
-            out.push(byte);
-        }
+    match strata::compact_json(value.as_bytes()) {
+        Ok(json) => Ok(json.into_owned()),
+        Err(strata::Error::Malformed { reason, .. }) => Err(CliError::Input(format!(
+            "{what} is not valid JSON ({reason}); pass --raw to store the text as given"
+        ))),
+        Err(other) => Err(other.into()),
     }
-    out
 }
 
 /// Commits one write with the common write options; returns the new version.
@@ -319,8 +331,8 @@ pub(crate) fn print_write(
     if json {
         let mut document = serde_json::Map::new();
         document.insert("version".into(), json!(version.as_str()));
-        document.insert("dataset".into(), json!(show_bytes(dataset)));
-        document.insert("key".into(), json!(show_bytes(key)));
+        document.insert("dataset".into(), json!(TextOrHex(dataset)));
+        document.insert("key".into(), json!(TextOrHex(key)));
         document.extend(extra);
         write_json(&mut out, &Value::Object(document))?;
     } else {
@@ -331,7 +343,7 @@ pub(crate) fn print_write(
 }
 
 pub fn put(global: &Global, args: PutArgs) -> CliResult {
-    let (dataset, key) = row_id(&args.dataset, &args.key)?;
+    let (dataset, key) = args.row.parse()?;
     let value = encode_value(&args.value, args.raw, "VALUE")?;
     let repo = global.open()?;
     let version = commit_write(&repo, args.write, |tx| {
@@ -341,7 +353,7 @@ pub fn put(global: &Global, args: PutArgs) -> CliResult {
 }
 
 pub fn get(global: &Global, args: GetArgs) -> CliResult {
-    let (dataset, key) = row_id(&args.dataset, &args.key)?;
+    let (dataset, key) = args.row.parse()?;
     let repo = global.open()?;
     let view = view_at(&repo, args.at.as_deref())?;
     let row = view
@@ -357,8 +369,8 @@ pub fn get(global: &Global, args: GetArgs) -> CliResult {
         write_json(
             &mut out,
             &json!({
-                "dataset": show_bytes(&dataset),
-                "key": show_bytes(&key),
+                "dataset": TextOrHex(&dataset),
+                "key": TextOrHex(&key),
                 "value": value,
                 "version": row.version,
                 "forked": row.forked,
@@ -368,13 +380,12 @@ pub fn get(global: &Global, args: GetArgs) -> CliResult {
     } else {
         if let Some(file) = &row.file {
             return Err(CliError::Input(format!(
-                "row {} in dataset {} is a file ({} bytes, sha256 {}); read it with `strata files get {} {}`",
-                show_bytes(&key),
-                show_bytes(&dataset),
+                "row {} in dataset {} is a file ({} bytes, sha256 {}); read it with `strata files get {}`",
+                brief(&key),
+                brief(&dataset),
                 file.size,
                 file.hash,
-                args.dataset,
-                args.key
+                args.row.words()
             )));
         }
         out.write_all(&row.value)?;
@@ -386,17 +397,16 @@ pub fn get(global: &Global, args: GetArgs) -> CliResult {
     out.flush()?;
     if row.forked && !args.json {
         eprintln!(
-            "strata: note: row {} has several versions across the current heads (a fork); this is the newest. See `strata forks {} {}`",
-            show_bytes(&key),
-            args.dataset,
-            args.key
+            "strata: note: row {} has several versions across the current heads (a fork); this is the newest. See `strata forks {}`",
+            brief(&key),
+            args.row.words()
         );
     }
     Ok(())
 }
 
 pub fn del(global: &Global, args: DelArgs) -> CliResult {
-    let (dataset, key) = row_id(&args.dataset, &args.key)?;
+    let (dataset, key) = args.row.parse()?;
     let repo = global.open()?;
     // Deleting a row that is not there is almost always a mistake (a typo in the key);
     // naming the version it replaces says the user means it.
@@ -424,26 +434,23 @@ fn print_versions(versions: &[RowVersion], json: bool) -> CliResult {
 }
 
 pub fn history(global: &Global, args: HistoryArgs) -> CliResult {
-    print_row_versions(global, &args.dataset, &args.key, args.json, |repo, d, k| {
+    print_row_versions(global, &args.row, args.json, |repo, d, k| {
         repo.history(d, k)
     })
 }
 
 pub fn forks(global: &Global, args: ForksArgs) -> CliResult {
-    print_row_versions(global, &args.dataset, &args.key, args.json, |repo, d, k| {
-        repo.forks(d, k)
-    })
+    print_row_versions(global, &args.row, args.json, |repo, d, k| repo.forks(d, k))
 }
 
 /// Prints the versions `read` lists for one row; none at all means the row does not exist.
 fn print_row_versions(
     global: &Global,
-    dataset: &str,
-    key: &str,
+    row: &RowArgs,
     json: bool,
     read: impl FnOnce(&Repository, &[u8], &[u8]) -> strata::Result<Vec<RowVersion>>,
 ) -> CliResult {
-    let (dataset, key) = row_id(dataset, key)?;
+    let (dataset, key) = row.parse()?;
     let repo = global.open()?;
     let versions = read(&repo, &dataset, &key)?;
     if versions.is_empty() {
@@ -457,11 +464,11 @@ pub fn datasets(global: &Global, args: DatasetsArgs) -> CliResult {
     let names = view_at(&repo, args.at.as_deref())?.datasets()?;
     let mut out = stdout();
     if args.json {
-        let names: Vec<String> = names.iter().map(|n| show_bytes(n)).collect();
+        let names: Vec<TextOrHex<&[u8]>> = names.iter().map(|n| TextOrHex(&n[..])).collect();
         write_json(&mut out, &json!(names))?;
     } else {
         for name in &names {
-            writeln!(out, "{}", show_bytes(name))?;
+            writeln!(out, "{}", TextOrHex(name))?;
         }
     }
     out.flush()?;

@@ -5,12 +5,10 @@ use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
 
 use serde_json::{Value, json};
-use strata::CommitInfo;
-use strata::{MergePolicy, Repository, Version};
+use strata::{CommitInfo, MergePolicy, Repository, TextOrHex, Version, excerpt};
 
 use crate::context::{
-    CliError, CliResult, Global, existing_file, parse_bytes, show_bytes, show_time, stdout,
-    write_json,
+    CliError, CliResult, Global, Name, existing_file, name_arg, show_time, stdout, write_json,
 };
 use crate::rows::{show_content, time_iso, version_json};
 
@@ -75,9 +73,13 @@ pub struct DiffArgs {
     /// The new version.
     pub b: String,
 
-    /// Only rows of this dataset (text, or `0x<hex>`).
+    /// Only rows of this dataset (its name as written).
     #[arg(long, short)]
     pub dataset: Option<String>,
+
+    /// DATASET is given in hex, for a name that is not text.
+    #[arg(long, requires = "dataset")]
+    pub hex_dataset: bool,
 
     /// Print one JSON object per differing row (NDJSON).
     #[arg(long)]
@@ -503,7 +505,7 @@ pub fn diff(global: &Global, args: DiffArgs) -> CliResult {
     let repo = global.open()?;
     let mut diff = repo.diff(&repo.resolve(&args.a)?, &repo.resolve(&args.b)?)?;
     if let Some(dataset) = &args.dataset {
-        diff = diff.dataset(parse_bytes(dataset)?);
+        diff = diff.dataset(name_arg(dataset, args.hex_dataset, Name::Dataset)?);
     }
     let mut out = stdout();
     for entry in diff {
@@ -512,8 +514,8 @@ pub fn diff(global: &Global, args: DiffArgs) -> CliResult {
             write_json(
                 &mut out,
                 &json!({
-                    "dataset": show_bytes(&entry.dataset),
-                    "key": show_bytes(&entry.key),
+                    "dataset": TextOrHex(&entry.dataset),
+                    "key": TextOrHex(&entry.key),
                     "old": entry.old.as_ref().map(version_json),
                     "new": entry.new.as_ref().map(version_json),
                 }),
@@ -530,8 +532,8 @@ pub fn diff(global: &Global, args: DiffArgs) -> CliResult {
         writeln!(
             out,
             "{mark} {} {}",
-            show_bytes(&entry.dataset),
-            show_bytes(&entry.key)
+            TextOrHex(&entry.dataset),
+            TextOrHex(&entry.key)
         )?;
         for (sign, side) in [('-', &entry.old), ('+', &entry.new)] {
             if let Some(version) = side {
@@ -554,8 +556,8 @@ pub fn diff(global: &Global, args: DiffArgs) -> CliResult {
 #[derive(Debug, serde::Deserialize)]
 #[serde(deny_unknown_fields)]
 struct Resolution {
-    dataset: String,
-    key: String,
+    dataset: TextOrHex,
+    key: TextOrHex,
     /// A JSON value, stored as compact JSON.
     #[serde(default)]
     value: Option<Value>,
@@ -590,7 +592,8 @@ fn read_resolutions(path: &Path) -> CliResult<Resolutions> {
         if text.trim().is_empty() {
             continue;
         }
-        let line: Resolution = serde_json::from_str(&text).map_err(|e| bad(e.to_string()))?;
+        let line: Resolution =
+            serde_json::from_str(&text).map_err(|e| bad(excerpt(&e.to_string()).into_owned()))?;
         // `"value": null` deserializes as None; treat an explicit null as the JSON value null.
         let has_value = line.value.is_some()
             || serde_json::from_str::<serde_json::Map<String, Value>>(&text)
@@ -608,9 +611,14 @@ fn read_resolutions(path: &Path) -> CliResult<Resolutions> {
                 ));
             }
         };
-        let dataset = parse_bytes(&line.dataset).map_err(|e| bad(e.to_string()))?;
-        let key = parse_bytes(&line.key).map_err(|e| bad(e.to_string()))?;
-        resolutions.push((dataset, key, settle));
+        // Refused as the command line refuses them.
+        if line.dataset.0.is_empty() {
+            return Err(bad(strata::Error::empty_dataset().to_string()));
+        }
+        if line.key.0.is_empty() {
+            return Err(bad(strata::Error::empty_key().to_string()));
+        }
+        resolutions.push((line.dataset.0, line.key.0, settle));
     }
     Ok(resolutions)
 }

@@ -1,0 +1,232 @@
+//! JSON handled as text, so that what is stored is what was written: numbers keep their
+//! exact text (`1.10`, `1E+400`), strings their escapes, objects their member order and
+//! repeated names. serde_json checks the text and finds the members (as `RawValue`s, slices
+//! of the text itself); the only hand-written part is [`minify`], because no parser keeps
+//! the text while dropping the white space between tokens.
+
+use std::borrow::Cow;
+use std::fmt;
+
+use serde::Deserializer;
+use serde::de::{self, Deserialize, IgnoredAny, MapAccess, Visitor};
+use serde_json::value::RawValue;
+
+use crate::error::{Error, Result};
+
+/// `text` without the white space outside its strings; every other byte as it is. Only
+/// meaningful for valid JSON: check the text first (see [`compact_json`]).
+pub(crate) fn minify(text: &[u8]) -> Cow<'_, [u8]> {
+    let mut in_string = false;
+    let mut escaped = false;
+    let mut out: Option<Vec<u8>> = None;
+    for (i, &byte) in text.iter().enumerate() {
+        if in_string {
+            if escaped {
+                escaped = false;
+            } else if byte == b'\\' {
+                escaped = true;
+            } else if byte == b'"' {
+                in_string = false;
+            }
+        } else if byte == b'"' {
+            in_string = true;
+        } else if matches!(byte, b' ' | b'\t' | b'\n' | b'\r') {
+            // Copy only once there is something to leave out.
+            out.get_or_insert_with(|| text[..i].to_vec());
+            continue;
+        }
+        if let Some(out) = &mut out {
+            out.push(byte);
+        }
+    }
+    match out {
+        Some(out) => Cow::Owned(out),
+        None => Cow::Borrowed(text),
+    }
+}
+
+/// Checks that `text` is one JSON value and returns it without the white space outside its
+/// strings, everything else exactly as written: member order, number text (`4.50`, `1e3`,
+/// `12345678901234567890`), string escapes. This is how `put` and the table readers store
+/// JSON. Invalid JSON is an [`Error::Malformed`] with serde_json's reason.
+pub fn compact_json(text: &[u8]) -> Result<Cow<'_, [u8]>> {
+    serde_json::from_slice::<IgnoredAny>(text).map_err(|e| Error::malformed("JSON", e))?;
+    Ok(minify(text))
+}
+
+/// True when `value` is JSON exactly as [`compact_json`] would store it.
+pub(crate) fn is_compact(value: &[u8]) -> bool {
+    matches!(compact_json(value), Ok(Cow::Borrowed(_)))
+}
+
+/// What kind of JSON value `raw` (trimmed JSON text) is, for messages.
+pub(crate) fn kind(raw: &[u8]) -> &'static str {
+    match raw.first() {
+        Some(b'{') => "an object",
+        Some(b'[') => "an array",
+        Some(b'"') => "a string",
+        Some(b't' | b'f') => "a boolean",
+        Some(b'n') => "null",
+        _ => "a number",
+    }
+}
+
+/// The content of a JSON string's text (quotes included).
+pub(crate) fn string(raw: &str) -> Result<Cow<'_, str>> {
+    let inner = raw
+        .strip_prefix('"')
+        .and_then(|rest| rest.strip_suffix('"'));
+    match inner {
+        // Nothing to unescape: the text between the quotes is the content.
+        Some(inner) if !inner.contains('\\') => Ok(Cow::Borrowed(inner)),
+        _ => serde_json::from_str::<String>(raw)
+            .map(Cow::Owned)
+            .map_err(|e| Error::malformed("JSON string", e)),
+    }
+}
+
+/// One member of a JSON object.
+pub(crate) struct Member<'a> {
+    /// The name, unescaped.
+    pub name: Cow<'a, str>,
+    /// The value's text, a slice of the object's text (with any white space inside it).
+    pub value: &'a str,
+    /// Where the value's text starts in the object's text.
+    pub at: usize,
+}
+
+impl Member<'_> {
+    /// Where the value's text ends in the object's text.
+    pub fn end(&self) -> usize {
+        self.at + self.value.len()
+    }
+}
+
+/// The members of the JSON object `text`, in order, repeated names included. `Ok(None)`
+/// when `text` is valid JSON but not an object; an error (serde_json's, with its line and
+/// column in `text`) when it is not valid JSON.
+pub(crate) fn members(text: &[u8]) -> Result<Option<Vec<Member<'_>>>, serde_json::Error> {
+    let first = text.iter().find(|b| !b.is_ascii_whitespace());
+    if first != Some(&b'{') {
+        serde_json::from_slice::<IgnoredAny>(text)?;
+        return Ok(None);
+    }
+    let raw: Vec<(Name<'_>, &RawValue)> = serde_json::from_slice::<Members<'_>>(text)?.0;
+    let base = text.as_ptr() as usize;
+    let mut members = Vec::with_capacity(raw.len());
+    for (name, value) in raw {
+        let value = value.get();
+        // serde_json borrows every `RawValue` from `text`, so its address gives its place.
+        let at = (value.as_ptr() as usize).wrapping_sub(base);
+        if text.get(at..at + value.len()) != Some(value.as_bytes()) {
+            return Err(de::Error::custom(
+                "a member's text is not part of the object",
+            ));
+        }
+        members.push(Member {
+            name: name.0,
+            value,
+            at,
+        });
+    }
+    Ok(Some(members))
+}
+
+/// A member name, borrowed from the text when it has no escapes.
+struct Name<'a>(Cow<'a, str>);
+
+impl<'de> Deserialize<'de> for Name<'de> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct NameVisitor;
+        impl<'de> Visitor<'de> for NameVisitor {
+            type Value = Name<'de>;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a member name")
+            }
+            fn visit_borrowed_str<E: de::Error>(self, name: &'de str) -> Result<Name<'de>, E> {
+                Ok(Name(Cow::Borrowed(name)))
+            }
+            fn visit_str<E: de::Error>(self, name: &str) -> Result<Name<'de>, E> {
+                Ok(Name(Cow::Owned(name.to_string())))
+            }
+        }
+        deserializer.deserialize_str(NameVisitor)
+    }
+}
+
+/// An object's members in order, repeated names kept (a map type would merge them).
+struct Members<'a>(Vec<(Name<'a>, &'a RawValue)>);
+
+impl<'de> Deserialize<'de> for Members<'de> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct MembersVisitor;
+        impl<'de> Visitor<'de> for MembersVisitor {
+            type Value = Members<'de>;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a JSON object")
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Members<'de>, A::Error> {
+                let mut members = Vec::new();
+                while let Some(member) = map.next_entry::<Name<'de>, &'de RawValue>()? {
+                    members.push(member);
+                }
+                Ok(Members(members))
+            }
+        }
+        deserializer.deserialize_map(MembersVisitor)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn minify_keeps_everything_but_white_space() {
+        let text = br#" { "a" : [ 1 , 2.50 ] ,	"b c" : "x \" y \\" , "n" : 1E+400 }
+"#;
+        assert_eq!(
+            &*minify(text),
+            br#"{"a":[1,2.50],"b c":"x \" y \\","n":1E+400}"#
+        );
+        assert!(matches!(minify(br#"{"a":1}"#), Cow::Borrowed(_)));
+        assert!(is_compact(br#"{"a":1}"#));
+        assert!(!is_compact(b"[1, 2]"));
+        assert!(!is_compact(b"plain"));
+        assert!(compact_json(b"{\"a\":1 2}").is_err());
+    }
+
+    #[test]
+    fn members_split_at_the_top_level_only_and_know_their_place() {
+        let text =
+            br#"{"a":{"x":[1,{"y":"}"}]}, "b\"q" : "s,t","c":-1.10,"d":null,"e":[],"f":{},"a":2}"#;
+        let members = members(text).unwrap().unwrap();
+        let names: Vec<&str> = members.iter().map(|m| m.name.as_ref()).collect();
+        assert_eq!(names, ["a", "b\"q", "c", "d", "e", "f", "a"]);
+        let values: Vec<&str> = members.iter().map(|m| m.value).collect();
+        assert_eq!(
+            values,
+            [
+                r#"{"x":[1,{"y":"}"}]}"#,
+                r#""s,t""#,
+                "-1.10",
+                "null",
+                "[]",
+                "{}",
+                "2"
+            ]
+        );
+        for member in &members {
+            assert_eq!(&text[member.at..member.end()], member.value.as_bytes());
+        }
+        assert_eq!(super::members(b"{}").unwrap().unwrap().len(), 0);
+        assert!(super::members(b"[1]").unwrap().is_none());
+        assert!(super::members(b"{\"a\":1,}").is_err());
+        assert!(super::members(b"[1,]").is_err());
+        assert_eq!(string(r#""a\u00e9\n""#).unwrap(), "a\u{e9}\n");
+        assert!(matches!(
+            string(r#""plain""#).unwrap(),
+            Cow::Borrowed("plain")
+        ));
+    }
+}

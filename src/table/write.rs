@@ -1,0 +1,459 @@
+//! Writing a table: `(key, value)` rows in, NDJSON or CSV text out.
+
+use std::borrow::Cow;
+use std::io::Write;
+
+use super::json::{self, Member};
+use super::{
+    KEY, KeyFields, RAW, TableFormat, TableKeys, TextOrHex, VALUE, json_string, record_value,
+};
+use crate::error::{Error, Result, excerpt};
+
+/// Writes rows as a table that [`TableReader`](super::TableReader) reads back, with the
+/// same [`TableKeys`], to the same rows byte for byte; a row the table cannot carry exactly
+/// is refused (see the [crate docs](crate#tables)).
+///
+/// CSV needs every row twice: once through [`scan`](TableWriter::scan), to choose the
+/// columns and refuse a bad row before anything is written, then through
+/// [`write`](TableWriter::write). NDJSON needs one pass ([`needs_scan`] is false).
+///
+/// [`needs_scan`]: TableWriter::needs_scan
+///
+/// ```
+/// use strata::{TableFormat, TableKeys, TableWriter};
+///
+/// let rows: [(&[u8], &[u8]); 2] = [(b"k1", br#"{"id":"other"}"#), (b"k2", b"42")];
+/// let mut writer = TableWriter::new(Vec::new(), TableFormat::Ndjson, TableKeys::Column, false);
+/// for (key, value) in rows {
+///     writer.write(key, value)?;
+/// }
+/// let text = writer.finish()?;
+/// assert_eq!(
+///     String::from_utf8(text).unwrap(),
+///     "{\"_key\":\"k1\",\"id\":\"other\"}\n{\"_key\":\"k2\",\"_value\":42}\n"
+/// );
+/// # Ok::<(), strata::Error>(())
+/// ```
+pub struct TableWriter<W: Write> {
+    keys: TableKeys,
+    out: Out<W>,
+}
+
+enum Out<W: Write> {
+    Ndjson {
+        out: W,
+        line_end: &'static [u8],
+        line: Vec<u8>,
+    },
+    Csv {
+        // Boxed: the CSV writer holds its buffer inline.
+        writer: Box<csv::Writer<W>>,
+        columns: Columns,
+    },
+}
+
+/// The CSV columns, as scanning found them.
+#[derive(Default)]
+struct Columns {
+    /// The fields of the first row that can be cells (names, and as JSON strings).
+    fields: Option<(Vec<String>, Vec<String>)>,
+    /// Some row travels whole in `_value` (with the `_key` column only).
+    value: bool,
+    header_written: bool,
+}
+
+/// How one row goes into a CSV.
+enum CsvRow<'a> {
+    /// As cells under the header's fields.
+    Cells(Vec<Cow<'a, str>>),
+    /// Whole, as JSON text in `_value`.
+    Whole,
+}
+
+/// A row the table cannot carry, named by its key.
+fn refuse(key: &[u8], reason: impl Into<String>) -> Error {
+    Error::Table {
+        place: format!("row {}", excerpt(&TextOrHex(key).to_string())),
+        reason: reason.into(),
+    }
+}
+
+/// The members of `value` when it is a compact JSON object; else why not, for a table
+/// whose rows must be objects.
+fn object(value: &[u8]) -> Result<Vec<Member<'_>>, String> {
+    if !json::is_compact(value) {
+        return Err(if json::compact_json(value).is_ok() {
+            "its value is JSON with white space, which a table cannot keep exactly".to_string()
+        } else {
+            "its value is not compact JSON".to_string()
+        });
+    }
+    match json::members(value) {
+        Ok(Some(members)) => Ok(members),
+        _ => Err(format!(
+            "its value is {}, not a JSON object",
+            json::kind(value)
+        )),
+    }
+}
+
+/// Checks that key fields of `members` give `key`.
+fn check_key(fields: &KeyFields, members: &[Member<'_>], key: &[u8]) -> Result<(), String> {
+    let found = fields.key_of(members)?;
+    if found == key {
+        return Ok(());
+    }
+    let names: Vec<String> = fields.names().iter().map(|n| format!("{n:?}")).collect();
+    let (noun, verb) = if names.len() == 1 {
+        ("field", "gives")
+    } else {
+        ("fields", "give")
+    };
+    Err(format!(
+        "its key {noun} {} {verb} the key {}, not {}",
+        excerpt(&names.join(", ")),
+        excerpt(&TextOrHex(&found).to_string()),
+        excerpt(&TextOrHex(key).to_string())
+    ))
+}
+
+/// Field names and their cells, in order.
+type NamedCells<'a> = (Vec<Cow<'a, str>>, Vec<Cow<'a, str>>);
+
+/// The cells of a value that a CSV record can hold exactly: a JSON object of strings with
+/// distinct names (and, with `reserved`, none of the reserved names) whose record, read
+/// back, is the value byte for byte. Returns the names and the cells.
+fn cells(value: &[u8], reserved: bool) -> Option<NamedCells<'_>> {
+    let members = object(value).ok()?;
+    let mut names = Vec::with_capacity(members.len());
+    let mut cells = Vec::with_capacity(members.len());
+    for member in members {
+        let is_reserved = [KEY, VALUE, RAW].contains(&member.name.as_ref());
+        if !member.value.starts_with('"') || reserved && is_reserved || names.contains(&member.name)
+        {
+            return None;
+        }
+        cells.push(json::string(member.value).ok()?);
+        names.push(member.name);
+    }
+    let json_names: Vec<String> = names
+        .iter()
+        .map(|n| json_string(n))
+        .collect::<Result<_>>()
+        .ok()?;
+    let rebuilt = record_value(&json_names, cells.iter().map(|c| c.as_ref())).ok()?;
+    (rebuilt == value).then_some((names, cells))
+}
+
+impl<W: Write> TableWriter<W> {
+    /// A writer of `format` to `out`, with keys where `keys` says; `crlf` ends lines with
+    /// CRLF instead of LF.
+    pub fn new(out: W, format: TableFormat, keys: TableKeys, crlf: bool) -> TableWriter<W> {
+        let out = match format {
+            TableFormat::Ndjson => Out::Ndjson {
+                out,
+                line_end: if crlf { b"\r\n" } else { b"\n" },
+                line: Vec::new(),
+            },
+            TableFormat::Csv => Out::Csv {
+                writer: Box::new(
+                    csv::WriterBuilder::new()
+                        .terminator(if crlf {
+                            csv::Terminator::CRLF
+                        } else {
+                            csv::Terminator::Any(b'\n')
+                        })
+                        .from_writer(out),
+                ),
+                columns: Columns::default(),
+            },
+        };
+        TableWriter { keys, out }
+    }
+
+    /// Whether every row must go through [`scan`](TableWriter::scan) before the first
+    /// [`write`](TableWriter::write): true for CSV, whose header depends on the rows.
+    pub fn needs_scan(&self) -> bool {
+        matches!(self.out, Out::Csv { .. })
+    }
+
+    /// The first pass: takes note of a row (for CSV, its columns) and refuses it now if the
+    /// table cannot carry it exactly. Writes nothing.
+    pub fn scan(&mut self, key: &[u8], value: &[u8]) -> Result<()> {
+        match &mut self.out {
+            Out::Ndjson { line, .. } => {
+                line.clear();
+                ndjson_line(&self.keys, key, value, line)
+            }
+            Out::Csv { columns, .. } => columns.row(&self.keys, key, value).map(drop),
+        }
+    }
+
+    /// Writes a row (for CSV, after every row was scanned).
+    pub fn write(&mut self, key: &[u8], value: &[u8]) -> Result<()> {
+        match &mut self.out {
+            Out::Ndjson {
+                out,
+                line_end,
+                line,
+            } => {
+                line.clear();
+                ndjson_line(&self.keys, key, value, line)?;
+                line.extend_from_slice(line_end);
+                out.write_all(line)
+                    .map_err(|e| Error::io("writing the table", e))
+            }
+            Out::Csv { writer, columns } => {
+                let row = columns.row(&self.keys, key, value)?;
+                if let CsvRow::Whole = row
+                    && !columns.value
+                {
+                    return Err(refuse(
+                        key,
+                        "it needs the \"_value\" column, which no scanned row did: scan every row before writing a CSV",
+                    ));
+                }
+                let fields = columns.fields.as_ref().map_or(&[][..], |f| &f.0[..]);
+                let column_keys = matches!(self.keys, TableKeys::Column);
+                if !columns.header_written {
+                    let mut header: Vec<&str> = Vec::new();
+                    if column_keys {
+                        header.push(KEY);
+                        if columns.value {
+                            header.push(VALUE);
+                        }
+                    }
+                    header.extend(fields.iter().map(String::as_str));
+                    writer.write_record(&header).map_err(csv_error)?;
+                    columns.header_written = true;
+                }
+                let mut record: Vec<&[u8]> = Vec::with_capacity(fields.len() + 2);
+                if column_keys {
+                    record.push(key);
+                    if columns.value {
+                        record.push(if let CsvRow::Whole = row { value } else { b"" });
+                    }
+                }
+                match &row {
+                    CsvRow::Cells(cells) => record.extend(cells.iter().map(|c| c.as_bytes())),
+                    CsvRow::Whole => record.extend(fields.iter().map(|_| &b""[..])),
+                }
+                writer.write_record(&record).map_err(csv_error)
+            }
+        }
+    }
+
+    /// Flushes the table and returns the output.
+    pub fn finish(self) -> Result<W> {
+        match self.out {
+            Out::Ndjson { mut out, .. } => {
+                out.flush().map_err(|e| Error::io("writing the table", e))?;
+                Ok(out)
+            }
+            Out::Csv { writer, .. } => writer
+                .into_inner()
+                .map_err(|e| Error::io("writing the table", e.into_error())),
+        }
+    }
+}
+
+/// A CSV writing error: the output failed.
+fn csv_error(error: csv::Error) -> Error {
+    match error.into_kind() {
+        csv::ErrorKind::Io(source) => Error::io("writing the table", source),
+        other => Error::io(
+            "writing the table",
+            std::io::Error::other(format!("{other:?}")),
+        ),
+    }
+}
+
+/// The NDJSON line (without its end) for a row.
+fn ndjson_line(keys: &TableKeys, key: &[u8], value: &[u8], line: &mut Vec<u8>) -> Result<()> {
+    let to_json = |line: &mut Vec<u8>, bytes: &[u8]| {
+        serde_json::to_writer(line, &TextOrHex(bytes))
+            .map_err(|e| Error::io("writing the table", e.into()))
+    };
+    match keys {
+        TableKeys::Fields(fields) => {
+            let members = object(value).map_err(|reason| refuse(key, reason))?;
+            check_key(fields, &members, key).map_err(|reason| refuse(key, reason))?;
+            line.extend_from_slice(value);
+        }
+        TableKeys::Column => {
+            line.extend_from_slice(b"{\"_key\":");
+            to_json(line, key)?;
+            let members = json::is_compact(value)
+                .then(|| json::members(value).ok().flatten())
+                .flatten();
+            match members {
+                Some(members) if members.is_empty() => line.push(b'}'),
+                // An object whose members cannot be mistaken for the reserved ones: its
+                // members follow the key.
+                Some(members)
+                    if !members
+                        .iter()
+                        .any(|m| [KEY, VALUE, RAW].contains(&m.name.as_ref())) =>
+                {
+                    line.push(b',');
+                    line.extend_from_slice(&value[1..]);
+                }
+                _ if json::is_compact(value) => {
+                    line.extend_from_slice(b",\"_value\":");
+                    line.extend_from_slice(value);
+                    line.push(b'}');
+                }
+                _ => {
+                    line.extend_from_slice(b",\"_raw\":");
+                    to_json(line, value)?;
+                    line.push(b'}');
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+impl Columns {
+    /// How a row goes into the CSV, noting what it needs; refuses what a CSV cannot hold.
+    fn row<'a>(&mut self, keys: &TableKeys, key: &[u8], value: &'a [u8]) -> Result<CsvRow<'a>> {
+        let fail = |reason: String| refuse(key, reason);
+        match keys {
+            TableKeys::Fields(fields) => {
+                let members = object(value).map_err(fail)?;
+                check_key(fields, &members, key).map_err(fail)?;
+                let Some((names, cells)) = cells(value, false) else {
+                    return Err(fail(
+                        "a CSV keyed by fields holds only JSON objects of strings, read back exactly, and its value is not one".to_string(),
+                    ));
+                };
+                let header = self.header(&names)?;
+                if header != names {
+                    return Err(fail(format!(
+                        "its fields are not the header's ({}): a CSV keyed by fields needs the same fields in every row",
+                        excerpt(&header.join(", "))
+                    )));
+                }
+                Ok(CsvRow::Cells(cells))
+            }
+            TableKeys::Column => {
+                if std::str::from_utf8(key).is_err() {
+                    return Err(fail(
+                        "its key is not UTF-8 text, which a CSV cell cannot hold; write NDJSON"
+                            .to_string(),
+                    ));
+                }
+                if let Some((names, cells)) = cells(value, true)
+                    && self.header(&names)? == names
+                {
+                    return Ok(CsvRow::Cells(cells));
+                }
+                if !json::is_compact(value) {
+                    return Err(fail(
+                        "its value is not compact JSON, which a CSV cell cannot hold exactly; write NDJSON"
+                            .to_string(),
+                    ));
+                }
+                self.value = true;
+                Ok(CsvRow::Whole)
+            }
+        }
+    }
+
+    /// The header's fields, set from `names` if this is the first row that has cells.
+    fn header(&mut self, names: &[Cow<'_, str>]) -> Result<&[String]> {
+        if self.fields.is_none() {
+            let names: Vec<String> = names.iter().map(|n| n.to_string()).collect();
+            let json = names
+                .iter()
+                .map(|n| json_string(n))
+                .collect::<Result<_>>()?;
+            self.fields = Some((names, json));
+        }
+        Ok(self.fields.as_ref().map_or(&[][..], |f| &f.0[..]))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::TableReader;
+
+    /// Writes rows, reads them back; both sides with `keys`.
+    fn round_trip(format: TableFormat, keys: TableKeys, rows: &[(&[u8], &[u8])]) -> Result<String> {
+        let mut writer = TableWriter::new(Vec::new(), format, keys.clone(), false);
+        for (key, value) in rows {
+            writer.scan(key, value)?;
+        }
+        for (key, value) in rows {
+            writer.write(key, value)?;
+        }
+        let text = writer.finish()?;
+        let back: Vec<(Vec<u8>, Vec<u8>)> =
+            TableReader::new(&text[..], Some(format), keys, "t")?.collect::<Result<_>>()?;
+        let expected: Vec<(Vec<u8>, Vec<u8>)> =
+            rows.iter().map(|(k, v)| (k.to_vec(), v.to_vec())).collect();
+        assert_eq!(back, expected);
+        Ok(String::from_utf8(text).unwrap())
+    }
+
+    #[test]
+    fn every_row_reads_back_with_the_key_column() {
+        let rows: &[(&[u8], &[u8])] = &[
+            (b"a", br#"{"id":"other","n":1.10}"#),
+            (b"b", b"{}"),
+            (b"c", br#"{"_raw":"x"}"#),
+            (b"d", b"[1, 2]"),
+            (b"e", b""),
+            (b"\xff", b"\xfe"),
+            (b"g", br#""s""#),
+        ];
+        round_trip(TableFormat::Ndjson, TableKeys::Column, rows).unwrap();
+        let json_rows: &[(&[u8], &[u8])] = &[
+            (b"a", br#"{"x":"1","y":"2"}"#),
+            (b"b", br#"{"y":"2","x":"1"}"#),
+            (b"c", br#"{"x":"1","y":"\u0032"}"#),
+            (b"d", b"7"),
+            (b"e", br#"{"x":"","y":""}"#),
+        ];
+        let csv = round_trip(TableFormat::Csv, TableKeys::Column, json_rows).unwrap();
+        assert!(csv.starts_with("_key,_value,x,y\n"), "{csv}");
+        let csv = round_trip(TableFormat::Csv, TableKeys::Column, &json_rows[..1]).unwrap();
+        assert_eq!(csv, "_key,x,y\na,1,2\n");
+        assert_eq!(
+            round_trip(TableFormat::Csv, TableKeys::Column, &[]).unwrap(),
+            ""
+        );
+    }
+
+    #[test]
+    fn key_fields_must_give_the_key() {
+        let keys = TableKeys::Fields(KeyFields::new(["id"]).unwrap());
+        let good: &[(&[u8], &[u8])] = &[(b"1", br#"{"id":"1"}"#), (b"2", br#"{"id":2}"#)];
+        round_trip(TableFormat::Ndjson, keys.clone(), good).unwrap();
+        for (key, value, reason) in [
+            (
+                &b"k"[..],
+                &br#"{"id":"x"}"#[..],
+                r#"its key field "id" gives the key x, not k"#,
+            ),
+            (b"k", b"[1]", "its value is an array, not a JSON object"),
+            (
+                b"k",
+                b"{ }",
+                "its value is JSON with white space, which a table cannot keep exactly",
+            ),
+            (b"k", br#"{"a":1}"#, r#"missing key field "id""#),
+        ] {
+            let error = round_trip(TableFormat::Ndjson, keys.clone(), &[(key, value)]).unwrap_err();
+            assert_eq!(error.to_string(), format!("row k: {reason}"));
+        }
+        let error = round_trip(TableFormat::Csv, keys, good).unwrap_err();
+        assert!(
+            error
+                .to_string()
+                .starts_with("row 2: a CSV keyed by fields"),
+            "{error}"
+        );
+    }
+}
