@@ -4,7 +4,7 @@
 
 use proptest::prelude::*;
 use strata::{Commit, Content, FileRef, OpKind, Operation, Repository};
-use strata::{Error, GraphOptions};
+use strata::Error;
 
 fn repo() -> Repository {
     Repository::in_memory().expect("in-memory repository")
