@@ -179,7 +179,10 @@ fn fsck_passes_on_a_healthy_repository_and_fails_on_a_damaged_one() {
     let payload = {
         let opened = strata::Repository::open(repo.path()).unwrap();
         let node = opened.graph().get(&put_b).unwrap();
-        let hash = strata::Commit::decode(&node.value).unwrap().operations.unwrap();
+        let hash = strata::Commit::decode(&node.value)
+            .unwrap()
+            .operations
+            .unwrap();
         hex::decode(hash).unwrap()
     };
     {

@@ -40,8 +40,7 @@ fn crash_child() {
                 let rows = (0..2_000u64).map(move |i| {
                     Ok((
                         format!("r{i:05}").into_bytes(),
-                        format!("{{\"writer\":{writer},\"round\":{round},\"i\":{i}}}")
-                            .into_bytes(),
+                        format!("{{\"writer\":{writer},\"round\":{round},\"i\":{i}}}").into_bytes(),
                     ))
                 });
                 repo.import("big", rows, 500, None)

@@ -182,19 +182,40 @@ fn empty_dataset_names_and_keys_are_refused() {
     ));
     assert!(refused(repo.transaction().delete("d", "").commit()));
     assert!(refused(
-        repo.transaction().put("d", "ok", "v").put("", "k", "v").commit()
+        repo.transaction()
+            .put("d", "ok", "v")
+            .put("", "k", "v")
+            .commit()
     ));
     assert!(refused(
-        repo.transaction().put("d", "ok", "v").delete("d", "").commit()
+        repo.transaction()
+            .put("d", "ok", "v")
+            .delete("d", "")
+            .commit()
     ));
     assert!(refused(repo.put_file("", "f", &mut &b"bytes"[..])));
     assert!(refused(repo.put_file("d", "", &mut &b"bytes"[..])));
     let import = |dataset: &str, key: &str| {
-        repo.import(dataset, [Ok((key.as_bytes().to_vec(), b"v".to_vec()))], 10, None)
+        repo.import(
+            dataset,
+            [Ok((key.as_bytes().to_vec(), b"v".to_vec()))],
+            10,
+            None,
+        )
     };
-    assert!(matches!(import("", "k"), Err(strata::Error::InvalidArgument(_))));
-    assert!(matches!(import("d", ""), Err(strata::Error::InvalidArgument(_))));
-    assert_eq!(repo.graph().change_count().unwrap(), changes, "nothing written");
+    assert!(matches!(
+        import("", "k"),
+        Err(strata::Error::InvalidArgument(_))
+    ));
+    assert!(matches!(
+        import("d", ""),
+        Err(strata::Error::InvalidArgument(_))
+    ));
+    assert_eq!(
+        repo.graph().change_count().unwrap(),
+        changes,
+        "nothing written"
+    );
     assert_eq!(repo.get("d", "ok").unwrap(), None);
     assert_eq!(
         repo.latest().unwrap().datasets().unwrap(),

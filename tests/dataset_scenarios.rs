@@ -140,7 +140,10 @@ fn merge_conflict_needs_a_policy_and_writes_nothing_without_one() {
         .merge(&[ours.clone(), theirs.clone()])
         .commit()
         .unwrap_err();
-    assert!(matches!(&err, Error::Conflict { rows } if rows.len() == 1), "{err}");
+    assert!(
+        matches!(&err, Error::Conflict { rows } if rows.len() == 1),
+        "{err}"
+    );
     assert_eq!(repo.graph().change_count().unwrap(), count);
     // Each policy settles it (on a copy each: once merged, the two are no longer heads).
     for (policy, expected) in [(MergePolicy::Theirs, "theirs"), (MergePolicy::Ours, "ours")] {
@@ -281,7 +284,10 @@ fn fsck_reports_a_damaged_payload_a_lost_index_entry_and_a_corrupt_blob() {
         let put_b = repo.history("d", "b").unwrap()[0].version.clone();
         let delete_a = repo.history("d", "a").unwrap()[0].version.clone();
         let node = repo.graph().get(&put_b).unwrap();
-        let hash = strata::Commit::decode(&node.value).unwrap().operations.unwrap();
+        let hash = strata::Commit::decode(&node.value)
+            .unwrap()
+            .operations
+            .unwrap();
         (hex::decode(hash).unwrap(), delete_a)
     };
     {
@@ -302,7 +308,9 @@ fn fsck_reports_a_damaged_payload_a_lost_index_entry_and_a_corrupt_blob() {
     let text = report.problems.join("\n");
     assert!(text.contains("payload of commit"), "{text}");
     assert!(
-        text.contains(&format!("the version index lacks row d/a of commit {delete_a}")),
+        text.contains(&format!(
+            "the version index lacks row d/a of commit {delete_a}"
+        )),
         "{text}"
     );
     assert!(text.contains("blob"), "{text}");
@@ -347,7 +355,10 @@ fn three_head_merge_catches_conflicts_between_any_two_heads() {
     }
     // Heads 2 and 3 changed "k" differently; head 1 did not touch it.
     let err = repo.merge(&heads).commit().unwrap_err();
-    assert!(matches!(&err, Error::Conflict { rows } if rows.len() == 1), "{err}");
+    assert!(
+        matches!(&err, Error::Conflict { rows } if rows.len() == 1),
+        "{err}"
+    );
     let mut tx = repo.merge(&heads);
     tx.policy(MergePolicy::Newest);
     let merged = tx.commit().unwrap();

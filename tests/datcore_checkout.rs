@@ -8,8 +8,8 @@ mod common;
 
 use common::{after, commit_at, keys, repo, rows, value};
 use strata::{Commit, CommitType, MergePolicy, Range, Repository};
-use strata::{FramedSha256, NodeHasher};
 use strata::{Error, Version};
+use strata::{FramedSha256, NodeHasher};
 
 fn text(view: &strata::View, key: &str) -> Option<String> {
     view.get("d", key)
@@ -28,11 +28,17 @@ fn bad_checkout() {
         matches!(result, Err(Error::VersionNotFound { pending: false, .. }))
     };
     assert!(not_found(repo.resolve("not-exist")));
-    assert!(matches!(repo.resolve("abc"), Err(Error::InvalidArgument(_))));
+    assert!(matches!(
+        repo.resolve("abc"),
+        Err(Error::InvalidArgument(_))
+    ));
     assert!(matches!(repo.resolve(""), Err(Error::InvalidArgument(_))));
     repo.put("d", "hello", "world").unwrap();
     assert!(not_found(repo.resolve("not-exist")));
-    assert!(matches!(repo.resolve("012"), Err(Error::InvalidArgument(_))));
+    assert!(matches!(
+        repo.resolve("012"),
+        Err(Error::InvalidArgument(_))
+    ));
     let elsewhere = common::repo().put("d", "hello", "there").unwrap();
     assert!(matches!(
         repo.at(&elsewhere),
@@ -62,7 +68,11 @@ fn checkout() {
         Some("world")
     );
     assert_eq!(
-        text(&repo.at(&repo.resolve(&old[..8]).unwrap()).unwrap(), "hello").as_deref(),
+        text(
+            &repo.at(&repo.resolve(&old[..8]).unwrap()).unwrap(),
+            "hello"
+        )
+        .as_deref(),
         Some("world")
     );
     assert_eq!(
@@ -113,7 +123,10 @@ fn put_in_checkout() {
     let welt = repo.put("d", "hello", "welt").unwrap();
     after(&repo, &welt);
     let verden = common::put_replacing(&repo, &old, "d", "hello", "verden");
-    assert_eq!(repo.graph().get(&verden).unwrap().links, vec![old.to_string()]);
+    assert_eq!(
+        repo.graph().get(&verden).unwrap().links,
+        vec![old.to_string()]
+    );
     assert_eq!(
         text(&repo.at(&verden).unwrap(), "hello").as_deref(),
         Some("verden")
@@ -267,7 +280,10 @@ fn merge_keeps_both_sides_after_reopen() {
     check_merge(&repo, &merged);
     // Writes after the reopen continue from the merge and keep both sides.
     let next = repo.put("d", "d", "4").unwrap();
-    assert_eq!(repo.graph().get(&next).unwrap().links, vec![merged.to_string()]);
+    assert_eq!(
+        repo.graph().get(&next).unwrap().links,
+        vec![merged.to_string()]
+    );
     assert_eq!(
         keys(&repo.latest().unwrap(), "d", Range::all()),
         vec!["b", "c", "conflict", "d"]
@@ -336,7 +352,11 @@ fn three_head_merge_reports_a_conflict_between_other_heads() {
         matches!(&result, Err(Error::Conflict { rows }) if rows.len() == 1),
         "{result:?}"
     );
-    assert_eq!(repo.graph().change_count().unwrap(), count, "nothing written");
+    assert_eq!(
+        repo.graph().change_count().unwrap(),
+        count,
+        "nothing written"
+    );
 }
 
 /// Three heads that all changed a row: the `Newest` policy takes the newest of all three
@@ -365,9 +385,24 @@ fn three_head_merge_newest_takes_the_newest_of_all() {
 fn three_head_merge_newest_ignores_an_unchanged_head() {
     let repo = repo();
     let base = commit_at(&repo, &[], 1_000_000, &[("d", "x", Some("base"))]);
-    let first = commit_at(&repo, std::slice::from_ref(&base), 1_000_001, &[("d", "y", Some("1"))]);
-    let second = commit_at(&repo, std::slice::from_ref(&base), 500_000, &[("d", "x", Some("one"))]);
-    let third = commit_at(&repo, std::slice::from_ref(&base), 600_000, &[("d", "x", Some("two"))]);
+    let first = commit_at(
+        &repo,
+        std::slice::from_ref(&base),
+        1_000_001,
+        &[("d", "y", Some("1"))],
+    );
+    let second = commit_at(
+        &repo,
+        std::slice::from_ref(&base),
+        500_000,
+        &[("d", "x", Some("one"))],
+    );
+    let third = commit_at(
+        &repo,
+        std::slice::from_ref(&base),
+        600_000,
+        &[("d", "x", Some("two"))],
+    );
     assert_eq!(repo.heads().unwrap().len(), 3);
     let latest = repo.get("d", "x").unwrap().unwrap();
     assert!(latest.forked);
