@@ -7,7 +7,7 @@
 use std::hint::black_box;
 
 use criterion::{BatchSize, Criterion, Throughput, criterion_group, criterion_main};
-use strata::{Range, Repository};
+use strata::{Range, Repository, Version};
 
 const ROWS: u64 = 100_000;
 
@@ -42,7 +42,7 @@ fn import(c: &mut Criterion) {
 
 /// A history where the oldest version sits under many commits and several forks: every
 /// tenth commit updates rows on a fork written on an older version (never merged).
-fn deep_history(dir: &std::path::Path) -> (Repository, String) {
+fn deep_history(dir: &std::path::Path) -> (Repository, Version) {
     let repo = imported(dir);
     let old = repo.heads().expect("heads").remove(0);
     let mut base = old.clone();

@@ -7,8 +7,7 @@
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
 
-use strata::Repository;
-use strata::{Durability, GraphOptions};
+use strata::{Durability, Repository};
 
 const DIR: &str = "STRATA_CRASH_DIR";
 const MODE: &str = "STRATA_CRASH_MODE";
@@ -20,12 +19,14 @@ fn crash_child() {
     let (Ok(dir), Ok(mode)) = (std::env::var(DIR), std::env::var(MODE)) else {
         return;
     };
-    let options = GraphOptions {
-        durability: Durability::Synced,
-        ..GraphOptions::default()
-    };
     let storage = std::path::Path::new(&dir).join(".strata");
-    let repo = Repository::open_storage(&storage, options).expect("open");
+    let repo = Repository::options()
+        .durability(Durability::Synced)
+        .open_storage(&storage)
+        .expect("open");
+    // Each writer process writes values of its own: an import leaves out rows that already
+    // hold their value, and a new process starts again at round 0.
+    let writer = std::process::id();
     for round in 0u64.. {
         let version = match mode.as_str() {
             "puts" => repo
@@ -39,7 +40,7 @@ fn crash_child() {
                 let rows = (0..2_000u64).map(move |i| {
                     Ok((
                         format!("r{i:05}").into_bytes(),
-                        format!("{{\"round\":{round},\"i\":{i}}}").into_bytes(),
+                        format!("{{\"writer\":{writer},\"round\":{round},\"i\":{i}}}").into_bytes(),
                     ))
                 });
                 repo.import("big", rows, 500, None)
@@ -84,7 +85,8 @@ fn crash_repeatedly(mode: &str, kill_after: &[usize]) {
         acknowledged.extend(crash_once(dir.path(), mode, count));
         let repo = Repository::open(dir.path()).expect("a crashed repository opens");
         for version in &acknowledged {
-            repo.at(version)
+            repo.resolve(version)
+                .and_then(|version| repo.at(&version))
                 .unwrap_or_else(|e| panic!("acknowledged version {version} is lost: {e}"));
         }
         let report = repo.fsck(&mut |_, _| {}).expect("fsck runs");
@@ -94,7 +96,7 @@ fn crash_repeatedly(mode: &str, kill_after: &[usize]) {
         let after = repo
             .put("after", "crash", format!("{count}"))
             .expect("a write after the crash");
-        acknowledged.push(after);
+        acknowledged.push(after.to_string());
     }
 }
 

@@ -3,8 +3,8 @@
 //! an error (never a panic) and must leave the repository unchanged.
 
 use proptest::prelude::*;
+use strata::Error;
 use strata::{Commit, Content, FileRef, OpKind, Operation, Repository};
-use strata::{Error, GraphOptions};
 
 fn repo() -> Repository {
     Repository::in_memory().expect("in-memory repository")

@@ -1,7 +1,8 @@
-//! Unusual row keys and dataset names: `!` (D1), `\xff` and high bytes (D2), `\x00`, the
-//! empty string, unicode and arbitrary binary. Each round-trips through put, get, range,
-//! history, diff and forks; range bounds around them are exact; and a dataset named like
-//! a prefix of another (`a` / `a\x00` / `ab`) never leaks rows into the other.
+//! Unusual row keys and dataset names: `!` (D1), `\xff` and high bytes (D2), `\x00`,
+//! unicode and arbitrary binary. Each round-trips through put, get, range, history, diff
+//! and forks; range bounds around them are exact; and a dataset named like a prefix of
+//! another (`a` / `a\x00` / `ab`) never leaks rows into the other. The empty string is
+//! the one name refused, as a dataset name and as a row key, by every write.
 
 mod common;
 
@@ -14,7 +15,6 @@ use strata::{Range, Repository};
 
 fn odd_names() -> Vec<Vec<u8>> {
     vec![
-        b"".to_vec(),
         b"!".to_vec(),
         b"!!".to_vec(),
         b"a!b".to_vec(),
@@ -105,23 +105,25 @@ fn odd_keys_and_datasets_round_trip() {
 #[test]
 fn prefix_datasets_never_leak() {
     let repo = repo();
-    let datasets: [&[u8]; 5] = [b"a", b"a\x00", b"ab", b"a\x00b", b""];
+    // `\x00` is the lowest name there is (the empty one is refused): as a dataset it
+    // sorts before the others, as a key before `k`.
+    let datasets: [&[u8]; 5] = [b"a", b"a\x00", b"ab", b"a\x00b", b"\x00"];
     for (i, dataset) in datasets.iter().enumerate() {
         let mut tx = repo.transaction();
-        for key in [&b"k"[..], b"k\x00", b"kk", b""] {
+        for key in [&b"k"[..], b"k\x00", b"kk", b"\x00"] {
             tx.put(dataset, key, [i as u8]);
         }
         tx.commit().unwrap();
     }
     repo.delete(b"a\x00", b"k").unwrap();
-    repo.delete(b"a", b"").unwrap();
+    repo.delete(b"a", b"\x00").unwrap();
     let latest = repo.latest().unwrap();
     for (i, dataset) in datasets.iter().enumerate() {
         let got = rows(&latest, dataset, Range::all());
         let expected: Vec<&[u8]> = match *dataset {
-            b"a\x00" => vec![b"", b"k\x00", b"kk"],
+            b"a\x00" => vec![b"\x00", b"k\x00", b"kk"],
             b"a" => vec![b"k", b"k\x00", b"kk"],
-            _ => vec![b"", b"k", b"k\x00", b"kk"],
+            _ => vec![b"\x00", b"k", b"k\x00", b"kk"],
         };
         assert_eq!(
             got.iter().map(|r| r.key.as_slice()).collect::<Vec<_>>(),
@@ -147,13 +149,79 @@ fn prefix_datasets_never_leak() {
             vec![b"k\x00".to_vec()]
         );
         let below_k = range_keys(&latest, dataset, Range::all().lt(b"k".to_vec()));
-        assert_eq!(below_k.len(), usize::from(expected.contains(&&b""[..])));
+        assert_eq!(below_k.len(), usize::from(expected.contains(&&b"\x00"[..])));
     }
     assert_eq!(repo.history(b"a\x00", b"k").unwrap().len(), 2);
     assert_eq!(repo.history(b"a", b"k").unwrap().len(), 1);
     assert_eq!(repo.history(b"ab", b"k").unwrap().len(), 1);
-    assert_eq!(repo.history(b"a\x00b", b"").unwrap().len(), 1);
+    assert_eq!(repo.history(b"a\x00b", b"\x00").unwrap().len(), 1);
     assert!(repo.history(b"a\x00\x00", b"k").unwrap().is_empty());
+}
+
+/// The empty string is not a dataset name nor a row key: every write refuses it and
+/// writes nothing, alone or among valid operations.
+#[test]
+fn empty_dataset_names_and_keys_are_refused() {
+    let repo = repo();
+    repo.put("d", "k", "v").unwrap();
+    let changes = repo.graph().change_count().unwrap();
+    let refused = |result: strata::Result<strata::Version>| {
+        matches!(result, Err(strata::Error::InvalidArgument(_)))
+    };
+    assert!(refused(repo.put("", "k", "v")));
+    assert!(refused(repo.put("d", "", "v")));
+    assert!(refused(repo.put("", "", "v")));
+    // `delete` looks the row up first, so an empty name is a row that is not there.
+    assert!(matches!(
+        repo.delete("", "k"),
+        Err(strata::Error::RowNotFound { .. } | strata::Error::InvalidArgument(_))
+    ));
+    assert!(matches!(
+        repo.delete("d", ""),
+        Err(strata::Error::RowNotFound { .. } | strata::Error::InvalidArgument(_))
+    ));
+    assert!(refused(repo.transaction().delete("d", "").commit()));
+    assert!(refused(
+        repo.transaction()
+            .put("d", "ok", "v")
+            .put("", "k", "v")
+            .commit()
+    ));
+    assert!(refused(
+        repo.transaction()
+            .put("d", "ok", "v")
+            .delete("d", "")
+            .commit()
+    ));
+    assert!(refused(repo.put_file("", "f", &mut &b"bytes"[..])));
+    assert!(refused(repo.put_file("d", "", &mut &b"bytes"[..])));
+    let import = |dataset: &str, key: &str| {
+        repo.import(
+            dataset,
+            [Ok((key.as_bytes().to_vec(), b"v".to_vec()))],
+            10,
+            None,
+        )
+    };
+    assert!(matches!(
+        import("", "k"),
+        Err(strata::Error::InvalidArgument(_))
+    ));
+    assert!(matches!(
+        import("d", ""),
+        Err(strata::Error::InvalidArgument(_))
+    ));
+    assert_eq!(
+        repo.graph().change_count().unwrap(),
+        changes,
+        "nothing written"
+    );
+    assert_eq!(repo.get("d", "ok").unwrap(), None);
+    assert_eq!(
+        repo.latest().unwrap().datasets().unwrap(),
+        vec![b"d".to_vec()]
+    );
+    assert!(repo.fsck(&mut |_, _| {}).unwrap().is_ok());
 }
 
 /// Odd keys through history, diff and forks: a fork on two heads for each odd key in an
@@ -311,6 +379,15 @@ fn in_bounds(key: &[u8], start: &Bound<Vec<u8>>, end: &Bound<Vec<u8>>) -> bool {
 
 /// Bytes that stress the key encoding: mostly 0x00, 0x01, 0xff, `!` and a few letters.
 fn odd_bytes(max: usize) -> impl Strategy<Value = Vec<u8>> {
+    odd_bytes_from(0, max)
+}
+
+/// A dataset name or row key: odd bytes, never empty.
+fn odd_name(max: usize) -> impl Strategy<Value = Vec<u8>> {
+    odd_bytes_from(1, max)
+}
+
+fn odd_bytes_from(min: usize, max: usize) -> impl Strategy<Value = Vec<u8>> {
     prop::collection::vec(
         prop_oneof![
             Just(0x00u8),
@@ -321,7 +398,7 @@ fn odd_bytes(max: usize) -> impl Strategy<Value = Vec<u8>> {
             Just(b'a'),
             any::<u8>()
         ],
-        0..max,
+        min..max,
     )
 }
 
@@ -340,7 +417,7 @@ proptest! {
     /// datasets and every range read equal a BTreeMap model.
     #[test]
     fn binary_keys_match_a_map(
-        writes in prop::collection::vec((odd_bytes(3), odd_bytes(5), prop::option::of(odd_bytes(3))), 1..40),
+        writes in prop::collection::vec((odd_name(3), odd_name(5), prop::option::of(odd_bytes(3))), 1..40),
         ranges in prop::collection::vec((bound(), bound(), prop::option::of(0usize..5)), 1..8),
     ) {
         let repo = repo();

@@ -49,7 +49,7 @@ fn put_and_get() {
     assert!(is_version(&version), "{version}");
     let row = repo.get("d", "hello").unwrap().expect("the row");
     assert_eq!(row.key, b"hello");
-    assert_eq!(row.dataset, b"");
+    assert_eq!(row.dataset, b"d");
     assert_eq!(row.value, b"world");
     assert_eq!(row.file, None, "content is 'row', not 'file'");
     assert_eq!(row.version, version);
@@ -106,8 +106,15 @@ fn put_and_del() {
             (put.as_str(), false, &b"world"[..])
         ]
     );
-    // A delete of a row that never existed is accepted (a tombstone) and reads as absent.
-    repo.delete("d", "ghost").unwrap();
+    // Deleting a row that never existed is refused and writes nothing; a transaction's
+    // delete of it is accepted (a tombstone) and reads as absent.
+    let changes = repo.graph().change_count().unwrap();
+    assert!(matches!(
+        repo.delete("d", "ghost"),
+        Err(strata::Error::RowNotFound { dataset, key }) if dataset == b"d" && key == b"ghost"
+    ));
+    assert_eq!(repo.graph().change_count().unwrap(), changes);
+    repo.transaction().delete("d", "ghost").commit().unwrap();
     assert_eq!(repo.get("d", "ghost").unwrap(), None);
     assert!(repo.history("d", "ghost").unwrap()[0].deleted);
     // forks of a deleted row: the tombstone, flagged.
@@ -180,7 +187,7 @@ fn file_rows_keep_content_in_the_blob_store() {
         .map(|e| e.unwrap().file_name())
         .collect();
     assert_eq!(outer_entries, vec![std::ffi::OsString::from("project")]);
-    // A row that is not a file cannot be opened as one; a missing one is NotFound.
+    // A row that is not a file cannot be opened as one; a missing one is RowNotFound.
     repo.put("files", "not-a-file", "bytes").unwrap();
     assert!(matches!(
         repo.open_file("files", "not-a-file"),
@@ -188,7 +195,7 @@ fn file_rows_keep_content_in_the_blob_store() {
     ));
     assert!(matches!(
         repo.open_file("files", "missing"),
-        Err(strata::Error::NotFound(_))
+        Err(strata::Error::RowNotFound { .. })
     ));
     // Status counts live files apart from rows.
     let status = repo.status().unwrap();

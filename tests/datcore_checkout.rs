@@ -6,10 +6,10 @@
 
 mod common;
 
-use common::{after, keys, repo, rows, value};
+use common::{after, commit_at, keys, repo, rows, value};
 use strata::{Commit, CommitType, MergePolicy, Range, Repository};
+use strata::{Error, Version};
 use strata::{FramedSha256, NodeHasher};
-use strata::{Error, GraphOptions};
 
 fn text(view: &strata::View, key: &str) -> Option<String> {
     view.get("d", key)
@@ -18,29 +18,39 @@ fn text(view: &strata::View, key: &str) -> Option<String> {
 }
 
 /// §9.2 case 6, `bad checkout`. The original emits an error because the hash is shorter
-/// than 16 characters. strata accepts unique prefixes of 8+ characters: a shorter one is
-/// `InvalidArgument`, an 8+ character one that names nothing is `NotFound` ("not-exist"
-/// has 9 characters).
+/// than 16 characters. strata accepts unique prefixes of 4+ characters: a shorter one is
+/// `InvalidArgument`, a 4+ character one that names nothing is `VersionNotFound`
+/// ("not-exist" has 9 characters). A version of another repository is not one here.
 #[test]
 fn bad_checkout() {
     let repo = repo();
-    assert!(matches!(repo.at("not-exist"), Err(Error::NotFound(_))));
-    assert!(matches!(repo.at("abc"), Err(Error::InvalidArgument(_))));
-    assert!(matches!(repo.at(""), Err(Error::InvalidArgument(_))));
-    repo.put("d", "hello", "world").unwrap();
-    assert!(matches!(repo.at("not-exist"), Err(Error::NotFound(_))));
-    assert!(matches!(repo.at("0123456"), Err(Error::InvalidArgument(_))));
+    let not_found = |result: strata::Result<strata::Version>| {
+        matches!(result, Err(Error::VersionNotFound { pending: false, .. }))
+    };
+    assert!(not_found(repo.resolve("not-exist")));
     assert!(matches!(
-        repo.checkout("not-exist"),
-        Err(Error::NotFound(_))
-    ));
-    assert!(matches!(
-        repo.checkout("abc"),
+        repo.resolve("abc"),
         Err(Error::InvalidArgument(_))
     ));
+    assert!(matches!(repo.resolve(""), Err(Error::InvalidArgument(_))));
+    repo.put("d", "hello", "world").unwrap();
+    assert!(not_found(repo.resolve("not-exist")));
     assert!(matches!(
-        repo.diff("not-exist", "not-exist"),
-        Err(Error::NotFound(_))
+        repo.resolve("012"),
+        Err(Error::InvalidArgument(_))
+    ));
+    let elsewhere = common::repo().put("d", "hello", "there").unwrap();
+    assert!(matches!(
+        repo.at(&elsewhere),
+        Err(Error::VersionNotFound { .. })
+    ));
+    assert!(matches!(
+        repo.checkout(&elsewhere),
+        Err(Error::VersionNotFound { .. })
+    ));
+    assert!(matches!(
+        repo.diff(&elsewhere, &elsewhere),
+        Err(Error::VersionNotFound { .. })
     ));
     // A failed checkout leaves the repository where it was.
     assert_eq!(repo.checked_out().unwrap(), None);
@@ -58,7 +68,11 @@ fn checkout() {
         Some("world")
     );
     assert_eq!(
-        text(&repo.at(&old[..8]).unwrap(), "hello").as_deref(),
+        text(
+            &repo.at(&repo.resolve(&old[..8]).unwrap()).unwrap(),
+            "hello"
+        )
+        .as_deref(),
         Some("world")
     );
     assert_eq!(
@@ -67,7 +81,9 @@ fn checkout() {
     );
     assert_eq!(repo.at(&old).unwrap().heads(), vec![old.clone()]);
     // The persistent checkout moves the repository's default view, and back.
-    assert_eq!(repo.checkout(&old[..10]).unwrap(), old);
+    let named = repo.resolve(&old[..10]).unwrap();
+    assert_eq!(named, old);
+    repo.checkout(&named).unwrap();
     assert_eq!(repo.checked_out().unwrap(), Some(old.clone()));
     assert_eq!(value(&repo, "d", "hello").as_deref(), Some("world"));
     // `latest` ignores the checkout.
@@ -107,7 +123,10 @@ fn put_in_checkout() {
     let welt = repo.put("d", "hello", "welt").unwrap();
     after(&repo, &welt);
     let verden = common::put_replacing(&repo, &old, "d", "hello", "verden");
-    assert_eq!(repo.graph().get(&verden).unwrap().links, vec![old.clone()]);
+    assert_eq!(
+        repo.graph().get(&verden).unwrap().links,
+        vec![old.to_string()]
+    );
     assert_eq!(
         text(&repo.at(&verden).unwrap(), "hello").as_deref(),
         Some("verden")
@@ -189,38 +208,32 @@ fn colliding_commits(parent: &str) -> (Vec<u8>, Vec<u8>) {
 }
 
 /// D13: the original expands a checkout prefix to the first match. strata refuses an
-/// ambiguous prefix, and resolves a longer one that is unique.
+/// ambiguous prefix, naming the versions it matches, and resolves a longer one that is
+/// unique.
 #[test]
 fn ambiguous_prefix_is_an_error() {
     let repo = repo();
     let root = repo.put("d", "k", "v").unwrap();
     let (a, b) = colliding_commits(&root);
-    let a = repo
-        .graph()
-        .add(std::slice::from_ref(&root), a)
-        .unwrap()
-        .key;
-    let b = repo
-        .graph()
-        .add(std::slice::from_ref(&root), b)
-        .unwrap()
-        .key;
+    let links = [root.to_string()];
+    let a = repo.graph().add(&links, a).unwrap().key;
+    let b = repo.graph().add(&links, b).unwrap().key;
     assert_eq!(a[..8], b[..8]);
-    let err = repo.at(&a[..8]).unwrap_err();
-    assert!(matches!(err, Error::InvalidArgument(_)), "{err}");
-    assert!(matches!(
-        repo.checkout(&a[..8]),
-        Err(Error::InvalidArgument(_))
-    ));
-    assert!(matches!(
-        repo.resolve_version(&b[..8]),
-        Err(Error::InvalidArgument(_))
-    ));
+    for name in [&a[..8], &b[..8], &a[..8].to_uppercase()] {
+        match repo.resolve(name) {
+            Err(Error::AmbiguousVersion { prefix, matches }) => {
+                assert_eq!(prefix, name);
+                assert!(matches.contains(&a) && matches.contains(&b), "{matches:?}");
+            }
+            other => panic!("expected an ambiguous version, got {other:?}"),
+        }
+    }
     assert_eq!(repo.checked_out().unwrap(), None);
     // The shortest distinguishing prefix (at least 8) resolves to the right one.
     let common = a.bytes().zip(b.bytes()).take_while(|(x, y)| x == y).count();
-    assert_eq!(repo.resolve_version(&a[..=common]).unwrap(), a);
-    assert_eq!(repo.resolve_version(&b[..=common]).unwrap(), b);
+    let a = repo.resolve(&a[..=common]).unwrap();
+    let b = repo.resolve(&b[..=common]).unwrap();
+    assert_ne!(a, b);
     assert_eq!(repo.at(&a).unwrap().heads(), vec![a.clone()]);
     assert_eq!(repo.at(&b).unwrap().heads(), vec![b.clone()]);
     // Both read the parent's rows.
@@ -250,13 +263,13 @@ fn merge_keeps_both_sides_after_reopen() {
         let theirs = tx.commit().unwrap();
         assert!(matches!(
             repo.merge(&[]).commit(),
-            Err(Error::Conflict { count: 1, .. })
+            Err(Error::Conflict { rows }) if rows.len() == 1
         ));
         let mut tx = repo.merge(&[ours.clone(), theirs.clone()]);
         tx.policy(MergePolicy::Ours);
         merged = tx.commit().unwrap();
         let links = repo.graph().get(&merged).unwrap().links;
-        assert_eq!(links, vec![ours, theirs]);
+        assert_eq!(links, vec![ours.to_string(), theirs.to_string()]);
         check_merge(&repo, &merged);
         // Another device that receives everything reads the same.
         let other = common::repo();
@@ -267,15 +280,18 @@ fn merge_keeps_both_sides_after_reopen() {
     check_merge(&repo, &merged);
     // Writes after the reopen continue from the merge and keep both sides.
     let next = repo.put("d", "d", "4").unwrap();
-    assert_eq!(repo.graph().get(&next).unwrap().links, vec![merged.clone()]);
+    assert_eq!(
+        repo.graph().get(&next).unwrap().links,
+        vec![merged.to_string()]
+    );
     assert_eq!(
         keys(&repo.latest().unwrap(), "d", Range::all()),
         vec!["b", "c", "conflict", "d"]
     );
 }
 
-fn check_merge(repo: &Repository, merged: &str) {
-    assert_eq!(repo.heads().unwrap(), vec![merged.to_string()]);
+fn check_merge(repo: &Repository, merged: &Version) {
+    assert_eq!(repo.heads().unwrap(), vec![merged.clone()]);
     for view in [repo.at(merged).unwrap(), repo.latest().unwrap()] {
         assert_eq!(text(&view, "a"), None, "their delete is kept");
         assert_eq!(text(&view, "b").as_deref(), Some("2"));
@@ -303,7 +319,7 @@ fn merge_with_own_resolution_and_nothing_to_merge() {
     let merged = tx.commit().unwrap();
     let mut links = repo.graph().get(&merged).unwrap().links;
     links.sort();
-    let mut expected = vec![ours, theirs];
+    let mut expected = vec![ours.to_string(), theirs.to_string()];
     expected.sort();
     assert_eq!(links, expected);
     let row = repo.get("d", "k").unwrap().unwrap();
@@ -333,10 +349,14 @@ fn three_head_merge_reports_a_conflict_between_other_heads() {
     let count = repo.graph().change_count().unwrap();
     let result = repo.merge(&[first, second, third]).commit();
     assert!(
-        matches!(result, Err(Error::Conflict { count: 1, .. })),
+        matches!(&result, Err(Error::Conflict { rows }) if rows.len() == 1),
         "{result:?}"
     );
-    assert_eq!(repo.graph().change_count().unwrap(), count, "nothing written");
+    assert_eq!(
+        repo.graph().change_count().unwrap(),
+        count,
+        "nothing written"
+    );
 }
 
 /// Three heads that all changed a row: the `Newest` policy takes the newest of all three
@@ -357,37 +377,6 @@ fn three_head_merge_newest_takes_the_newest_of_all() {
     assert_eq!(row.value, b"two");
 }
 
-/// Writes a commit with a chosen commit time (a device whose clock differs), putting
-/// `rows` on `links`; returns its version.
-fn commit_at(repo: &Repository, links: &[String], modified: u64, rows: &[(&str, &str)]) -> String {
-    use strata::{Content, OpKind, Operation};
-    let ops: Vec<Vec<u8>> = rows
-        .iter()
-        .map(|(key, value)| {
-            Operation {
-                kind: OpKind::Put,
-                content: Content::Row,
-                dataset: b"d".to_vec(),
-                key: key.as_bytes().to_vec(),
-                value: Some(value.as_bytes().to_vec()),
-            }
-            .encode()
-        })
-        .collect();
-    let hash = repo.add_payload(&ops).unwrap();
-    let value = Commit {
-        kind: CommitType::Data,
-        message: None,
-        modified,
-        puts: ops.len() as u64,
-        deletes: 0,
-        files: 0,
-        operations: Some(hash),
-    }
-    .encode();
-    repo.graph().add(links, value).unwrap().key
-}
-
 /// Three heads, clocks skewed: the base was written by a device whose clock runs ahead.
 /// Two heads changed a row; the first head did not. `Newest` settles the conflict between
 /// the two changes, as a read at latest does: the unchanged first head's (older, but
@@ -395,10 +384,25 @@ fn commit_at(repo: &Repository, links: &[String], modified: u64, rows: &[(&str, 
 #[test]
 fn three_head_merge_newest_ignores_an_unchanged_head() {
     let repo = repo();
-    let base = commit_at(&repo, &[], 1_000_000, &[("x", "base")]);
-    let first = commit_at(&repo, std::slice::from_ref(&base), 1_000_001, &[("y", "1")]);
-    let second = commit_at(&repo, std::slice::from_ref(&base), 500_000, &[("x", "one")]);
-    let third = commit_at(&repo, std::slice::from_ref(&base), 600_000, &[("x", "two")]);
+    let base = commit_at(&repo, &[], 1_000_000, &[("d", "x", Some("base"))]);
+    let first = commit_at(
+        &repo,
+        std::slice::from_ref(&base),
+        1_000_001,
+        &[("d", "y", Some("1"))],
+    );
+    let second = commit_at(
+        &repo,
+        std::slice::from_ref(&base),
+        500_000,
+        &[("d", "x", Some("one"))],
+    );
+    let third = commit_at(
+        &repo,
+        std::slice::from_ref(&base),
+        600_000,
+        &[("d", "x", Some("two"))],
+    );
     assert_eq!(repo.heads().unwrap().len(), 3);
     let latest = repo.get("d", "x").unwrap().unwrap();
     assert!(latest.forked);

@@ -6,9 +6,9 @@
 mod common;
 
 use common::{after, repo};
-use strata::{DiffEntry, Repository};
+use strata::{DiffEntry, Repository, Version};
 
-fn entries(repo: &Repository, a: &str, b: &str) -> Vec<DiffEntry> {
+fn entries(repo: &Repository, a: &Version, b: &Version) -> Vec<DiffEntry> {
     repo.diff(a, b)
         .unwrap()
         .collect::<strata::Result<Vec<_>>>()
@@ -54,7 +54,7 @@ fn diff() {
     let entry = &found[0];
     assert_eq!(
         (entry.dataset.as_slice(), entry.key.as_slice()),
-        (&b""[..], &b"hello"[..])
+        (&b"d"[..], &b"hello"[..])
     );
     let (a, b) = (entry.old.as_ref().unwrap(), entry.new.as_ref().unwrap());
     assert_eq!(
@@ -67,10 +67,11 @@ fn diff() {
     );
     // The other way round swaps the sides; a version against itself is empty.
     let back = entries(&repo, &new, &old);
-    assert_eq!(summary(&back), vec![s("/hello", "welt", "world")]);
+    assert_eq!(summary(&back), vec![s("d/hello", "welt", "world")]);
     assert!(entries(&repo, &new, &new).is_empty());
     // Prefixes work as versions.
-    assert_eq!(entries(&repo, &old[..8], &new[..9]).len(), 1);
+    let (a, b) = (repo.resolve(&old[..8]), repo.resolve(&new[..9]));
+    assert_eq!(entries(&repo, &a.unwrap(), &b.unwrap()).len(), 1);
 }
 
 /// D6/D7: the original crashed comparing or formatting a delete. Every combination of
@@ -135,7 +136,7 @@ fn diff_and_get_around_deletes() {
     let del = only.delete("d", "x").unwrap();
     assert_eq!(
         summary(&entries(&only, &put, &del)),
-        vec![s("/x", "v", "<del>")]
+        vec![s("d/x", "v", "<del>")]
     );
     let entry = &entries(&only, &put, &del)[0];
     assert_eq!(entry.new.as_ref().unwrap().version, del);
@@ -164,10 +165,10 @@ fn diff_between_forks_and_datasets() {
     assert_eq!(
         summary(&entries(&repo, &left, &right)),
         vec![
-            s("/right-only", "-", "r"),
             s("a/left-only", "l", "-"),
             s("a/shared", "<del>", "0"),
             s("b/k", "left", "right"),
+            s("d/right-only", "-", "r"),
         ]
     );
     let only_b: Vec<DiffEntry> = repo
@@ -183,7 +184,7 @@ fn diff_between_forks_and_datasets() {
     let merged = tx.commit().unwrap();
     assert_eq!(
         summary(&entries(&repo, &left, &merged)),
-        vec![s("/right-only", "-", "r"), s("b/k", "left", "right")]
+        vec![s("b/k", "left", "right"), s("d/right-only", "-", "r")]
     );
     assert_eq!(
         summary(&entries(&repo, &right, &merged)),
@@ -208,9 +209,9 @@ fn diff_of_unrelated_histories() {
     assert_eq!(
         summary(&entries(&x, &hx, &vy)),
         vec![
-            s("/both", "x", "y"),
-            s("/from-x", "1", "-"),
-            s("/from-y", "-", "2")
+            s("d/both", "x", "y"),
+            s("d/from-x", "1", "-"),
+            s("d/from-y", "-", "2")
         ]
     );
 }

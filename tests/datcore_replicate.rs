@@ -1,14 +1,14 @@
 //! dat-core 6.0.2 `test/replicate.js` (spec §9.2, case 14), ported: replication is
 //! simulated by copying every node and payload (`common::sync`, the same approach as
 //! `tests/dataset_scenarios.rs`), which exercises the receiving side's seam
-//! (`apply_remote` + `add_payload`). Plus what the original got wrong after replication:
+//! (`graph().ingest` + `add_payload`). Plus what the original got wrong after replication:
 //! D10 (a clone reads and writes on the replicated history at once) and forks that read
 //! the same on every device.
 
 mod common;
 
 use common::{after, repo, sync, value};
-use strata::{Commit, Range, Repository};
+use strata::{Commit, Range, Repository, Version};
 
 /// §9.2 case 14, `clone`: three puts (hello twice, test), then an empty repository
 /// receives everything. Its heads are the source's, and the head reads test = test and
@@ -33,7 +33,7 @@ fn clone() {
     assert_eq!(value(&clone, "d", "test").as_deref(), Some("test"));
     assert_eq!(value(&clone, "d", "hello").as_deref(), Some("welt"));
     // Same history, same versions, same logs.
-    let history = |repo: &Repository| -> Vec<(String, String, Vec<u8>)> {
+    let history = |repo: &Repository| -> Vec<(Version, String, Vec<u8>)> {
         repo.history("d", "hello")
             .unwrap()
             .into_iter()
@@ -77,7 +77,7 @@ fn clone_to_disk_and_reopen() {
     assert_eq!(keys.len(), 49);
     assert!(!keys.contains(&"010".to_string()));
     assert_eq!(clone.get("rows", "042").unwrap().unwrap().value, vec![42]);
-    assert_eq!(clone.status().rows, 49);
+    assert_eq!(clone.status().unwrap().rows, 49);
 }
 
 /// Concurrent edits on two devices, synced both ways: both devices see the same heads,
@@ -102,7 +102,7 @@ fn concurrent_writes_read_the_same_on_every_device() {
         let row = repo.get("d", "shared").unwrap().unwrap();
         assert!(row.forked);
         assert_eq!(row.value, b"from b", "the newest wins on every device");
-        let versions: Vec<String> = repo
+        let versions: Vec<Version> = repo
             .forks("d", "shared")
             .unwrap()
             .into_iter()
@@ -177,7 +177,14 @@ fn payload_later_makes_commits_and_descendants_visible() {
     b.graph().ingest(nodes.clone()).unwrap();
     assert_eq!(b.get("d", "k").unwrap(), None);
     assert!(b.heads().unwrap().is_empty());
-    assert!(matches!(b.at(&second), Err(strata::Error::NotFound(_))));
+    assert!(matches!(
+        b.at(&second),
+        Err(strata::Error::VersionNotFound { .. })
+    ));
+    assert!(matches!(
+        b.resolve(&second),
+        Err(strata::Error::VersionNotFound { pending: true, .. })
+    ));
     assert_eq!(b.status().unwrap().pending, 2);
     // The second payload first: still nothing (its parent is invisible).
     let payload = |node: &strata::Node| {

@@ -23,7 +23,7 @@ fn read_stream() {
     );
     assert_eq!(row.version, version);
     assert_eq!(row.file, None);
-    assert_eq!(row.dataset, b"");
+    assert_eq!(row.dataset, b"d");
     assert!(!row.forked);
 }
 
@@ -97,7 +97,7 @@ fn write_stream() {
     let repo = repo();
     let versions = repo
         .import(
-            "",
+            "d",
             ["a", "b", "c"].map(|k| Ok((k.as_bytes().to_vec(), k.as_bytes().to_vec()))),
             100,
             Some("import abc"),
@@ -120,7 +120,7 @@ fn write_stream_two_batches() {
     let repo = repo();
     let versions = repo
         .import(
-            "",
+            "d",
             ["a", "b", "c"].map(|k| Ok((k.as_bytes().to_vec(), k.as_bytes().to_vec()))),
             2,
             None,
@@ -162,7 +162,7 @@ fn read_stream_bounds() {
     }
     tx.commit().unwrap();
     let latest = repo.latest().unwrap();
-    let k = |range: Range| keys(&latest, "", range);
+    let k = |range: Range| keys(&latest, "d", range);
     assert_eq!(k(Range::all().gt("b")), vec!["ba", "c", "d"]);
     assert_eq!(k(Range::all().gte("b")), vec!["b", "ba", "c", "d"]);
     assert_eq!(k(Range::all().lt("c")), vec!["a", "b", "ba"]);
@@ -181,14 +181,14 @@ fn read_stream_long_and_forked() {
     let repo = repo();
     let base = repo
         .import(
-            "",
+            "d",
             (0..700u32).map(|i| Ok((format!("{:04}", i * 2).into_bytes(), b"base".to_vec()))),
             1000,
             None,
         )
         .unwrap();
     repo.import(
-        "",
+        "d",
         (0..300u32).map(|i| Ok((format!("{:04}", i * 4 + 1).into_bytes(), b"main".to_vec()))),
         1000,
         None,
@@ -209,7 +209,7 @@ fn read_stream_long_and_forked() {
     assert_eq!(got, expected);
     let from = keys(
         &repo.latest().unwrap(),
-        "",
+        "d",
         Range::all().gt("0600").limit(5),
     );
     assert_eq!(from, vec!["0601", "0602", "0603", "0604", "0605"]);
