@@ -16,8 +16,8 @@ use std::hint::black_box;
 use std::time::Duration;
 
 use criterion::{BatchSize, Criterion, Throughput, criterion_group, criterion_main};
-use strata::{FramedSha256, NodeHasher};
 use strata::{Doc, Durability, Graph, GraphOptions};
+use strata::{FramedSha256, NodeHasher};
 use tempfile::TempDir;
 
 /// Documents per `batch` call.

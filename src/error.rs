@@ -81,7 +81,11 @@ pub enum Error {
     },
 
     /// A row does not exist (or is deleted) in the view read.
-    #[error("row {} not found in dataset {}", crate::error::show(key), crate::error::show(dataset))]
+    #[error(
+        "row {} not found in dataset {}",
+        crate::error::show(key),
+        crate::error::show(dataset)
+    )]
     RowNotFound {
         /// The dataset.
         dataset: Vec<u8>,
@@ -141,7 +145,7 @@ pub enum Error {
     /// A merge found rows changed differently on several sides that neither its own
     /// operations nor a policy settle. Nothing was written.
     #[error(
-        "merge conflict on {} row(s): {}; settle them in the merge or choose a policy (ours, theirs, newest)",
+        "merge conflict on {} row(s): {}",
         rows.len(),
         crate::error::first_rows(rows)
     )]

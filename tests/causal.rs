@@ -35,13 +35,18 @@ fn criss_cross(skew: i64) -> (Repository, Repository, Version, Version) {
     let b = repo();
     let base = commit_at(&a, &[], T0, &[("d", "r", Some("0")), ("d", "s", Some("0"))]);
     sync(&a, &b);
-    let ra = commit_at(&a, &[base.clone()], T0 + MINUTE, &[("d", "r", Some("a"))]);
-    let sb = commit_at(&b, &[base.clone()], b_time(T0 + MINUTE), &[("d", "s", Some("b"))]);
+    let ra = commit_at(&a, &[&base], T0 + MINUTE, &[("d", "r", Some("a"))]);
+    let sb = commit_at(&b, &[&base], b_time(T0 + MINUTE), &[("d", "s", Some("b"))]);
     sync_both(&a, &b);
-    let m1 = commit_at(&a, &[ra.clone(), sb.clone()], T0 + 2 * MINUTE, &[]);
-    let m2 = commit_at(&b, &[sb.clone(), ra.clone()], b_time(T0 + 2 * MINUTE), &[]);
-    let a2 = commit_at(&a, &[m1], T0 + 3 * MINUTE, &[("d", "r", Some("a2"))]);
-    let ux = commit_at(&b, &[m2], b_time(T0 + 3 * MINUTE), &[("d", "u", Some("x"))]);
+    let m1 = commit_at(&a, &[&ra, &sb], T0 + 2 * MINUTE, &[]);
+    let m2 = commit_at(&b, &[&sb, &ra], b_time(T0 + 2 * MINUTE), &[]);
+    let a2 = commit_at(&a, &[&m1], T0 + 3 * MINUTE, &[("d", "r", Some("a2"))]);
+    let ux = commit_at(
+        &b,
+        &[&m2],
+        b_time(T0 + 3 * MINUTE),
+        &[("d", "u", Some("x"))],
+    );
     sync_both(&a, &b);
     (a, b, a2, ux)
 }
@@ -55,7 +60,10 @@ fn criss_cross_reads_the_same_on_both_devices() {
             let latest = device.latest().unwrap();
             let r = latest.get("d", "r").unwrap().unwrap();
             assert_eq!(r.value, b"a2", "skew {skew}");
-            assert!(!r.forked, "r = a2 was written after r = a was seen: no fork");
+            assert!(
+                !r.forked,
+                "r = a2 was written after r = a was seen: no fork"
+            );
             assert_eq!(value_in(&latest, "d", "s").as_deref(), Some("b"));
             assert_eq!(value_in(&latest, "d", "u").as_deref(), Some("x"));
             assert_eq!(device.forks("d", "r").unwrap().len(), 1);
@@ -71,7 +79,10 @@ fn criss_cross_reads_the_same_on_both_devices() {
                 tx.policy(policy);
             }
             let merged = tx.commit().unwrap();
-            assert_eq!(value_in(&device.at(&merged).unwrap(), "d", "r").as_deref(), Some("a2"));
+            assert_eq!(
+                value_in(&device.at(&merged).unwrap(), "d", "r").as_deref(),
+                Some("a2")
+            );
         }
         // A merge made on B reads the same on A once synced, row for row.
         let from_b = b.merge(&[ux.clone(), a2.clone()]).commit().unwrap();
@@ -96,10 +107,15 @@ fn an_ancestor_never_wins_a_merge_of_three_heads() {
     for b1_skew in [0, 10 * MINUTE] {
         let repo = repo();
         let x = commit_at(&repo, &[], T0, &[("d", "r", Some("0"))]);
-        let b1 = commit_at(&repo, &[x.clone()], T0 + MINUTE + b1_skew, &[("d", "r", Some("1"))]);
-        let h1 = commit_at(&repo, &[x.clone()], T0 + 2 * MINUTE, &[("d", "s", Some("s"))]);
-        let h2 = commit_at(&repo, &[b1.clone()], T0 + 3 * MINUTE, &[("d", "r", Some("2"))]);
-        let h3 = commit_at(&repo, &[b1.clone()], T0 + 4 * MINUTE, &[("d", "t", Some("t"))]);
+        let b1 = commit_at(
+            &repo,
+            &[&x],
+            T0 + MINUTE + b1_skew,
+            &[("d", "r", Some("1"))],
+        );
+        let h1 = commit_at(&repo, &[&x], T0 + 2 * MINUTE, &[("d", "s", Some("s"))]);
+        let h2 = commit_at(&repo, &[&b1], T0 + 3 * MINUTE, &[("d", "r", Some("2"))]);
+        let h3 = commit_at(&repo, &[&b1], T0 + 4 * MINUTE, &[("d", "t", Some("t"))]);
         let latest = repo.latest().unwrap();
         let r = latest.get("d", "r").unwrap().unwrap();
         assert_eq!((r.value.as_slice(), r.forked), (b"2".as_slice(), false));
@@ -120,8 +136,8 @@ fn truly_concurrent_versions_fork_and_the_newest_wins_the_same_everywhere() {
     sync(&a, &b);
     // B's clock is five minutes fast: among concurrent versions its value is "newest",
     // on both devices alike.
-    let va = commit_at(&a, &[base.clone()], T0 + MINUTE, &[("d", "r", Some("a"))]);
-    let vb = commit_at(&b, &[base], T0 + 5 * MINUTE, &[("d", "r", Some("b"))]);
+    let va = commit_at(&a, &[&base], T0 + MINUTE, &[("d", "r", Some("a"))]);
+    let vb = commit_at(&b, &[&base], T0 + 5 * MINUTE, &[("d", "r", Some("b"))]);
     sync_both(&a, &b);
     for device in [&a, &b] {
         let r = device.get("d", "r").unwrap().unwrap();
@@ -144,10 +160,24 @@ fn truly_concurrent_versions_fork_and_the_newest_wins_the_same_everywhere() {
         }
     }
     // Ours is the first head named; theirs the other.
-    let ours = a.merge(&[va.clone(), vb.clone()]).policy(MergePolicy::Ours).commit().unwrap();
-    assert_eq!(value_in(&a.at(&ours).unwrap(), "d", "r").as_deref(), Some("a"));
-    let theirs = b.merge(&[va, vb]).policy(MergePolicy::Theirs).commit().unwrap();
-    assert_eq!(value_in(&b.at(&theirs).unwrap(), "d", "r").as_deref(), Some("b"));
+    let ours = a
+        .merge(&[va.clone(), vb.clone()])
+        .policy(MergePolicy::Ours)
+        .commit()
+        .unwrap();
+    assert_eq!(
+        value_in(&a.at(&ours).unwrap(), "d", "r").as_deref(),
+        Some("a")
+    );
+    let theirs = b
+        .merge(&[va, vb])
+        .policy(MergePolicy::Theirs)
+        .commit()
+        .unwrap();
+    assert_eq!(
+        value_in(&b.at(&theirs).unwrap(), "d", "r").as_deref(),
+        Some("b")
+    );
 }
 
 #[test]
@@ -160,7 +190,10 @@ fn heads_that_agree_merge_without_a_policy_and_read_unforked() {
     assert!(repo.get("d", "r").unwrap().unwrap().forked);
     let merged = repo.merge(&[one, two]).commit().unwrap();
     let row = repo.at(&merged).unwrap().get("d", "r").unwrap().unwrap();
-    assert_eq!((row.value.as_slice(), row.forked), (b"same".as_slice(), false));
+    assert_eq!(
+        (row.value.as_slice(), row.forked),
+        (b"same".as_slice(), false)
+    );
     assert!(!repo.get("d", "r").unwrap().unwrap().forked);
 }
 
@@ -173,7 +206,10 @@ fn only_commits_are_versions() {
     let c = repo.put("s", "c", "3").unwrap();
     // The plumbing node is neither a parent, a head nor a version.
     assert_eq!(repo.heads().unwrap(), vec![c.clone()]);
-    assert_eq!(repo.graph().get(c.as_str()).unwrap().links, vec![b.to_string()]);
+    assert_eq!(
+        repo.graph().get(c.as_str()).unwrap().links,
+        vec![b.to_string()]
+    );
     assert_eq!(repo.status().unwrap().heads, 1);
     assert_eq!(repo.status().unwrap().rows, 3);
     assert!(matches!(
@@ -209,10 +245,16 @@ fn names_reach_versions_by_prefix_case_head_and_ancestry() {
     let repo = repo();
     let one = repo.put("d", "k", "1").unwrap();
     let two = repo.put("d", "k", "2").unwrap();
-    assert_eq!(repo.resolve(&one.as_str()[..6].to_uppercase()).unwrap(), one);
+    assert_eq!(
+        repo.resolve(&one.as_str()[..6].to_uppercase()).unwrap(),
+        one
+    );
     assert_eq!(repo.resolve("HEAD").unwrap(), two);
     assert_eq!(repo.resolve("HEAD~1").unwrap(), one);
     assert_eq!(repo.resolve("latest~1").unwrap(), one);
     assert!(repo.resolve("HEAD~2").is_err());
-    assert!(matches!(repo.resolve("abc"), Err(Error::InvalidArgument(_))));
+    assert!(matches!(
+        repo.resolve("abc"),
+        Err(Error::InvalidArgument(_))
+    ));
 }

@@ -298,8 +298,6 @@ fn graph_plumbing_adds_and_reads_nodes() {
 /// `graph get` names a node by a unique prefix too, commit or not; a prefix that names no
 /// node is "not found".
 #[test]
-#[ignore = "CLI bug: `graph get PREFIX` resolves the prefix with Repository::resolve, which \
-            only knows commits, so a plain node's prefix is an unknown version"]
 fn graph_get_names_any_node_by_a_prefix() {
     let repo = Repo::new();
     let hello = repo.ok(&["graph", "add", "hello"]);

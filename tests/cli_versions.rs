@@ -280,8 +280,6 @@ fn merge_without_a_policy_fails_on_a_conflict_and_writes_nothing() {
 /// The conflict error names the rows to settle, with or without a resolution file that
 /// settles other rows.
 #[test]
-#[ignore = "CLI bug: the merge conflict message no longer names the conflicting rows \
-            (versions.rs maps Error::Conflict to a message with the count only)"]
 fn a_merge_conflict_names_the_rows_to_settle() {
     let f = forked();
     let stderr = f.repo.fail(&["merge"]);

@@ -319,8 +319,6 @@ fn fsck_reports_a_damaged_payload_a_lost_index_entry_and_a_corrupt_blob() {
 /// A payload chunk that no longer decodes (its length prefix runs past its end) is damage
 /// like any other: fsck names the commit and goes on checking the rest.
 #[test]
-#[ignore = "src bug: Tables::ops fails with Error::Corrupt on an undecodable chunk and fsck \
-            propagates it (`?`), so the whole check returns Err instead of a report"]
 fn fsck_reports_an_undecodable_payload_chunk_and_checks_the_rest() {
     let dir = tempfile::tempdir().unwrap();
     let storage = dir.path().join(".strata");
@@ -469,9 +467,6 @@ fn pending_commits_wake_only_for_what_they_wait_for() {
 }
 
 #[test]
-#[ignore = "src bug: fsck reads the graph heads and index tips from the live caches in \
-            Tables, not from its pinned snapshot, so writes during a check are reported as \
-            problems"]
 fn fsck_of_a_repository_being_written_reports_no_false_problems() {
     let dir = tempfile::tempdir().unwrap();
     let repo = Repository::init(dir.path()).unwrap();

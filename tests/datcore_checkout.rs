@@ -385,24 +385,9 @@ fn three_head_merge_newest_takes_the_newest_of_all() {
 fn three_head_merge_newest_ignores_an_unchanged_head() {
     let repo = repo();
     let base = commit_at(&repo, &[], 1_000_000, &[("d", "x", Some("base"))]);
-    let first = commit_at(
-        &repo,
-        std::slice::from_ref(&base),
-        1_000_001,
-        &[("d", "y", Some("1"))],
-    );
-    let second = commit_at(
-        &repo,
-        std::slice::from_ref(&base),
-        500_000,
-        &[("d", "x", Some("one"))],
-    );
-    let third = commit_at(
-        &repo,
-        std::slice::from_ref(&base),
-        600_000,
-        &[("d", "x", Some("two"))],
-    );
+    let first = commit_at(&repo, &[&base], 1_000_001, &[("d", "y", Some("1"))]);
+    let second = commit_at(&repo, &[&base], 500_000, &[("d", "x", Some("one"))]);
+    let third = commit_at(&repo, &[&base], 600_000, &[("d", "x", Some("two"))]);
     assert_eq!(repo.heads().unwrap().len(), 3);
     let latest = repo.get("d", "x").unwrap().unwrap();
     assert!(latest.forked);

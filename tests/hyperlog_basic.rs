@@ -226,7 +226,13 @@ fn persistence_reopen() {
         let entries: Vec<_> = (1..=5)
             .map(|seq| g.log_entry(&log_id, seq).unwrap().unwrap())
             .collect();
-        (log_id, g.change_count().unwrap(), g.heads().unwrap(), nodes, entries)
+        (
+            log_id,
+            g.change_count().unwrap(),
+            g.heads().unwrap(),
+            nodes,
+            entries,
+        )
     };
     assert_eq!(count, 5);
     assert_eq!(heads.len(), 2);

@@ -204,7 +204,12 @@ fn wait_for_change() {
     hyper.add(&[], "a").unwrap();
     assert_eq!(hyper.wait_for_change(0, None).unwrap(), 1);
     let start = Instant::now();
-    assert_eq!(hyper.wait_for_change(1, Some(Duration::from_millis(50))).unwrap(), 1);
+    assert_eq!(
+        hyper
+            .wait_for_change(1, Some(Duration::from_millis(50)))
+            .unwrap(),
+        1
+    );
     assert!(start.elapsed() >= Duration::from_millis(50));
     let writer = {
         let hyper = hyper.clone();
@@ -213,7 +218,12 @@ fn wait_for_change() {
             hyper.add(&[], "b").unwrap();
         })
     };
-    assert_eq!(hyper.wait_for_change(1, Some(Duration::from_secs(10))).unwrap(), 2);
+    assert_eq!(
+        hyper
+            .wait_for_change(1, Some(Duration::from_secs(10)))
+            .unwrap(),
+        2
+    );
     writer.join().unwrap();
     // A re-add is no change.
     let start = Instant::now();
@@ -222,7 +232,9 @@ fn wait_for_change() {
         thread::spawn(move || hyper.add(&[], "b").unwrap())
     };
     assert_eq!(
-        hyper.wait_for_change(2, Some(Duration::from_millis(100))).unwrap(),
+        hyper
+            .wait_for_change(2, Some(Duration::from_millis(100)))
+            .unwrap(),
         2
     );
     assert!(start.elapsed() >= Duration::from_millis(100));

@@ -83,7 +83,10 @@ fn preadd_fires_before_the_write() {
                 GraphEvent::Add(_) => "add",
                 GraphEvent::Reject { .. } => "reject",
             };
-            counts.lock().unwrap().push((what, observer.change_count().unwrap()));
+            counts
+                .lock()
+                .unwrap()
+                .push((what, observer.change_count().unwrap()));
         });
     }
     hyper.add(&[], "a").unwrap();

@@ -973,7 +973,7 @@ fn second_open_in_same_process_is_locked() {
 
     let err = Kv::open(dir.path()).err().expect("second open must fail");
     assert!(
-        matches!(&err, Error::Locked { path } if path == dir.path()),
+        matches!(&err, Error::Locked { path, .. } if path == dir.path()),
         "unexpected error: {err:?}"
     );
     assert!(err.to_string().contains("locked"), "{err}");

@@ -44,6 +44,9 @@ const T0: u64 = 1_800_000_000_000;
 
 type Row = (Vec<u8>, Vec<u8>);
 
+/// Rows a merge cannot settle, with their concurrent heads.
+type Conflicts = Vec<(Row, Vec<Version>)>;
+
 /// What a commit did to a row.
 #[derive(Clone, Debug, PartialEq, Eq)]
 enum Val {
@@ -86,7 +89,10 @@ struct MRow {
 impl Model {
     fn add(&mut self, version: Version, commit: MCommit) {
         for row in commit.writes.keys() {
-            self.writers.entry(row.clone()).or_default().push(version.clone());
+            self.writers
+                .entry(row.clone())
+                .or_default()
+                .push(version.clone());
         }
         self.commits.insert(version, commit);
     }
@@ -100,7 +106,9 @@ impl Model {
             set.extend(self.ancestors(parent).iter().cloned());
         }
         let set = Rc::new(set);
-        self.ancestors.borrow_mut().insert(version.clone(), set.clone());
+        self.ancestors
+            .borrow_mut()
+            .insert(version.clone(), set.clone());
         set
     }
 
@@ -162,7 +170,7 @@ impl Model {
         parents: &[Version],
         own: &BTreeMap<Row, Val>,
         policy: Option<MergePolicy>,
-    ) -> Result<BTreeMap<Row, Val>, Vec<(Row, Vec<Version>)>> {
+    ) -> Result<BTreeMap<Row, Val>, Conflicts> {
         let union = self.union(parents);
         let mut common: Option<HashSet<Version>> = None;
         for parent in parents {
@@ -328,7 +336,10 @@ impl History {
         let mut visible = HashSet::new();
         for version in order {
             let commit = &self.model.commits[version];
-            let payload = commit.ops.as_ref().is_none_or(|hash| device.payloads.contains(hash));
+            let payload = commit
+                .ops
+                .as_ref()
+                .is_none_or(|hash| device.payloads.contains(hash));
             if payload && commit.parents.iter().all(|p| visible.contains(p)) {
                 visible.insert(version.clone());
             }
@@ -380,7 +391,8 @@ impl History {
                 Val::Del
             } else {
                 let content = format!("file {}", self.rng.random_range(0..3)).into_bytes();
-                tx.put_file(&dataset, &key, &mut content.as_slice()).expect("file");
+                tx.put_file(&dataset, &key, &mut content.as_slice())
+                    .expect("file");
                 self.stats.files += 1;
                 let _ = d;
                 Val::File(sha256_hex(&content))
@@ -398,7 +410,12 @@ impl History {
         let parents: Vec<Version> = node
             .links
             .iter()
-            .map(|l| self.devices[d].repo().resolve(l).expect("parent is a version"))
+            .map(|l| {
+                self.devices[d]
+                    .repo()
+                    .resolve(l)
+                    .expect("parent is a version")
+            })
             .collect();
         let ops = commit.operations.clone();
         if !self.model.commits.contains_key(version) {
@@ -461,7 +478,10 @@ impl History {
         let parents = &self.model.commits[&version].parents;
         assert!(parents.len() <= 1);
         if let Some(parent) = parents.first() {
-            assert!(expected_parent.contains(parent), "a plain write continues a head or the checkout");
+            assert!(
+                expected_parent.contains(parent),
+                "a plain write continues a head or the checkout"
+            );
         }
         self.check_device(d, &[version]);
     }
@@ -472,7 +492,12 @@ impl History {
         let Some(base) = self.pick(&visible).cloned() else {
             return;
         };
-        if self.model.union(std::slice::from_ref(&base)).iter().any(|v| self.model.commits[v].parents.len() > 1) {
+        if self
+            .model
+            .union(std::slice::from_ref(&base))
+            .iter()
+            .any(|v| self.model.commits[v].parents.len() > 1)
+        {
             self.stats.writes_on_old_versions_after_merges += 1;
         }
         let repo = self.devices[d].repo().clone();
@@ -480,7 +505,11 @@ impl History {
         let writes = self.random_ops(d, &mut tx);
         tx.replaces(std::slice::from_ref(&base));
         let version = tx.commit().expect("write on an old version");
-        self.log.push(format!("write on {d} replacing {}: {}", base.short(), version.short()));
+        self.log.push(format!(
+            "write on {d} replacing {}: {}",
+            base.short(),
+            version.short()
+        ));
         self.record(d, &version, writes, false);
         assert_eq!(self.model.commits[&version].parents, vec![base]);
         self.check_device(d, &[version]);
@@ -505,11 +534,17 @@ impl History {
         let mut rows = Vec::new();
         for _ in 0..self.rng.random_range(0..=2) {
             let (dataset, key) = self.random_row();
-            let value = self.rng.random_bool(0.8).then(|| format!("f{}", self.rng.random_range(0..3)));
-            writes.insert((dataset.clone(), key.clone()), match &value {
-                Some(v) => Val::Put(v.clone().into_bytes()),
-                None => Val::Del,
-            });
+            let value = self
+                .rng
+                .random_bool(0.8)
+                .then(|| format!("f{}", self.rng.random_range(0..3)));
+            writes.insert(
+                (dataset.clone(), key.clone()),
+                match &value {
+                    Some(v) => Val::Put(v.clone().into_bytes()),
+                    None => Val::Del,
+                },
+            );
             rows.push((dataset, key, value));
         }
         if parents.len() > 1 {
@@ -520,7 +555,10 @@ impl History {
         }
         let repo = self.devices[d].repo().clone();
         let version = write_raw(&repo, &parents, time, &rows);
-        self.log.push(format!("foreign write on {d} at {time}: {}", version.short()));
+        self.log.push(format!(
+            "foreign write on {d} at {time}: {}",
+            version.short()
+        ));
         self.record(d, &version, writes, true);
         self.check_device(d, &[version]);
     }
@@ -564,28 +602,57 @@ impl History {
         match tx.commit() {
             Ok(version) => {
                 let node = repo.graph().get(&version).expect("node");
-                let parents: Vec<Version> = node.links.iter().map(|l| repo.resolve(l).expect("parent")).collect();
-                let expected: BTreeSet<&Version> = if named.is_empty() { tips.iter().collect() } else { named.iter().collect() };
-                assert_eq!(parents.iter().collect::<BTreeSet<_>>(), expected, "a merge links the heads it joins");
+                let parents: Vec<Version> = node
+                    .links
+                    .iter()
+                    .map(|l| repo.resolve(l).expect("parent"))
+                    .collect();
+                let expected: BTreeSet<&Version> = if named.is_empty() {
+                    tips.iter().collect()
+                } else {
+                    named.iter().collect()
+                };
+                assert_eq!(
+                    parents.iter().collect::<BTreeSet<_>>(),
+                    expected,
+                    "a merge links the heads it joins"
+                );
                 if !named.is_empty() {
                     assert_eq!(parents, named, "named heads keep their order");
                 }
                 let settled = self
                     .model
                     .settle(&parents, &own, policy)
-                    .unwrap_or_else(|c| panic!("the model expected conflicts {c:?}; the merge succeeded"));
+                    .unwrap_or_else(|c| {
+                        panic!("the model expected conflicts {c:?}; the merge succeeded")
+                    });
                 self.note_merge(&parents);
                 let mut writes = own;
                 writes.extend(settled);
-                self.log.push(format!("merge on {d} of {}: {}", parents.len(), version.short()));
+                self.log.push(format!(
+                    "merge on {d} of {}: {}",
+                    parents.len(),
+                    version.short()
+                ));
                 self.record(d, &version, writes, false);
                 self.check_device(d, &[version]);
             }
             Err(Error::Conflict { rows }) => {
-                assert_eq!(repo.graph().change_count().expect("count"), before, "a refused merge writes nothing");
+                assert_eq!(
+                    repo.graph().change_count().expect("count"),
+                    before,
+                    "a refused merge writes nothing"
+                );
                 // Which heads are "ours" does not matter for what conflicts.
-                let parents = if named.is_empty() { tips.clone() } else { named.clone() };
-                let expected = self.model.settle(&parents, &own, policy).expect_err("the merge reported conflicts the model does not see");
+                let parents = if named.is_empty() {
+                    tips.clone()
+                } else {
+                    named.clone()
+                };
+                let expected = self
+                    .model
+                    .settle(&parents, &own, policy)
+                    .expect_err("the merge reported conflicts the model does not see");
                 let got: Vec<(Row, Vec<String>)> = rows
                     .into_iter()
                     .map(|r| ((r.dataset, r.key), r.versions))
@@ -606,7 +673,10 @@ impl History {
         if parents.len() >= 3 {
             self.stats.merges_of_three_or_more += 1;
         }
-        if parents.iter().any(|p| self.model.commits[p].parents.len() > 1) {
+        if parents
+            .iter()
+            .any(|p| self.model.commits[p].parents.len() > 1)
+        {
             self.stats.merges_of_merges += 1;
         }
         // Criss-cross: the parents' common ancestors have several maximal elements.
@@ -615,7 +685,11 @@ impl History {
         let common: Vec<&Version> = a.intersection(&b).collect();
         let maximal = common
             .iter()
-            .filter(|c| !common.iter().any(|o| o != *c && self.model.ancestors(o).contains(**c)))
+            .filter(|c| {
+                !common
+                    .iter()
+                    .any(|o| o != *c && self.model.ancestors(o).contains(**c))
+            })
             .count();
         if maximal > 1 {
             self.stats.criss_cross_merges += 1;
@@ -630,7 +704,12 @@ impl History {
             .model
             .rows(&visible)
             .into_iter()
-            .filter_map(|row| self.model.read(&visible, &row).filter(|s| s.heads.len() > 1).map(|s| (row, s)))
+            .filter_map(|row| {
+                self.model
+                    .read(&visible, &row)
+                    .filter(|s| s.heads.len() > 1)
+                    .map(|s| (row, s))
+            })
             .collect();
         let Some((row, state)) = self.pick(&forked).cloned() else {
             return;
@@ -638,27 +717,49 @@ impl History {
         let repo = self.devices[d].repo().clone();
         let policy = Some(MergePolicy::Newest);
         let mut tx = repo.transaction();
-        tx.put(&row.0, &row.1, b"replaced").replaces(&state.heads).policy(MergePolicy::Newest);
+        tx.put(&row.0, &row.1, b"replaced")
+            .replaces(&state.heads)
+            .policy(MergePolicy::Newest);
         let version = tx.commit().expect("replace several versions");
         let node = repo.graph().get(&version).expect("node");
-        let parents: Vec<Version> = node.links.iter().map(|l| repo.resolve(l).expect("parent")).collect();
+        let parents: Vec<Version> = node
+            .links
+            .iter()
+            .map(|l| repo.resolve(l).expect("parent"))
+            .collect();
         // The heads whose state of the row has one of the named versions.
         let mut expected: BTreeSet<Version> = BTreeSet::new();
         for tip in self.tips(d) {
             let view = self.model.ancestors(&tip);
-            if self.model.read(&view, &row).is_some_and(|s| s.heads.iter().any(|h| state.heads.contains(h))) {
+            if self
+                .model
+                .read(&view, &row)
+                .is_some_and(|s| s.heads.iter().any(|h| state.heads.contains(h)))
+            {
                 expected.insert(tip);
             }
         }
-        assert_eq!(parents.iter().cloned().collect::<BTreeSet<_>>(), expected, "replacing several versions links the heads holding them");
+        assert_eq!(
+            parents.iter().cloned().collect::<BTreeSet<_>>(),
+            expected,
+            "replacing several versions links the heads holding them"
+        );
         let own = BTreeMap::from([(row.clone(), Val::Put(b"replaced".to_vec()))]);
         let mut writes = own.clone();
         if parents.len() > 1 {
-            writes.extend(self.model.settle(&parents, &own, policy).expect("newest settles everything"));
+            writes.extend(
+                self.model
+                    .settle(&parents, &own, policy)
+                    .expect("newest settles everything"),
+            );
             self.note_merge(&parents);
         }
         self.stats.multi_version_replaces += 1;
-        self.log.push(format!("replace {} versions on {d}: {}", state.heads.len(), version.short()));
+        self.log.push(format!(
+            "replace {} versions on {d}: {}",
+            state.heads.len(),
+            version.short()
+        ));
         self.record(d, &version, writes, false);
         self.check_device(d, &[version]);
     }
@@ -675,7 +776,12 @@ impl History {
         let candidates: Vec<(Version, Version)> = visible
             .iter()
             .flat_map(|a| visible.iter().map(move |b| (a.clone(), b.clone())))
-            .filter(|(a, b)| a != b && (self.model.ancestors(b).contains(a) || !tips.contains(a) || !tips.contains(b)))
+            .filter(|(a, b)| {
+                a != b
+                    && (self.model.ancestors(b).contains(a)
+                        || !tips.contains(a)
+                        || !tips.contains(b))
+            })
             .take(50)
             .collect();
         let Some((a, b)) = self.pick(&candidates).cloned() else {
@@ -684,7 +790,10 @@ impl History {
         let repo = self.devices[d].repo().clone();
         let before = repo.graph().change_count().expect("count");
         let result = repo.merge(&[a, b]).policy(MergePolicy::Newest).commit();
-        assert!(matches!(result, Err(Error::InvalidArgument(_))), "{result:?}");
+        assert!(
+            matches!(result, Err(Error::InvalidArgument(_))),
+            "{result:?}"
+        );
         assert_eq!(repo.graph().change_count().expect("count"), before);
         assert_eq!(repo.heads().expect("heads"), tips);
         self.stats.refused_merges += 1;
@@ -716,7 +825,12 @@ impl History {
         for i in 0..70 {
             let value = format!("hot {i}").into_bytes();
             let version = repo.put(DATASETS[0], HOT, &value).expect("hot write");
-            self.record(d, &version, BTreeMap::from([(row(DATASETS[0], HOT), Val::Put(value))]), false);
+            self.record(
+                d,
+                &version,
+                BTreeMap::from([(row(DATASETS[0], HOT), Val::Put(value))]),
+                false,
+            );
             last = Some(version);
         }
         self.check_device(d, &last.into_iter().collect::<Vec<_>>());
@@ -735,7 +849,10 @@ impl History {
     /// Sends every node `from` has that `to` lacks, through the receiver's checks; with
     /// `graph_only`, without payloads (the commits stay pending until they arrive).
     fn sync(&mut self, from: usize, to: usize, graph_only: bool) {
-        let (source, target) = (self.devices[from].repo().clone(), self.devices[to].repo().clone());
+        let (source, target) = (
+            self.devices[from].repo().clone(),
+            self.devices[to].repo().clone(),
+        );
         if graph_only {
             common::sync_graph(&source, &target);
         } else {
@@ -760,19 +877,52 @@ impl History {
             let readable = target.resolve(version).is_ok();
             if readable != visible.contains(version) {
                 let commit = &self.model.commits[version];
-                let parents: Vec<(String, bool, bool)> = commit.parents.iter().map(|p| (p.short().to_string(), target.resolve(p).is_ok(), visible.contains(p))).collect();
-                let payload = commit.ops.as_ref().map(|h| (target.payload(h).unwrap().is_some(), self.devices[to].payloads.contains(h)));
-                panic!("{} readable on {to}: impl {readable}; parents {parents:?}; payload {payload:?}; pending {:?}\n{}", version.short(), target.missing_payloads().unwrap(), self.log.join("\n"));
+                let parents: Vec<(String, bool, bool)> = commit
+                    .parents
+                    .iter()
+                    .map(|p| {
+                        (
+                            p.short().to_string(),
+                            target.resolve(p).is_ok(),
+                            visible.contains(p),
+                        )
+                    })
+                    .collect();
+                let payload = commit.ops.as_ref().map(|h| {
+                    (
+                        target.payload(h).unwrap().is_some(),
+                        self.devices[to].payloads.contains(h),
+                    )
+                });
+                panic!(
+                    "{} readable on {to}: impl {readable}; parents {parents:?}; payload {payload:?}; pending {:?}\n{}",
+                    version.short(),
+                    target.missing_payloads().unwrap(),
+                    self.log.join("\n")
+                );
             }
         }
         let pending = self.devices[to].nodes.len() - visible.len();
         if pending > 0 {
             self.stats.pending_seen += 1;
             let report = target.fsck(&mut |_, _| {}).expect("fsck");
-            assert!(report.is_ok(), "{:?}\n{}", report.problems, self.log.join("\n"));
-            assert_eq!(target.status().expect("status").pending as usize, pending, "pending on {to}\n{}", self.log.join("\n"));
+            assert!(
+                report.is_ok(),
+                "{:?}\n{}",
+                report.problems,
+                self.log.join("\n")
+            );
+            assert_eq!(
+                target.status().expect("status").pending as usize,
+                pending,
+                "pending on {to}\n{}",
+                self.log.join("\n")
+            );
         }
-        self.log.push(format!("sync {from} -> {to}{}", if graph_only { " (graph only)" } else { "" }));
+        self.log.push(format!(
+            "sync {from} -> {to}{}",
+            if graph_only { " (graph only)" } else { "" }
+        ));
         self.check_device(to, &[]);
     }
 
@@ -810,10 +960,19 @@ impl History {
         let visible = self.visible(d);
         let mut expected_heads = self.tips(d);
         expected_heads.sort();
-        assert_eq!(repo.heads().expect("heads"), expected_heads, "heads on device {d}");
+        assert_eq!(
+            repo.heads().expect("heads"),
+            expected_heads,
+            "heads on device {d}"
+        );
         if std::env::var("STRATA_MODEL_FSCK").is_ok() {
             let report = repo.fsck(&mut |_, _| {}).expect("fsck");
-            assert!(report.is_ok(), "{:?}\n{}", report.problems, self.log.join("\n"));
+            assert!(
+                report.is_ok(),
+                "{:?}\n{}",
+                report.problems,
+                self.log.join("\n")
+            );
         }
         self.check_view(&repo, repo.latest().expect("latest"), &visible, true);
         for version in versions {
@@ -822,10 +981,19 @@ impl History {
                 self.check_view(&repo, repo.at(version).expect("at"), &view, false);
             }
         }
-        assert_eq!(repo.checked_out().expect("checkout"), self.devices[d].checkout);
+        assert_eq!(
+            repo.checked_out().expect("checkout"),
+            self.devices[d].checkout
+        );
     }
 
-    fn check_view(&mut self, repo: &Repository, view: strata::View, commits: &HashSet<Version>, latest: bool) {
+    fn check_view(
+        &mut self,
+        repo: &Repository,
+        view: strata::View,
+        commits: &HashSet<Version>,
+        latest: bool,
+    ) {
         self.stats.versions_checked += 1;
         let mut live = 0u64;
         let mut files = 0u64;
@@ -880,10 +1048,19 @@ impl History {
                     want.push((key.clone(), state.winner.clone(), state.heads.len() > 1));
                 }
             }
-            assert_eq!(got, want, "rows of {dataset:?} (latest: {latest})\n{}", self.log.join("\n"));
+            assert_eq!(
+                got,
+                want,
+                "rows of {dataset:?} (latest: {latest})\n{}",
+                self.log.join("\n")
+            );
         }
         let status = view.status();
-        assert_eq!((status.rows, status.files), (live, files), "status counts (latest: {latest})");
+        assert_eq!(
+            (status.rows, status.files),
+            (live, files),
+            "status counts (latest: {latest})"
+        );
         let _ = repo;
     }
 
@@ -898,7 +1075,9 @@ impl History {
                 self.check_view(&repo, repo.at(version).expect("at"), &view, false);
             }
             for _ in 0..4 {
-                let (Some(a), Some(b)) = (self.pick(&visible).cloned(), self.pick(&visible).cloned()) else {
+                let (Some(a), Some(b)) =
+                    (self.pick(&visible).cloned(), self.pick(&visible).cloned())
+                else {
                     break;
                 };
                 self.check_diff(&repo, &a, &b);
@@ -906,9 +1085,18 @@ impl History {
             // History lists every version of a row this device holds.
             let everything: HashSet<Version> = visible.iter().cloned().collect();
             for (dataset, key) in self.model.rows(&everything) {
-                let mut got: Vec<Version> = repo.history(&dataset, &key).expect("history").into_iter().map(|v| v.version).collect();
+                let mut got: Vec<Version> = repo
+                    .history(&dataset, &key)
+                    .expect("history")
+                    .into_iter()
+                    .map(|v| v.version)
+                    .collect();
                 got.sort();
-                let mut want: Vec<Version> = self.model.writers[&(dataset.clone(), key.clone())].iter().filter(|v| everything.contains(*v)).cloned().collect();
+                let mut want: Vec<Version> = self.model.writers[&(dataset.clone(), key.clone())]
+                    .iter()
+                    .filter(|v| everything.contains(*v))
+                    .cloned()
+                    .collect();
                 want.sort();
                 assert_eq!(got, want, "history of {key:?}");
             }
@@ -918,10 +1106,23 @@ impl History {
     fn check_diff(&mut self, repo: &Repository, a: &Version, b: &Version) {
         let (va, vb) = (self.model.ancestors(a), self.model.ancestors(b));
         let mut want = Vec::new();
-        let rows: BTreeSet<Row> = self.model.rows(&va).union(&self.model.rows(&vb)).cloned().collect();
+        let rows: BTreeSet<Row> = self
+            .model
+            .rows(&va)
+            .union(&self.model.rows(&vb))
+            .cloned()
+            .collect();
         for row in rows {
-            let old = self.model.read(&va, &row).map(|s| s.winner).filter(Val::live);
-            let new = self.model.read(&vb, &row).map(|s| s.winner).filter(Val::live);
+            let old = self
+                .model
+                .read(&va, &row)
+                .map(|s| s.winner)
+                .filter(Val::live);
+            let new = self
+                .model
+                .read(&vb, &row)
+                .map(|s| s.winner)
+                .filter(Val::live);
             if old != new {
                 want.push(row);
             }
@@ -945,11 +1146,20 @@ fn sha256_hex(bytes: &[u8]) -> String {
 
 /// Writes a commit through the graph, with its payload: as a device with another clock, or
 /// another program, would.
-fn write_raw(repo: &Repository, parents: &[Version], time: u64, rows: &[(Vec<u8>, Vec<u8>, Option<String>)]) -> Version {
+fn write_raw(
+    repo: &Repository,
+    parents: &[Version],
+    time: u64,
+    rows: &[(Vec<u8>, Vec<u8>, Option<String>)],
+) -> Version {
     let ops: Vec<strata::Operation> = rows
         .iter()
         .map(|(dataset, key, value)| strata::Operation {
-            kind: if value.is_some() { strata::OpKind::Put } else { strata::OpKind::Delete },
+            kind: if value.is_some() {
+                strata::OpKind::Put
+            } else {
+                strata::OpKind::Delete
+            },
             content: strata::Content::Row,
             dataset: dataset.clone(),
             key: key.clone(),
@@ -963,7 +1173,10 @@ fn write_raw(repo: &Repository, parents: &[Version], time: u64, rows: &[(Vec<u8>
         message: None,
         modified: time,
         puts: ops.iter().filter(|o| o.kind == strata::OpKind::Put).count() as u64,
-        deletes: ops.iter().filter(|o| o.kind == strata::OpKind::Delete).count() as u64,
+        deletes: ops
+            .iter()
+            .filter(|o| o.kind == strata::OpKind::Delete)
+            .count() as u64,
         files: 0,
         operations,
     };
@@ -991,17 +1204,39 @@ fn run(seed: u64, on_disk: bool, steps: usize, stats: &mut Stats) {
     macro_rules! add {
         ($($f:ident),*) => { $(stats.$f += s.$f;)* };
     }
-    add!(cases, steps, merges, merges_of_three_or_more, criss_cross_merges, merges_of_merges, conflicts_reported,
-        unsettled_foreign_merges, writes_on_old_versions_after_merges, skewed_writes, pending_seen,
-        payloads_delivered_late, files, multi_version_replaces, refused_merges, hot_rows_over_64_forked,
-        forked_reads, versions_checked);
+    add!(
+        cases,
+        steps,
+        merges,
+        merges_of_three_or_more,
+        criss_cross_merges,
+        merges_of_merges,
+        conflicts_reported,
+        unsettled_foreign_merges,
+        writes_on_old_versions_after_merges,
+        skewed_writes,
+        pending_seen,
+        payloads_delivered_late,
+        files,
+        multi_version_replaces,
+        refused_merges,
+        hot_rows_over_64_forked,
+        forked_reads,
+        versions_checked
+    );
 }
 
 #[test]
 fn every_version_reads_the_same_on_every_device_and_as_the_model_says() {
-    let cases: u64 = std::env::var("STRATA_MODEL_CASES").ok().and_then(|c| c.parse().ok()).unwrap_or(120);
+    let cases: u64 = std::env::var("STRATA_MODEL_CASES")
+        .ok()
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(120);
     let mut stats = Stats::default();
-    if let Some(seed) = std::env::var("STRATA_MODEL_SEED").ok().and_then(|s| s.parse().ok()) {
+    if let Some(seed) = std::env::var("STRATA_MODEL_SEED")
+        .ok()
+        .and_then(|s| s.parse().ok())
+    {
         run(seed, false, 60, &mut stats);
         return;
     }
@@ -1017,10 +1252,26 @@ fn every_version_reads_the_same_on_every_device_and_as_the_model_says() {
                 macro_rules! add {
                     ($($f:ident),*) => { $(stats.$f += local.$f;)* };
                 }
-                add!(cases, steps, merges, merges_of_three_or_more, criss_cross_merges, merges_of_merges,
-                    conflicts_reported, unsettled_foreign_merges, writes_on_old_versions_after_merges,
-                    skewed_writes, pending_seen, payloads_delivered_late, files, multi_version_replaces,
-                    refused_merges, hot_rows_over_64_forked, forked_reads, versions_checked);
+                add!(
+                    cases,
+                    steps,
+                    merges,
+                    merges_of_three_or_more,
+                    criss_cross_merges,
+                    merges_of_merges,
+                    conflicts_reported,
+                    unsettled_foreign_merges,
+                    writes_on_old_versions_after_merges,
+                    skewed_writes,
+                    pending_seen,
+                    payloads_delivered_late,
+                    files,
+                    multi_version_replaces,
+                    refused_merges,
+                    hot_rows_over_64_forked,
+                    forked_reads,
+                    versions_checked
+                );
             }
             Err(panic) => {
                 eprintln!("history {seed} failed (replay with STRATA_MODEL_SEED={seed})");
@@ -1031,18 +1282,57 @@ fn every_version_reads_the_same_on_every_device_and_as_the_model_says() {
     eprintln!("model test: {stats:#?}");
     // The generator must keep producing every shape it exists to produce.
     let per_case = |n: usize| n as f64 / stats.cases as f64;
-    assert!(per_case(stats.merges) >= 1.0, "merges per history: {stats:?}");
-    assert!(per_case(stats.criss_cross_merges) >= 0.1, "criss-cross merges: {stats:?}");
-    assert!(per_case(stats.merges_of_three_or_more) >= 0.1, "3+ head merges: {stats:?}");
-    assert!(per_case(stats.merges_of_merges) >= 0.3, "merges of merges: {stats:?}");
-    assert!(per_case(stats.conflicts_reported) >= 0.2, "conflicts: {stats:?}");
-    assert!(per_case(stats.unsettled_foreign_merges) >= 0.3, "foreign merges: {stats:?}");
-    assert!(per_case(stats.writes_on_old_versions_after_merges) >= 0.3, "old writes after merges: {stats:?}");
-    assert!(per_case(stats.skewed_writes) >= 1.0, "skewed writes: {stats:?}");
-    assert!(per_case(stats.pending_seen) >= 0.3, "pending commits: {stats:?}");
-    assert!(per_case(stats.payloads_delivered_late) >= 0.2, "late payloads: {stats:?}");
+    assert!(
+        per_case(stats.merges) >= 1.0,
+        "merges per history: {stats:?}"
+    );
+    assert!(
+        per_case(stats.criss_cross_merges) >= 0.1,
+        "criss-cross merges: {stats:?}"
+    );
+    assert!(
+        per_case(stats.merges_of_three_or_more) >= 0.1,
+        "3+ head merges: {stats:?}"
+    );
+    assert!(
+        per_case(stats.merges_of_merges) >= 0.3,
+        "merges of merges: {stats:?}"
+    );
+    assert!(
+        per_case(stats.conflicts_reported) >= 0.2,
+        "conflicts: {stats:?}"
+    );
+    assert!(
+        per_case(stats.unsettled_foreign_merges) >= 0.3,
+        "foreign merges: {stats:?}"
+    );
+    assert!(
+        per_case(stats.writes_on_old_versions_after_merges) >= 0.3,
+        "old writes after merges: {stats:?}"
+    );
+    assert!(
+        per_case(stats.skewed_writes) >= 1.0,
+        "skewed writes: {stats:?}"
+    );
+    assert!(
+        per_case(stats.pending_seen) >= 0.3,
+        "pending commits: {stats:?}"
+    );
+    assert!(
+        per_case(stats.payloads_delivered_late) >= 0.2,
+        "late payloads: {stats:?}"
+    );
     assert!(per_case(stats.files) >= 0.5, "files: {stats:?}");
-    assert!(per_case(stats.multi_version_replaces) >= 0.2, "multi-version replaces: {stats:?}");
-    assert!(per_case(stats.refused_merges) >= 0.5, "refused merges: {stats:?}");
-    assert!(stats.hot_rows_over_64_forked >= 1, "a row with more than 64 versions read forked: {stats:?}");
+    assert!(
+        per_case(stats.multi_version_replaces) >= 0.2,
+        "multi-version replaces: {stats:?}"
+    );
+    assert!(
+        per_case(stats.refused_merges) >= 0.5,
+        "refused merges: {stats:?}"
+    );
+    assert!(
+        stats.hot_rows_over_64_forked >= 1,
+        "a row with more than 64 versions read forked: {stats:?}"
+    );
 }

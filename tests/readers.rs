@@ -60,7 +60,10 @@ fn a_pin_reads_everything_it_pinned_across_compactions() {
                         .ends_with(".ldb")
                 })
                 .count();
-            assert!(tables <= 2, "{tables} tables left after the pin was released");
+            assert!(
+                tables <= 2,
+                "{tables} tables left after the pin was released"
+            );
         }
     }
 }
@@ -86,8 +89,13 @@ fn fsck_during_imports_and_compactions_reports_no_false_damage() {
         std::thread::spawn(move || {
             let mut round = 0;
             while !done.load(Ordering::Relaxed) {
-                repo.import("big", rows(round * 5_000, round * 5_000 + 40_000), 5_000, None)
-                    .unwrap();
+                repo.import(
+                    "big",
+                    rows(round * 5_000, round * 5_000 + 40_000),
+                    5_000,
+                    None,
+                )
+                .unwrap();
                 repo.compact().unwrap();
                 round += 1;
             }
@@ -108,17 +116,29 @@ fn a_reader_opens_beside_a_writer_and_sees_the_repository_as_of_its_open() {
     let dir = tempfile::tempdir().unwrap();
     let writer = Repository::init(dir.path()).unwrap();
     let first = writer.put("d", "k", "1").unwrap();
-    let reader = Repository::options().read_only(true).open(dir.path()).unwrap();
+    let reader = Repository::options()
+        .read_only(true)
+        .open(dir.path())
+        .unwrap();
     writer.put("d", "k", "2").unwrap();
     writer.compact().unwrap();
     // The reader reads the moment it opened at, and refuses every change.
     assert_eq!(reader.get("d", "k").unwrap().unwrap().value, b"1");
     assert_eq!(reader.heads().unwrap(), vec![first.clone()]);
-    assert!(matches!(reader.put("d", "k", "3"), Err(strata::Error::ReadOnly)));
-    assert!(matches!(reader.checkout(&first), Err(strata::Error::ReadOnly)));
+    assert!(matches!(
+        reader.put("d", "k", "3"),
+        Err(strata::Error::ReadOnly)
+    ));
+    assert!(matches!(
+        reader.checkout(&first),
+        Err(strata::Error::ReadOnly)
+    ));
     assert!(reader.fsck(&mut |_, _| {}).unwrap().is_ok());
     // A new reader sees the new state; the writer was never disturbed.
-    let again = Repository::options().read_only(true).open(dir.path()).unwrap();
+    let again = Repository::options()
+        .read_only(true)
+        .open(dir.path())
+        .unwrap();
     assert_eq!(again.get("d", "k").unwrap().unwrap().value, b"2");
     writer.put("d", "k", "4").unwrap();
     assert_eq!(writer.get("d", "k").unwrap().unwrap().value, b"4");

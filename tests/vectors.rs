@@ -9,8 +9,8 @@ use proptest::prelude::*;
 use prost::Message;
 use serde_json::Value;
 use sha2::{Digest, Sha256};
-use strata::{Doc, Entry, FramedSha256, Graph, GraphOptions, Node, NodeHasher, Signer};
 use strata::proto::hyperlog as proto;
+use strata::{Doc, Entry, FramedSha256, Graph, GraphOptions, Node, NodeHasher, Signer};
 
 const FIXTURE: &str = include_str!("fixtures/hyperlog-vectors.json");
 
@@ -299,7 +299,10 @@ fn cross_log_replication_reproduces() {
     let (count_a, count_b) = (a.change_count().unwrap(), b.change_count().unwrap());
     a.ingest(all_changes(&b)).unwrap();
     b.ingest(all_changes(&a)).unwrap();
-    assert_eq!((a.change_count().unwrap(), b.change_count().unwrap()), (count_a, count_b));
+    assert_eq!(
+        (a.change_count().unwrap(), b.change_count().unwrap()),
+        (count_a, count_b)
+    );
     check_dump(&a, &fx["db_dumps"]["A_after_round2"]);
     check_dump(&b, &fx["db_dumps"]["B_after_round2"]);
 }

@@ -3,10 +3,10 @@
 
 use std::sync::Arc;
 
+use super::Repository;
 use super::index::{Counts, LatestCounters};
 use super::version::{self, Version};
 use super::view::{Lens, RepoStatus, View, status_of};
-use super::Repository;
 use crate::error::{Error, Result};
 use crate::store::{Tables, WriteSet};
 

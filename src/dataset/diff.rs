@@ -6,10 +6,10 @@
 
 use std::collections::btree_set;
 
+use super::Repository;
 use super::index::{Ancestry, RowState};
 use super::version::Version;
 use super::view::RowVersion;
-use super::Repository;
 use crate::error::{Error, Result};
 
 /// One row that differs: its version at `a` (`old`) and at `b` (`new`). A side is `None`
@@ -40,10 +40,12 @@ impl Repository {
     pub fn diff(&self, a: &Version, b: &Version) -> Result<Diff> {
         let mut tables = self.graph.store().lock();
         let mut view = |version: &Version| -> Result<Ancestry> {
-            let iseq = tables.iseq_of(version.as_str())?.ok_or_else(|| Error::VersionNotFound {
-                name: version.to_string(),
-                pending: false,
-            })?;
+            let iseq = tables
+                .iseq_of(version.as_str())?
+                .ok_or_else(|| Error::VersionNotFound {
+                    name: version.to_string(),
+                    pending: false,
+                })?;
             self.index.ancestry(&mut tables, iseq)
         };
         let (a, b) = (view(a)?, view(b)?);
@@ -51,7 +53,9 @@ impl Repository {
         let top = a.top.max(b.top);
         let only_a = sa.intersection(&sb.complement_within(1, top));
         let only_b = sb.intersection(&sa.complement_within(1, top));
-        let rows = self.index.rows_written(&mut tables, &only_a.union(&only_b))?;
+        let rows = self
+            .index
+            .rows_written(&mut tables, &only_a.union(&only_b))?;
         Ok(Diff {
             repo: self.clone(),
             a,
@@ -84,8 +88,12 @@ impl Diff {
             return Ok(None);
         }
         Ok(Some(DiffEntry {
-            old: old.map(|e| self.repo.row_version(&mut tables, e)).transpose()?,
-            new: new.map(|e| self.repo.row_version(&mut tables, e)).transpose()?,
+            old: old
+                .map(|e| self.repo.row_version(&mut tables, e))
+                .transpose()?,
+            new: new
+                .map(|e| self.repo.row_version(&mut tables, e))
+                .transpose()?,
             dataset,
             key,
         }))

@@ -6,9 +6,9 @@
 
 use std::time::Duration;
 
+use super::Repository;
 use super::commit::Commit;
 use super::version::Version;
-use super::Repository;
 use crate::error::Result;
 use crate::graph::{Changes, Node};
 

@@ -9,9 +9,9 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
+use super::Repository;
 use super::commit::{Commit, Content, FileRef, OpKind, Operation};
 use super::index::{Ancestry, LatestCounters, RowEntry, excluded_for, heads, raw_hash};
-use super::Repository;
 use crate::error::{Error, Result};
 use crate::graph::{Node, read_node};
 use crate::store::{Snapshot, Tables};
@@ -46,6 +46,16 @@ impl FsckReport {
 
 const PAGE: usize = 256;
 
+/// The storage state a check reads: a pinned snapshot, and the counters and sets the store
+/// held in memory when it was pinned.
+struct Pinned {
+    snapshot: Snapshot,
+    changes: u64,
+    versions: u64,
+    heads: BTreeSet<String>,
+    tips: BTreeSet<String>,
+}
+
 /// What a check carries from one node to the next.
 struct Checker<'a> {
     repo: &'a Repository,
@@ -63,7 +73,25 @@ impl Repository {
     /// Returns `Err` only when checking itself cannot proceed (an I/O error); damage is
     /// reported in [`FsckReport::problems`].
     pub fn fsck(&self, progress: &mut dyn FnMut(u64, u64)) -> Result<FsckReport> {
-        let snapshot = self.graph.store().lock().pin()?;
+        // The snapshot, and what the store keeps in memory about it, taken under one lock.
+        let pinned = {
+            let mut tables = self.graph.store().lock();
+            let snapshot = tables.pin()?;
+            let pinned = (|| {
+                Ok(Pinned {
+                    snapshot,
+                    changes: tables.change_count()?,
+                    versions: tables.last_iseq()?,
+                    heads: tables.heads()?.clone(),
+                    tips: tables.tips()?.clone(),
+                })
+            })();
+            if pinned.is_err() {
+                tables.unpin(snapshot);
+            }
+            pinned?
+        };
+        let snapshot = pinned.snapshot;
         let mut checker = Checker {
             repo: self,
             report: FsckReport::default(),
@@ -71,7 +99,7 @@ impl Repository {
             unlinked_versions: BTreeSet::new(),
             blobs: BTreeSet::new(),
         };
-        let result = checker.check(snapshot, progress);
+        let result = checker.check(&pinned, progress);
         self.graph.store().lock().unpin(snapshot);
         result?;
         let mut report = checker.report;
@@ -92,7 +120,11 @@ impl Repository {
 
 impl Checker<'_> {
     /// Runs `read` on the pinned snapshot under the lock.
-    fn at<T>(&mut self, snapshot: Snapshot, read: impl FnOnce(&mut Self, &mut Tables) -> Result<T>) -> Result<T> {
+    fn at<T>(
+        &mut self,
+        snapshot: Snapshot,
+        read: impl FnOnce(&mut Self, &mut Tables) -> Result<T>,
+    ) -> Result<T> {
         let store = self.repo.graph.store().clone();
         let mut tables = store.lock();
         tables.read_at(snapshot, |tables| read(self, tables))
@@ -102,8 +134,8 @@ impl Checker<'_> {
         self.report.problems.push(text);
     }
 
-    fn check(&mut self, snapshot: Snapshot, progress: &mut dyn FnMut(u64, u64)) -> Result<()> {
-        let (total, versions) = self.at(snapshot, |_, tables| Ok((tables.change_count()?, tables.last_iseq()?)))?;
+    fn check(&mut self, pinned: &Pinned, progress: &mut dyn FnMut(u64, u64)) -> Result<()> {
+        let (snapshot, total, versions) = (pinned.snapshot, pinned.changes, pinned.versions);
         let mut next = 1;
         while next <= total {
             let advanced = self.at(snapshot, |checker, tables| {
@@ -118,28 +150,28 @@ impl Checker<'_> {
                 Ok(!page.is_empty())
             })?;
             if !advanced {
-                self.problem(format!("changes {next}..={total} are missing from the change index"));
+                self.problem(format!(
+                    "changes {next}..={total} are missing from the change index"
+                ));
                 break;
             }
             progress(next - 1, total);
         }
+        if pinned.heads != self.unlinked {
+            self.problem(format!(
+                "the heads record lists {} heads; the graph has {}",
+                pinned.heads.len(),
+                self.unlinked.len()
+            ));
+        }
+        if pinned.tips != self.unlinked_versions {
+            self.problem(format!(
+                "the index lists {} heads; its versions have {}",
+                pinned.tips.len(),
+                self.unlinked_versions.len()
+            ));
+        }
         self.at(snapshot, |checker, tables| {
-            let heads = tables.heads()?.clone();
-            if heads != checker.unlinked {
-                checker.problem(format!(
-                    "the heads record lists {} heads; the graph has {}",
-                    heads.len(),
-                    checker.unlinked.len()
-                ));
-            }
-            let tips = tables.tips()?.clone();
-            if tips != checker.unlinked_versions {
-                checker.problem(format!(
-                    "the index lists {} heads; its versions have {}",
-                    tips.len(),
-                    checker.unlinked_versions.len()
-                ));
-            }
             checker.check_records(tables, versions)?;
             checker.check_logs(tables)
         })?;
@@ -150,7 +182,9 @@ impl Checker<'_> {
     fn check_node(&mut self, tables: &mut Tables, change: u64, key: &str) -> Result<()> {
         self.report.nodes += 1;
         let Some(node) = read_node(tables, key)? else {
-            self.problem(format!("change {change} names node {key}, which is not stored"));
+            self.problem(format!(
+                "change {change} names node {key}, which is not stored"
+            ));
             return Ok(());
         };
         if node.change != change {
@@ -200,18 +234,27 @@ impl Checker<'_> {
     }
 
     /// An indexed commit: its record, parents, ancestry, payload and row entries.
-    fn check_version(&mut self, tables: &mut Tables, node: &Node, commit: &Commit, iseq: u64) -> Result<()> {
+    fn check_version(
+        &mut self,
+        tables: &mut Tables,
+        node: &Node,
+        commit: &Commit,
+        iseq: u64,
+    ) -> Result<()> {
         let key = &node.key;
         let index = &self.repo.index;
         let record = index.record(tables, iseq)?;
         if record.inner.node != *key || record.inner.change != node.change {
-            self.problem(format!("the record of version {iseq} does not describe commit {key}"));
+            self.problem(format!(
+                "the record of version {iseq} does not describe commit {key}"
+            ));
             return Ok(());
         }
         let mut parents = Vec::new();
         let mut views = Vec::new();
         for link in &node.links {
-            let is_commit = read_node(tables, link)?.is_some_and(|n| Commit::decode(&n.value).is_ok());
+            let is_commit =
+                read_node(tables, link)?.is_some_and(|n| Commit::decode(&n.value).is_ok());
             match tables.iseq_of(link)? {
                 Some(p) if !parents.contains(&p) => {
                     parents.push(p);
@@ -231,7 +274,9 @@ impl Checker<'_> {
         }
         let expected = excluded_for(iseq, &views);
         if *index.ancestry(tables, iseq)?.excluded != expected {
-            self.problem(format!("the ancestry of version {key} does not follow from its parents"));
+            self.problem(format!(
+                "the ancestry of version {key} does not follow from its parents"
+            ));
         }
         self.report.versions += 1;
 
@@ -242,9 +287,18 @@ impl Checker<'_> {
             self.problem(format!("commit {key} names a malformed operations hash"));
             return Ok(());
         };
-        let Some(stored) = tables.ops(&raw)? else {
-            self.problem(format!("version {key} is indexed but its payload is missing"));
-            return Ok(());
+        let stored = match tables.ops(&raw) {
+            Ok(Some(stored)) => stored,
+            Ok(None) => {
+                self.problem(format!(
+                    "version {key} is indexed but its payload is missing"
+                ));
+                return Ok(());
+            }
+            Err(error) => {
+                self.problem(format!("payload of commit {key}: {error}"));
+                return Ok(());
+            }
         };
         self.report.payloads += 1;
         let rehashed = super::commit::operations_hash(stored.iter().map(Vec::as_slice));
@@ -305,7 +359,9 @@ impl Checker<'_> {
                 Some(_) => {
                     let node = self.repo.index.record(tables, iseq)?.inner.node.clone();
                     if tables.iseq_of(&node)? != Some(iseq) {
-                        self.problem(format!("version {iseq} ({node}) does not map back to itself"));
+                        self.problem(format!(
+                            "version {iseq} ({node}) does not map back to itself"
+                        ));
                     }
                 }
             }
@@ -339,7 +395,10 @@ impl Checker<'_> {
                             "log {log} seq {at} records node {} at the wrong change {}",
                             entry.node, entry.change
                         )),
-                        None => self.problem(format!("log {log} seq {at} names missing node {}", entry.node)),
+                        None => self.problem(format!(
+                            "log {log} seq {at} names missing node {}",
+                            entry.node
+                        )),
                     }
                     seq = at + 1;
                 }
@@ -362,7 +421,13 @@ impl Checker<'_> {
                         Some(key) => std::ops::Bound::Excluded(key.as_slice()),
                         None => std::ops::Bound::Unbounded,
                     };
-                    let page = tables.rows_page(&dataset, start, std::ops::Bound::Unbounded, PAGE, usize::MAX)?;
+                    let page = tables.rows_page(
+                        &dataset,
+                        start,
+                        std::ops::Bound::Unbounded,
+                        PAGE,
+                        usize::MAX,
+                    )?;
                     let done = page.len() < PAGE;
                     for scan in page {
                         let mut entries = Vec::with_capacity(scan.entries.len());
@@ -375,8 +440,10 @@ impl Checker<'_> {
                                     continue;
                                 }
                             };
-                            let known = *iseq >= 1 && *iseq <= versions
-                                && checker.repo.index.record(tables, *iseq)?.inner.node == entry.version;
+                            let known = *iseq >= 1
+                                && *iseq <= versions
+                                && checker.repo.index.record(tables, *iseq)?.inner.node
+                                    == entry.version;
                             if !known {
                                 checker.problem(format!(
                                     "row {}/{} has an entry of unknown version {}",

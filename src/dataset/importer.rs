@@ -11,10 +11,10 @@ use std::sync::{Arc, Mutex};
 
 use fastbloom::BloomFilter;
 
+use super::Repository;
 use super::commit::{Content, OpKind, Operation};
 use super::transaction::{Fresh, Parents, Parts};
 use super::version::Version;
-use super::Repository;
 use crate::error::Result;
 
 /// Keys one Bloom filter is sized for; a larger import adds another.
@@ -37,9 +37,8 @@ impl Written {
 
     fn insert(&mut self, key: &[u8]) {
         if self.in_last == KEYS_PER_FILTER {
-            self.filters.push(
-                BloomFilter::with_false_pos(FALSE_POSITIVES).expected_items(KEYS_PER_FILTER),
-            );
+            self.filters
+                .push(BloomFilter::with_false_pos(FALSE_POSITIVES).expected_items(KEYS_PER_FILTER));
             self.in_last = 0;
         }
         if let Some(filter) = self.filters.last_mut() {
@@ -83,7 +82,13 @@ impl Repository {
     /// already hold the value given. A row that fails (the iterator yields an error) stops
     /// the import: the batches before it stay committed, nothing of its own batch is.
     /// Returns the versions committed.
-    pub fn import<I>(&self, dataset: impl AsRef<[u8]>, rows: I, batch_size: usize, message: Option<&str>) -> Result<Vec<Version>>
+    pub fn import<I>(
+        &self,
+        dataset: impl AsRef<[u8]>,
+        rows: I,
+        batch_size: usize,
+        message: Option<&str>,
+    ) -> Result<Vec<Version>>
     where
         I: IntoIterator<Item = Result<(Vec<u8>, Vec<u8>)>>,
     {
@@ -97,7 +102,12 @@ impl Repository {
 
     /// Starts a streaming import into `dataset`: rows go in one at a time and are committed
     /// every `batch_size` rows; the importer can always say what it has committed.
-    pub fn importer(&self, dataset: impl AsRef<[u8]>, batch_size: usize, message: Option<&str>) -> Importer<'_> {
+    pub fn importer(
+        &self,
+        dataset: impl AsRef<[u8]>,
+        batch_size: usize,
+        message: Option<&str>,
+    ) -> Importer<'_> {
         Importer {
             repo: self,
             dataset: dataset.as_ref().to_vec(),

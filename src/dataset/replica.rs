@@ -28,7 +28,9 @@ impl Repository {
             }
         }
         if operations.is_empty() {
-            return Err(Error::InvalidArgument("a payload holds at least one operation".into()));
+            return Err(Error::InvalidArgument(
+                "a payload holds at least one operation".into(),
+            ));
         }
         let hash = commit::operations_hash(operations.iter().map(Vec::as_slice));
         let raw = raw_hash(&hash).ok_or_else(|| Error::corrupt("operations hash is not hex"))?;
@@ -51,7 +53,10 @@ impl Repository {
 
     /// Operations hashes that pending commits wait for (at most 4,096 per call).
     pub fn missing_payloads(&self) -> Result<Vec<String>> {
-        self.graph.store().lock().waited_for(Wait::Payload, MISSING_PAGE)
+        self.graph
+            .store()
+            .lock()
+            .waited_for(Wait::Payload, MISSING_PAGE)
     }
 
     /// Whether the blob with SHA-256 `hash` (hex) is stored here.

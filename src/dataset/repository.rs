@@ -18,8 +18,11 @@ use crate::store::{Durability, Store};
 
 /// The repositories open in this process, by database folder: opening one again (while a
 /// handle, a view or a feed still keeps it open) gives another handle on the same one.
-static OPEN: Mutex<Option<HashMap<PathBuf, (WeakGraph, Arc<VersionIndex>, Blobs)>>> =
-    Mutex::new(None);
+static OPEN: Mutex<Option<HashMap<PathBuf, Opened>>> = Mutex::new(None);
+
+/// What the registry keeps of an open repository: enough to hand out another handle, and
+/// nothing that keeps it open.
+type Opened = (WeakGraph, Arc<VersionIndex>, Blobs);
 
 /// The name of the folder a repository keeps inside a project folder.
 pub const STORAGE_DIR: &str = ".strata";
@@ -143,7 +146,11 @@ impl OpenOptions {
         let db = storage.join("db");
         if self.read_only {
             let store = Store::open_read_only(&db)?;
-            return Repository::on_store(store, Blobs::read_only(storage.join("blobs")), &self.graph);
+            return Repository::on_store(
+                store,
+                Blobs::read_only(storage.join("blobs")),
+                &self.graph,
+            );
         }
         std::fs::create_dir_all(&db)
             .map_err(|e| Error::io(format!("creating {}", db.display()), e))?;
@@ -164,7 +171,14 @@ impl OpenOptions {
         let store = Store::open(&db, self.wait)?;
         let repo = Repository::on_store(store, Blobs::in_dir(storage.join("blobs"))?, &self.graph)?;
         registry.retain(|_, (graph, _, _)| graph.upgrade().is_some());
-        registry.insert(key, (repo.graph.downgrade(), repo.index.clone(), repo.blobs.clone()));
+        registry.insert(
+            key,
+            (
+                repo.graph.downgrade(),
+                repo.index.clone(),
+                repo.blobs.clone(),
+            ),
+        );
         Ok(repo)
     }
 

@@ -11,11 +11,11 @@ use std::collections::BTreeSet;
 use std::io::Read;
 use std::time::{SystemTime, UNIX_EPOCH};
 
+use super::Repository;
 use super::commit::{self, Commit, CommitType, Content, OpKind, Operation};
 use super::index::{Ancestry, Indexable, LatestCounters, raw_hash};
 use super::merge::{self, MergePolicy};
 use super::version::Version;
-use super::Repository;
 use crate::error::{Error, Result};
 use crate::graph::{Doc, Follower};
 use crate::store::{Tables, Wait};
@@ -77,7 +77,12 @@ impl<'a> Transaction<'a> {
     }
 
     /// Sets a row.
-    pub fn put(&mut self, dataset: impl AsRef<[u8]>, key: impl AsRef<[u8]>, value: impl AsRef<[u8]>) -> &mut Self {
+    pub fn put(
+        &mut self,
+        dataset: impl AsRef<[u8]>,
+        key: impl AsRef<[u8]>,
+        value: impl AsRef<[u8]>,
+    ) -> &mut Self {
         self.ops.push(Operation {
             kind: OpKind::Put,
             content: Content::Row,
@@ -90,7 +95,12 @@ impl<'a> Transaction<'a> {
 
     /// Puts a file row: streams `reader` into the blob store now (the blob is kept even if
     /// the commit is never made; it is content-addressed, so nothing refers to it then).
-    pub fn put_file(&mut self, dataset: impl AsRef<[u8]>, key: impl AsRef<[u8]>, reader: &mut dyn Read) -> Result<&mut Self> {
+    pub fn put_file(
+        &mut self,
+        dataset: impl AsRef<[u8]>,
+        key: impl AsRef<[u8]>,
+        reader: &mut dyn Read,
+    ) -> Result<&mut Self> {
         let file = self.repo.blobs.write(reader)?;
         self.ops.push(Operation {
             kind: OpKind::Put,
@@ -103,7 +113,12 @@ impl<'a> Transaction<'a> {
     }
 
     /// Puts a value serialized as JSON.
-    pub fn put_json<T: serde::Serialize>(&mut self, dataset: impl AsRef<[u8]>, key: impl AsRef<[u8]>, value: &T) -> Result<&mut Self> {
+    pub fn put_json<T: serde::Serialize>(
+        &mut self,
+        dataset: impl AsRef<[u8]>,
+        key: impl AsRef<[u8]>,
+        value: &T,
+    ) -> Result<&mut Self> {
         let bytes = serde_json::to_vec(value).map_err(|e| Error::InvalidArgument(e.to_string()))?;
         Ok(self.put(dataset, key, bytes))
     }
@@ -184,7 +199,12 @@ impl Repository {
     }
 
     /// Writes one row; returns the new version.
-    pub fn put(&self, dataset: impl AsRef<[u8]>, key: impl AsRef<[u8]>, value: impl AsRef<[u8]>) -> Result<Version> {
+    pub fn put(
+        &self,
+        dataset: impl AsRef<[u8]>,
+        key: impl AsRef<[u8]>,
+        value: impl AsRef<[u8]>,
+    ) -> Result<Version> {
         self.transaction().put(dataset, key, value).commit()
     }
 
@@ -203,7 +223,12 @@ impl Repository {
     }
 
     /// Writes `reader`'s bytes as a file row (streamed into the blob store).
-    pub fn put_file(&self, dataset: impl AsRef<[u8]>, key: impl AsRef<[u8]>, reader: &mut dyn Read) -> Result<Version> {
+    pub fn put_file(
+        &self,
+        dataset: impl AsRef<[u8]>,
+        key: impl AsRef<[u8]>,
+        reader: &mut dyn Read,
+    ) -> Result<Version> {
         self.transaction().put_file(dataset, key, reader)?.commit()
     }
 
@@ -220,10 +245,13 @@ impl Repository {
         let parent_views = links
             .iter()
             .map(|link| {
-                let iseq = tables.iseq_of(link.as_str())?.ok_or_else(|| Error::VersionNotFound {
-                    name: link.to_string(),
-                    pending: false,
-                })?;
+                let iseq =
+                    tables
+                        .iseq_of(link.as_str())?
+                        .ok_or_else(|| Error::VersionNotFound {
+                            name: link.to_string(),
+                            pending: false,
+                        })?;
                 self.index.ancestry(&mut tables, iseq)
             })
             .collect::<Result<Vec<Ancestry>>>()?;
@@ -261,41 +289,42 @@ impl Repository {
             files: count(&|op| op.kind == OpKind::Put && op.content == Content::File),
             operations: operations.clone(),
         };
-        let sized: Vec<(Operation, usize)> = ops
-            .into_iter()
-            .zip(encoded.iter().map(Vec::len))
-            .collect();
+        let sized: Vec<(Operation, usize)> =
+            ops.into_iter().zip(encoded.iter().map(Vec::len)).collect();
         let checkout = tables.checkout()?;
         let link_keys: Vec<String> = links.iter().map(|l| l.to_string()).collect();
         let doc = Doc::new(link_keys.clone(), commit.encode());
-        let node = self.graph.write_local(&mut tables, doc, |tables, node, write| {
-            if let Some(hash) = &operations {
-                let raw = raw_hash(hash).ok_or_else(|| Error::corrupt("operations hash is not hex"))?;
-                write.put_ops(&raw, &encoded);
-            }
-            let mut latest = LatestCounters::read(tables)?;
-            self.index.index(
-                tables,
-                Indexable {
-                    node,
-                    commit: &commit,
-                    ops: &sized,
-                    fresh,
-                },
-                &mut latest,
-                write,
-            )?;
-            latest.write(write);
-            write.put_indexed_change(node.change);
-            if let Some(checkout) = &checkout
-                && link_keys.contains(checkout)
-            {
-                // Commit and checkout move together: a crash cannot leave the checkout
-                // behind, which would make the next write fork.
-                write.set_checkout(Some(&node.key));
-            }
-            Ok(())
-        })?;
+        let node = self
+            .graph
+            .write_local(&mut tables, doc, |tables, node, write| {
+                if let Some(hash) = &operations {
+                    let raw = raw_hash(hash)
+                        .ok_or_else(|| Error::corrupt("operations hash is not hex"))?;
+                    write.put_ops(&raw, &encoded);
+                }
+                let mut latest = LatestCounters::read(tables)?;
+                self.index.index(
+                    tables,
+                    Indexable {
+                        node,
+                        commit: &commit,
+                        ops: &sized,
+                        fresh,
+                    },
+                    &mut latest,
+                    write,
+                )?;
+                latest.write(write);
+                write.put_indexed_change(node.change);
+                if let Some(checkout) = &checkout
+                    && link_keys.contains(checkout)
+                {
+                    // Commit and checkout move together: a crash cannot leave the checkout
+                    // behind, which would make the next write fork.
+                    write.set_checkout(Some(&node.key));
+                }
+                Ok(())
+            })?;
         // Received commits that carry the same operations were waiting for this payload.
         if let Some(hash) = &operations {
             self.index.wake(&mut tables, Wait::Payload, hash)?;
@@ -343,7 +372,12 @@ impl Repository {
     }
 
     /// The parents of a new commit.
-    fn choose_links(&self, tables: &mut Tables, ops: &[Operation], parents: &Parents) -> Result<Vec<Version>> {
+    fn choose_links(
+        &self,
+        tables: &mut Tables,
+        ops: &[Operation],
+        parents: &Parents,
+    ) -> Result<Vec<Version>> {
         match parents {
             Parents::Auto => Ok(self.head_locked(tables)?.into_iter().collect()),
             Parents::Replaces(versions) => self.holders(tables, ops, versions),
@@ -354,7 +388,12 @@ impl Repository {
     /// A write replacing `versions`: one version is its parent; several make it a merge of
     /// the heads where those versions are the row's current versions (a named version no
     /// head holds is linked itself).
-    fn holders(&self, tables: &mut Tables, ops: &[Operation], versions: &[Version]) -> Result<Vec<Version>> {
+    fn holders(
+        &self,
+        tables: &mut Tables,
+        ops: &[Operation],
+        versions: &[Version],
+    ) -> Result<Vec<Version>> {
         for version in versions {
             if tables.iseq_of(version.as_str())?.is_none() {
                 return Err(Error::VersionNotFound {
@@ -382,7 +421,10 @@ impl Repository {
                 let mut holds = false;
                 for (dataset, key) in &rows {
                     if let Some(state) = self.index.row_state(tables, dataset, key, &view)?
-                        && state.heads.iter().any(|head| head.version == version.as_str())
+                        && state
+                            .heads
+                            .iter()
+                            .any(|head| head.version == version.as_str())
                     {
                         holds = true;
                         break;

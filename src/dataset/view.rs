@@ -106,7 +106,12 @@ impl std::fmt::Debug for View {
 }
 
 /// Builds a row from its state, or `None` for a delete.
-pub(super) fn row_of(dataset: &[u8], key: &[u8], state: RowState, with_value: bool) -> Result<Option<Row>> {
+pub(super) fn row_of(
+    dataset: &[u8],
+    key: &[u8],
+    state: RowState,
+    with_value: bool,
+) -> Result<Option<Row>> {
     let forked = state.forked();
     let Some(winner) = state.heads.into_iter().next().filter(RowEntry::live) else {
         return Ok(None);
@@ -172,7 +177,12 @@ impl View {
         self.lens.latest
     }
 
-    pub(super) fn state(&self, tables: &mut Tables, dataset: &[u8], key: &[u8]) -> Result<Option<RowState>> {
+    pub(super) fn state(
+        &self,
+        tables: &mut Tables,
+        dataset: &[u8],
+        key: &[u8],
+    ) -> Result<Option<RowState>> {
         self.repo
             .index
             .row_state(tables, dataset, key, &self.lens.ancestry)
@@ -189,24 +199,29 @@ impl View {
     }
 
     /// A stream of a file row's bytes in this view, checked against its hash as it is read.
-    pub fn open_file(&self, dataset: impl AsRef<[u8]>, key: impl AsRef<[u8]>) -> Result<BlobReader> {
+    pub fn open_file(
+        &self,
+        dataset: impl AsRef<[u8]>,
+        key: impl AsRef<[u8]>,
+    ) -> Result<BlobReader> {
         let (dataset, key) = (dataset.as_ref(), key.as_ref());
         let row = self.get(dataset, key)?.ok_or_else(|| Error::RowNotFound {
             dataset: dataset.to_vec(),
             key: key.to_vec(),
         })?;
         let file = row.file.ok_or_else(|| {
-            Error::InvalidArgument(format!(
-                "row {} is not a file",
-                crate::error::show(key)
-            ))
+            Error::InvalidArgument(format!("row {} is not a file", crate::error::show(key)))
         })?;
         self.repo.blobs.open(&file)
     }
 
     /// Every concurrent version of the row in this view, newest first (one when the row
     /// is not forked; none if it never existed). Deletes are included, flagged.
-    pub fn forks(&self, dataset: impl AsRef<[u8]>, key: impl AsRef<[u8]>) -> Result<Vec<RowVersion>> {
+    pub fn forks(
+        &self,
+        dataset: impl AsRef<[u8]>,
+        key: impl AsRef<[u8]>,
+    ) -> Result<Vec<RowVersion>> {
         let (dataset, key) = (dataset.as_ref(), key.as_ref());
         let mut tables = self.repo.graph.store().lock();
         let Some(state) = self.state(&mut tables, dataset, key)? else {
@@ -244,7 +259,13 @@ impl View {
 }
 
 /// The status of a view from the counters of its versions.
-pub(super) fn status_of(counts: Counts, newest: &super::index::Record, heads: usize, pending: u64, modified: u64) -> RepoStatus {
+pub(super) fn status_of(
+    counts: Counts,
+    newest: &super::index::Record,
+    heads: usize,
+    pending: u64,
+    modified: u64,
+) -> RepoStatus {
     RepoStatus {
         rows: counts.rows,
         files: counts.files,

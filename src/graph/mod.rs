@@ -434,6 +434,31 @@ impl Graph {
             .ok_or_else(|| Error::NotFound(format!("node {key}")))
     }
 
+    /// The node whose key is `name` or starts with it (at least 4 characters, either case).
+    /// A prefix shared by several nodes is refused, naming some of them.
+    pub fn find(&self, name: &str) -> Result<Node> {
+        if name.len() < 4 {
+            return Err(Error::InvalidArgument(format!(
+                "node {name:?} is too short: give at least 4 characters"
+            )));
+        }
+        let lower = name.to_ascii_lowercase();
+        let mut tables = self.shared.store.lock();
+        let keys = tables.node_keys_with_prefix(&lower, 5)?;
+        let key = match keys.as_slice() {
+            [] => return Err(Error::NotFound(format!("node {name}"))),
+            [one] => one.clone(),
+            [first, ..] if *first == lower => first.clone(),
+            _ => {
+                return Err(Error::InvalidArgument(format!(
+                    "ambiguous node {name}: it matches {}",
+                    keys.join(", ")
+                )));
+            }
+        };
+        read_node(&mut tables, &key)?.ok_or_else(|| Error::NotFound(format!("node {key}")))
+    }
+
     /// Whether a node with key `key` is stored.
     pub fn contains(&self, key: &str) -> Result<bool> {
         self.shared.store.lock().has_node(key)

@@ -237,42 +237,42 @@ fn next_seq(tables: &mut Tables, runs: &NewRuns, log: &str) -> Result<u64> {
     Ok(last + 1)
 }
 
-    /// A received node this repository already has (learned through another log): record
-    /// it in the log it was sent under, so that log stays dense and replication can compare
-    /// heads. Receiving the same `(log, seq)` again is a no-op.
+/// A received node this repository already has (learned through another log): record
+/// it in the log it was sent under, so that log stays dense and replication can compare
+/// heads. Receiving the same `(log, seq)` again is a no-op.
 fn record_known(
-        tables: &mut Tables,
-        runs: &mut NewRuns,
-        existing: &Node,
-        log: &str,
-        seq: u64,
-        log_links: Vec<String>,
-    ) -> Result<()> {
-        let expected = next_seq(tables, runs, log)?;
-        if seq < expected {
-            let recorded = match runs.entry(log, seq) {
-                Some(entry) => Some(entry.node.clone()),
-                None => tables.log_entry(log, seq)?.map(|entry| entry.node),
-            };
-            if recorded.as_deref() == Some(existing.key.as_str()) {
-                return Ok(());
-            }
+    tables: &mut Tables,
+    runs: &mut NewRuns,
+    existing: &Node,
+    log: &str,
+    seq: u64,
+    log_links: Vec<String>,
+) -> Result<()> {
+    let expected = next_seq(tables, runs, log)?;
+    if seq < expected {
+        let recorded = match runs.entry(log, seq) {
+            Some(entry) => Some(entry.node.clone()),
+            None => tables.log_entry(log, seq)?.map(|entry| entry.node),
+        };
+        if recorded.as_deref() == Some(existing.key.as_str()) {
+            return Ok(());
         }
-        if seq != expected {
-            return Err(Error::InvalidSeq {
-                log: log.to_string(),
-                expected,
-                got: seq,
-            });
-        }
-        runs.add_entry(
-            log,
-            seq,
-            Entry {
-                change: existing.change,
-                node: existing.key.clone(),
-                links: log_links,
-            },
-        );
-        Ok(())
     }
+    if seq != expected {
+        return Err(Error::InvalidSeq {
+            log: log.to_string(),
+            expected,
+            got: seq,
+        });
+    }
+    runs.add_entry(
+        log,
+        seq,
+        Entry {
+            change: existing.change,
+            node: existing.key.clone(),
+            links: log_links,
+        },
+    );
+    Ok(())
+}

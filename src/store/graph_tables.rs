@@ -53,7 +53,11 @@ impl Tables {
     }
 
     /// Up to `limit` stored node keys that start with `prefix`, in key order.
-    pub(crate) fn node_keys_with_prefix(&mut self, prefix: &str, limit: usize) -> Result<Vec<String>> {
+    pub(crate) fn node_keys_with_prefix(
+        &mut self,
+        prefix: &str,
+        limit: usize,
+    ) -> Result<Vec<String>> {
         let start = keys::node(prefix);
         self.kv
             .scan_prefix(&start)?

@@ -164,7 +164,10 @@ impl Tables {
 
     /// The index sequence number of indexed commit `node`.
     pub(crate) fn iseq_of(&mut self, node: &str) -> Result<Option<u64>> {
-        match self.kv.get(&KeyBuf::new(keys::VERSION_OF).raw(node.as_bytes()).finish())? {
+        match self
+            .kv
+            .get(&KeyBuf::new(keys::VERSION_OF).raw(node.as_bytes()).finish())?
+        {
             Some(value) => u64_value(&value, "version number").map(Some),
             None => Ok(None),
         }
@@ -204,8 +207,8 @@ impl Tables {
         let mut targets: Vec<String> = Vec::new();
         for (key, _) in self.kv.scan_prefix(&prefix)? {
             let target = KeyReader::new(&key, &prefix)?.bytes()?;
-            let target =
-                String::from_utf8(target).map_err(|_| Error::corrupt("wait target is not UTF-8"))?;
+            let target = String::from_utf8(target)
+                .map_err(|_| Error::corrupt("wait target is not UTF-8"))?;
             if targets.last() != Some(&target) {
                 if targets.len() == limit {
                     break;
@@ -374,7 +377,10 @@ impl WriteSet {
         let mut in_chunk = 0;
         let mut index = 0u64;
         let flush = |chunk: &mut Vec<u8>, index: &mut u64, batch: &mut super::kv::Batch| {
-            batch.put(&KeyBuf::new(keys::OPS).raw(hash).u64(*index).finish(), chunk);
+            batch.put(
+                &KeyBuf::new(keys::OPS).raw(hash).u64(*index).finish(),
+                chunk,
+            );
             chunk.clear();
             *index += 1;
         };

@@ -219,12 +219,3 @@ pub fn log_entry(log: &str, first: u64) -> Vec<u8> {
         .u64_desc(first)
         .finish()
 }
-
-
-
-
-
-
-
-
-

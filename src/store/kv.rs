@@ -21,7 +21,9 @@ use std::rc::Rc;
 
 use rusty_leveldb::compressor::{CompressorId, SnappyCompressor};
 use rusty_leveldb::env::Env;
-use rusty_leveldb::{DB, DBIterator, LdbIterator, MemEnv, Options, PosixDiskEnv, StatusCode, WriteBatch};
+use rusty_leveldb::{
+    DB, DBIterator, LdbIterator, MemEnv, Options, PosixDiskEnv, StatusCode, WriteBatch,
+};
 
 use super::env::{Pins, StoreEnv};
 use super::readonly::ReadOnlyEnv;
@@ -176,10 +178,15 @@ impl Kv {
     /// Opens a fresh database that lives in memory only.
     pub fn in_memory() -> Result<Kv> {
         let pins = Rc::default();
-        let env: Rc<Box<dyn Env>> =
-            Rc::new(Box::new(StoreEnv::new(Box::new(MemEnv::new()), Rc::clone(&pins))));
-        let db = DB::open("strata-mem", options(rusty_leveldb::in_memory(), env.clone()))
-            .map_err(engine_error)?;
+        let env: Rc<Box<dyn Env>> = Rc::new(Box::new(StoreEnv::new(
+            Box::new(MemEnv::new()),
+            Rc::clone(&pins),
+        )));
+        let db = DB::open(
+            "strata-mem",
+            options(rusty_leveldb::in_memory(), env.clone()),
+        )
+        .map_err(engine_error)?;
         Ok(Kv::around(db, None, env, pins))
     }
 
@@ -296,7 +303,11 @@ impl Kv {
     /// Runs `read` with every read of this database seeing `snapshot`; writes are refused
     /// meanwhile. Reads go back to the live state afterwards, whatever `read` returns.
     #[cfg_attr(not(feature = "internals"), allow(dead_code))]
-    pub fn read_at<T>(&mut self, snapshot: Snapshot, read: impl FnOnce(&mut Kv) -> Result<T>) -> Result<T> {
+    pub fn read_at<T>(
+        &mut self,
+        snapshot: Snapshot,
+        read: impl FnOnce(&mut Kv) -> Result<T>,
+    ) -> Result<T> {
         let outer = self.begin_reading(snapshot)?;
         let result = read(self);
         self.end_reading(outer);

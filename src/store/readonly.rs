@@ -40,7 +40,8 @@ impl Held {
             let entries = std::fs::read_dir(dir)
                 .map_err(|e| Error::io(format!("listing {}", dir.display()), e))?;
             for entry in entries {
-                let entry = entry.map_err(|e| Error::io(format!("listing {}", dir.display()), e))?;
+                let entry =
+                    entry.map_err(|e| Error::io(format!("listing {}", dir.display()), e))?;
                 let name = entry.file_name();
                 if name == "LOCK" {
                     continue;
@@ -71,7 +72,10 @@ fn read_current(dir: &Path) -> Result<Vec<u8>> {
 }
 
 fn not_found(path: &Path) -> Status {
-    Status::new(StatusCode::NotFound, &format!("{} is not part of the database", path.display()))
+    Status::new(
+        StatusCode::NotFound,
+        &format!("{} is not part of the database", path.display()),
+    )
 }
 
 /// Reads a held file sequentially.
@@ -93,7 +97,9 @@ struct HeldRandom(Arc<File>);
 
 impl RandomAccess for HeldRandom {
     fn read_at(&self, off: usize, dst: &mut [u8]) -> rusty_leveldb::Result<usize> {
-        Ok(std::os::unix::fs::FileExt::read_at(&*self.0, dst, off as u64)?)
+        Ok(std::os::unix::fs::FileExt::read_at(
+            &*self.0, dst, off as u64,
+        )?)
     }
 }
 

@@ -33,7 +33,7 @@ const BUFFER: usize = 256 * 1024;
 /// assert!(rows.next().is_none());
 ///
 /// // Into a repository: the reader is the importer's row iterator.
-/// let repo = strata::Repository::in_memory(strata::GraphOptions::default())?;
+/// let repo = strata::Repository::in_memory()?;
 /// let keys = TableKeys::Fields(KeyFields::new(["id"])?);
 /// let rows = TableReader::new("id\n1\n2\n".as_bytes(), None, keys, "ids.csv")?;
 /// assert_eq!(repo.import("ids", rows, 10_000, None)?.len(), 1);

@@ -99,7 +99,8 @@ pub fn send_payload(from: &Repository, to: &Repository, hash: &str) {
     for op in &payload {
         let op = strata::Operation::decode(op).expect("operation");
         if op.content == strata::Content::File && op.kind == strata::OpKind::Put {
-            let file = strata::FileRef::decode(op.value.as_deref().unwrap_or_default()).expect("file");
+            let file =
+                strata::FileRef::decode(op.value.as_deref().unwrap_or_default()).expect("file");
             if !to.has_blob(&file.hash).expect("has blob") {
                 let mut reader = from.open_blob(&file).expect("blob");
                 to.add_blob(&mut reader).expect("add blob");
@@ -155,7 +156,12 @@ pub fn put_replacing(
 
 /// Writes a commit node by hand: any parents, any commit time, any rows; with its payload.
 /// This is how a device with a skewed clock, or an unusual peer, writes.
-pub fn commit_at(repo: &Repository, links: &[Version], modified: u64, rows: &[(&str, &str, Option<&str>)]) -> Version {
+pub fn commit_at(
+    repo: &Repository,
+    links: &[&Version],
+    modified: u64,
+    rows: &[(&str, &str, Option<&str>)],
+) -> Version {
     let ops: Vec<strata::Operation> = rows
         .iter()
         .map(|(dataset, key, value)| strata::Operation {
@@ -177,7 +183,10 @@ pub fn commit_at(repo: &Repository, links: &[Version], modified: u64, rows: &[(&
         message: None,
         modified,
         puts: ops.iter().filter(|o| o.kind == strata::OpKind::Put).count() as u64,
-        deletes: ops.iter().filter(|o| o.kind == strata::OpKind::Delete).count() as u64,
+        deletes: ops
+            .iter()
+            .filter(|o| o.kind == strata::OpKind::Delete)
+            .count() as u64,
         files: 0,
         operations,
     };

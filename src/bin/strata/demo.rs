@@ -161,7 +161,12 @@ impl Tour {
     }
 
     fn heads(&self) -> CliResult<Vec<String>> {
-        Ok(self.repo()?.heads()?.into_iter().map(String::from).collect())
+        Ok(self
+            .repo()?
+            .heads()?
+            .into_iter()
+            .map(String::from)
+            .collect())
     }
 
     fn value(&self, version: Option<&str>, key: &str) -> CliResult<Option<String>> {
@@ -414,7 +419,8 @@ fn tour_steps(tour: &mut Tour, args: &Args) -> CliResult {
     tour.run(&["diff", v1, &merged[..8]])?;
     let changed = {
         let repo = tour.repo()?;
-        repo.diff(&repo.resolve(&imported)?, &repo.resolve(&merged)?)?.count()
+        repo.diff(&repo.resolve(&imported)?, &repo.resolve(&merged)?)?
+            .count()
     };
     check(changed == 3, || {
         format!("the diff lists {changed} rows, expected 3 (SFO, JFK, 00M)")

@@ -77,14 +77,8 @@ pub fn run(global: &Global, command: GraphCommand) -> CliResult {
             }
         }
         GraphCommand::Get { key, json } => {
-            let node = match graph.get(&key) {
-                Ok(node) => node,
-                // Not a full key: a unique prefix of 8+ characters names a node too.
-                Err(strata::Error::NotFound(_)) if key.len() >= 8 && key.len() < 64 => {
-                    graph.get(repo.resolve(&key)?.as_str())?
-                }
-                Err(error) => return Err(error.into()),
-            };
+            // A full key, or a unique prefix of 4+ characters.
+            let node = graph.find(&key)?;
             if json {
                 write_json(&mut out, &node_json(&node))?;
             } else {

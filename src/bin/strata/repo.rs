@@ -7,9 +7,7 @@ use std::io::Write;
 use serde_json::json;
 use strata::Repository;
 
-use crate::context::{
-    CliError, CliResult, Global, cli_options, show_time, stdout, write_json,
-};
+use crate::context::{CliError, CliResult, Global, cli_options, show_time, stdout, write_json};
 use crate::rows::time_iso;
 
 /// Create a repository (its storage goes in `<folder>/.strata`).

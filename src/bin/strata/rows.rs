@@ -311,9 +311,8 @@ fn commit_write(
     }
     tx.replaces(&replaces);
     tx.commit().map_err(|error| match error {
-        strata::Error::Conflict { rows } => CliError::Input(format!(
-            "replacing several versions merges their heads, and {} other row(s) conflict; nothing was written. Merge the heads first with `strata merge`",
-            rows.len()
+        conflict @ strata::Error::Conflict { .. } => CliError::Input(format!(
+            "replacing several versions merges their heads, and they conflict elsewhere ({conflict}); nothing was written. Merge the heads first with `strata merge`"
         )),
         other => other.into(),
     })

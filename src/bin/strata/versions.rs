@@ -427,7 +427,11 @@ pub fn log(global: &Global, args: LogArgs) -> CliResult {
 // ---- heads, checkout ----
 
 /// A head (or any version) described for `heads` and `checkout`.
-fn describe(repo: &Repository, version: &Version, checkout: Option<&Version>) -> CliResult<LogEntry> {
+fn describe(
+    repo: &Repository,
+    version: &Version,
+    checkout: Option<&Version>,
+) -> CliResult<LogEntry> {
     let node = repo.graph().get(version.as_str())?;
     Ok(LogEntry {
         head: true,
@@ -522,8 +526,7 @@ pub fn diff(global: &Global, args: DiffArgs) -> CliResult {
             )?;
             continue;
         }
-        let live =
-            |v: &Option<strata::RowVersion>| v.as_ref().filter(|v| !v.deleted).is_some();
+        let live = |v: &Option<strata::RowVersion>| v.as_ref().filter(|v| !v.deleted).is_some();
         let mark = match (live(&entry.old), live(&entry.new)) {
             (false, true) => 'A',
             (true, false) => 'D',
@@ -653,9 +656,8 @@ pub fn merge(global: &Global, args: MergeArgs) -> CliResult {
         tx.message(message.clone());
     }
     let version = tx.commit().map_err(|error| match error {
-        strata::Error::Conflict { rows } => CliError::Input(format!(
-            "merge conflict on {} row(s); nothing was written. Settle them with --ours, --theirs or --newest, or list them in a --resolve FILE",
-            rows.len()
+        conflict @ strata::Error::Conflict { .. } => CliError::Input(format!(
+            "{conflict}; nothing was written. Settle them with --ours, --theirs or --newest, or list them in a --resolve FILE"
         )),
         other => other.into(),
     })?;

@@ -250,7 +250,10 @@ impl VersionIndex {
     ) -> Result<u64> {
         let node = commit.node;
         if tables.iseq_of(&node.key)?.is_some() {
-            return Err(Error::corrupt(format!("commit {} is indexed twice", node.key)));
+            return Err(Error::corrupt(format!(
+                "commit {} is indexed twice",
+                node.key
+            )));
         }
         let iseq = tables.last_iseq()? + 1;
         let parents = self.parent_versions(tables, node)?;
@@ -263,7 +266,8 @@ impl VersionIndex {
             top: iseq,
             excluded: Arc::new(excluded.clone()),
         };
-        let (excluded_base, excluded_stored) = self.stored_exclusions(tables, &parents, iseq, excluded)?;
+        let (excluded_base, excluded_stored) =
+            self.stored_exclusions(tables, &parents, iseq, excluded)?;
         let first = match parents.first() {
             Some((p, _)) => Some(self.record(tables, *p)?),
             None => None,
@@ -331,9 +335,11 @@ impl VersionIndex {
         // A merge also changes, relative to its first parent, the rows its other parents'
         // sides wrote: count them as the merge reads them.
         if let Some(first_view) = first_ancestry.as_ref().filter(|_| parents.len() > 1) {
-            let brought = own
-                .to_seqs()
-                .intersection(&first_view.excluded.union(&Seqs::range(first_view.top + 1, iseq - 1)));
+            let brought = own.to_seqs().intersection(
+                &first_view
+                    .excluded
+                    .union(&Seqs::range(first_view.top + 1, iseq - 1)),
+            );
             for row in self.rows_written(tables, &brought)? {
                 if own_rows.contains_key(&(row.0.as_slice(), row.1.as_slice())) {
                     continue;
@@ -427,14 +433,25 @@ impl VersionIndex {
     }
 
     /// The operations of an indexed version.
-    pub(crate) fn operations_of(&self, tables: &mut Tables, record: &Record) -> Result<Vec<Operation>> {
+    pub(crate) fn operations_of(
+        &self,
+        tables: &mut Tables,
+        record: &Record,
+    ) -> Result<Vec<Operation>> {
         let Some(hash) = record.inner.operations.as_deref() else {
             return Ok(Vec::new());
         };
-        let raw = raw_hash(hash)
-            .ok_or_else(|| Error::corrupt(format!("version {} names a bad operations hash", record.iseq)))?;
+        let raw = raw_hash(hash).ok_or_else(|| {
+            Error::corrupt(format!(
+                "version {} names a bad operations hash",
+                record.iseq
+            ))
+        })?;
         let ops = tables.ops(&raw)?.ok_or_else(|| {
-            Error::corrupt(format!("indexed version {} has no payload", record.inner.node))
+            Error::corrupt(format!(
+                "indexed version {} has no payload",
+                record.inner.node
+            ))
         })?;
         ops.iter().map(|op| Operation::decode(op)).collect()
     }

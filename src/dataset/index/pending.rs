@@ -30,8 +30,9 @@ impl Follower for VersionIndex {
             return Ok(true);
         }
         for (change, key) in tables.keys_from(followed + 1, limit)? {
-            let node = read_node(tables, &key)?
-                .ok_or_else(|| Error::corrupt(format!("change {change} names missing node {key}")))?;
+            let node = read_node(tables, &key)?.ok_or_else(|| {
+                Error::corrupt(format!("change {change} names missing node {key}"))
+            })?;
             let mut write = WriteSet::default();
             let indexed = self.follow(tables, &node, &mut write)?;
             write.put_indexed_change(change);
@@ -52,7 +53,8 @@ pub(crate) fn load_operations(
     let Some(hash) = commit.operations.as_deref() else {
         return Ok(Some(Vec::new()));
     };
-    let raw = raw_hash(hash).ok_or_else(|| Error::malformed("commit", "operations hash is not hex"))?;
+    let raw =
+        raw_hash(hash).ok_or_else(|| Error::malformed("commit", "operations hash is not hex"))?;
     let Some(ops) = tables.ops(&raw)? else {
         return Ok(None);
     };
@@ -87,20 +89,27 @@ impl VersionIndex {
     }
 
     /// What a commit still waits for: parent commits not indexed yet, and its payload.
-    fn waits_of(&self, tables: &mut Tables, node: &Node, commit: &Commit) -> Result<Vec<(Wait, String)>> {
+    fn waits_of(
+        &self,
+        tables: &mut Tables,
+        node: &Node,
+        commit: &Commit,
+    ) -> Result<Vec<(Wait, String)>> {
         let mut waits = Vec::new();
         for link in &node.links {
             if tables.iseq_of(link)?.is_some() {
                 continue;
             }
-            let parent = read_node(tables, link)?
-                .ok_or_else(|| Error::corrupt(format!("node {} links to missing {link}", node.key)))?;
+            let parent = read_node(tables, link)?.ok_or_else(|| {
+                Error::corrupt(format!("node {} links to missing {link}", node.key))
+            })?;
             if Commit::decode(&parent.value).is_ok() {
                 waits.push((Wait::Parent, link.clone()));
             }
         }
         if let Some(hash) = &commit.operations {
-            let raw = raw_hash(hash).ok_or_else(|| Error::malformed("commit", "operations hash is not hex"))?;
+            let raw = raw_hash(hash)
+                .ok_or_else(|| Error::malformed("commit", "operations hash is not hex"))?;
             if !tables.has_ops(&raw)? {
                 waits.push((Wait::Payload, hash.clone()));
             }
