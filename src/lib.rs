@@ -28,6 +28,7 @@ pub mod graph;
 pub mod keys;
 pub mod kv;
 mod protobuf;
+pub mod replicate;
 
 /// Types generated from `proto/hyperlog.proto` (the wire and storage schema).
 pub mod proto {
