@@ -340,6 +340,11 @@ impl Session {
         let connection = Connection::new(reader, writer, buffers)?;
         let mut engine = Engine::new(replica, settings)?;
         let result = self.drive(&mut engine, &connection);
+        if result.is_err() {
+            // Whole nodes received before the failure pass the same checks and are kept;
+            // the session's own error is the one to report.
+            let _ = engine.idle();
+        }
         self.report(engine.progress());
         result.map(|()| engine.report())
     }
@@ -413,6 +418,10 @@ impl Session {
                 Event::Poked => {}
                 Event::Eof if engine.is_live() => break,
                 Event::Eof => {
+                    engine.idle()?;
+                    if engine.may_end()? {
+                        break;
+                    }
                     return Err(Error::Replication(
                         "the peer closed the stream before the session was complete".into(),
                     ));

@@ -77,6 +77,8 @@ pub(crate) struct Engine {
     done: bool,
     live: bool,
     advertised: HashSet<String>,
+    /// Whether this side went through advertising (and so may be asked for nodes).
+    advertised_any: bool,
     /// Logs this side wants, with the seq it was told the peer has.
     wanted: HashMap<String, u64>,
     /// Wanted nodes not received yet.
@@ -128,6 +130,7 @@ impl Engine {
             done: false,
             live: settings.live,
             advertised: HashSet::new(),
+            advertised_any: false,
             wanted: HashMap::new(),
             missing: 0,
             sending: HashSet::new(),
@@ -148,6 +151,26 @@ impl Engine {
     /// Whether the session is over: done, not live, and no payload transfer under way.
     pub(crate) fn is_finished(&self) -> bool {
         self.done && !self.live && self.payload.as_ref().is_none_or(PayloadExchange::finished)
+    }
+
+    /// Whether the peer may end the stream now without cutting the session short: this
+    /// side has every node it asked for and nothing left to send, and the peer has said
+    /// it wants nothing more, or could not want anything (this side advertised nothing).
+    /// hyperlog ends a session in push or pull mode against a sync peer this way: the side
+    /// that is done first closes, and the other ends with it.
+    pub(crate) fn may_end(&mut self) -> Result<bool> {
+        if !(self.local_sent_wants
+            && !self.in_flight
+            && self.outgoing.is_empty()
+            && (self.remote_sent_wants || !self.advertised_any))
+        {
+            return Ok(false);
+        }
+        self.store()?;
+        if let Some(stranded) = self.incoming.stranded() {
+            return Err(Error::Replication(stranded));
+        }
+        Ok(self.payload.as_ref().is_none_or(PayloadExchange::finished))
     }
 
     /// Whether received nodes are waiting to be stored.
@@ -287,6 +310,7 @@ impl Engine {
             }
         }
         self.local_sent_heads = true;
+        self.advertised_any = true;
         self.control(&Message::SentHeads);
         self.update()
     }
