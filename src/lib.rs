@@ -8,7 +8,8 @@
 //! * [`kv`]: the only code that touches LevelDB (rusty-leveldb), exposing only operations
 //!   verified correct, and durable commits;
 //! * [`keys`]: every key family and its order-preserving byte encoding;
-//! * [`graph`]: the content-addressed DAG of nodes with per-device changelogs (hyperlog).
+//! * [`graph`]: the content-addressed DAG of nodes with per-device changelogs (hyperlog);
+//! * [`replicate`]: hyperlog's replication protocol, with payload, over any byte stream.
 //!
 //! ```
 //! use strata::graph::{Graph, GraphOptions};
@@ -46,6 +47,7 @@ pub use dataset::{MergePolicy, Range, Repository, Row, View};
 pub use error::{Error, Result};
 pub use graph::{Doc, Graph, GraphOptions, Node};
 pub use kv::Durability;
+pub use replicate::{Mode, Payload, Progress, Session, SyncReport};
 
 /// The Rust examples in README.md, compiled and run as doctests so they stay true.
 #[cfg(doctest)]
