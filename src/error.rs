@@ -154,6 +154,11 @@ pub enum Error {
         rows: Vec<ConflictRow>,
     },
 
+    /// A replication session failed: the peer broke the protocol, exceeded a limit, went
+    /// silent or hung up early. Everything verified before the failure is kept.
+    #[error("replication: {0}")]
+    Replication(String),
+
     /// An argument is outside what the operation accepts.
     #[error("invalid argument: {0}")]
     InvalidArgument(String),

@@ -33,6 +33,7 @@ mod dataset;
 mod error;
 mod graph;
 mod protobuf;
+mod replicate;
 mod store;
 mod table;
 
@@ -60,6 +61,9 @@ pub use error::{ConflictRow, EXCERPT_BYTES, Error, Result, excerpt};
 pub use graph::{
     Changes, Doc, FramedSha256, Graph, GraphEvent, GraphOptions, Node, NodeHasher, Signer,
     Verifier, framed_update,
+};
+pub use replicate::{
+    Limits, Mode, Payload, Peer, Progress, Replica, Session, Stop, SyncReport, memory, stdio, tcp,
 };
 pub use store::{Durability, Entry};
 

@@ -164,7 +164,7 @@ fn prefix_datasets_never_leak() {
 fn empty_dataset_names_and_keys_are_refused() {
     let repo = repo();
     repo.put("d", "k", "v").unwrap();
-    let changes = repo.graph().change_count().unwrap();
+    let changes = repo.graph().change_count();
     let refused = |result: strata::Result<strata::Version>| {
         matches!(result, Err(strata::Error::InvalidArgument(_)))
     };
@@ -211,11 +211,7 @@ fn empty_dataset_names_and_keys_are_refused() {
         import("d", ""),
         Err(strata::Error::InvalidArgument(_))
     ));
-    assert_eq!(
-        repo.graph().change_count().unwrap(),
-        changes,
-        "nothing written"
-    );
+    assert_eq!(repo.graph().change_count(), changes, "nothing written");
     assert_eq!(repo.get("d", "ok").unwrap(), None);
     assert_eq!(
         repo.latest().unwrap().datasets().unwrap(),

@@ -102,13 +102,7 @@ impl Iterator for Changes {
             if !self.live {
                 return None;
             }
-            let count = match self.graph.wait_for_change(self.next - 1, self.timeout) {
-                Ok(count) => count,
-                Err(error) => {
-                    self.failed = true;
-                    return Some(Err(error));
-                }
-            };
+            let count = self.graph.wait_for_change(self.next - 1, self.timeout);
             if count < self.next {
                 // Idle timeout: nothing new arrived.
                 return None;

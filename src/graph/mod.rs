@@ -186,6 +186,8 @@ impl Graph {
     ) -> Result<Graph> {
         let log_id = {
             let mut tables = store.lock();
+            // Read once here, then kept in step with every write (`change_count`).
+            tables.change_count()?;
             match tables.identity()? {
                 Some((format, log)) if format == FORMAT_VERSION => log,
                 Some((format, _)) => {
@@ -265,8 +267,8 @@ impl Graph {
     }
 
     /// The number of nodes stored: the last change number.
-    pub fn change_count(&self) -> Result<u64> {
-        self.shared.store.lock().change_count()
+    pub fn change_count(&self) -> u64 {
+        self.shared.store.lock().known_change_count()
     }
 
     /// Registers an observer of adds and rejects.
@@ -489,7 +491,7 @@ impl Graph {
 
     /// Blocks until the graph has more than `after` changes, or `timeout` passes. Returns
     /// the change count then.
-    pub fn wait_for_change(&self, after: u64, timeout: Option<Duration>) -> Result<u64> {
+    pub fn wait_for_change(&self, after: u64, timeout: Option<Duration>) -> u64 {
         self.shared.store.wait_for_growth(after, timeout)
     }
 

@@ -84,6 +84,12 @@ impl Tables {
         Ok(count)
     }
 
+    /// The last change number as last read or written: exact once
+    /// [`Tables::change_count`] has been called (the graph does so when it opens).
+    pub(crate) fn known_change_count(&self) -> u64 {
+        self.graph.change_count.unwrap_or(0)
+    }
+
     /// The graph's heads: the nodes no other node links to.
     pub(crate) fn heads(&mut self) -> Result<&BTreeSet<String>> {
         if self.graph.heads.is_none() {

@@ -17,7 +17,7 @@ pub struct FsckArgs {
 
 pub fn fsck(global: &Global, args: FsckArgs) -> CliResult {
     let repo = global.open()?;
-    let bar = global.progress(Some(repo.graph().change_count()?), "checking");
+    let bar = global.progress(Some(repo.graph().change_count()), "checking");
     let report = repo.fsck(&mut |done, total| {
         bar.set_length(total);
         bar.set_position(done);

@@ -84,7 +84,7 @@ pub fn status(global: &Global, args: StatusArgs) -> CliResult {
         None => repo.status()?,
     };
     let log_id = repo.graph().log_id();
-    let nodes = repo.graph().change_count()?;
+    let nodes = repo.graph().change_count();
     let storage = storage.canonicalize().unwrap_or(storage);
     let forked = status.heads > 1;
     let mut out = stdout();

@@ -371,7 +371,7 @@ pub fn log(global: &Global, args: LogArgs) -> CliResult {
         .map(|node| node.key)
         .collect();
     let checkout = repo.checked_out()?;
-    let total = repo.graph().change_count()?;
+    let total = repo.graph().change_count();
     let limit = args.limit.unwrap_or(usize::MAX);
     let mut lanes = Lanes::default();
     let mut out = stdout();

@@ -1,0 +1,168 @@
+//! In-process transport: two replicas in one program, for embedders and tests.
+//!
+//! [`duplex`] makes a pair of connected stream ends over bounded in-memory pipes (a
+//! capacity of a few bytes is allowed, to test that nothing depends on buffering);
+//! [`sync`] runs two sessions against each other over one.
+
+use std::collections::VecDeque;
+use std::io::{self, Read, Write};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::thread;
+
+use super::{Replica, Session, SyncReport};
+use crate::error::{Error, Result};
+
+struct Pipe {
+    state: Mutex<PipeState>,
+    signal: Condvar,
+    capacity: usize,
+}
+
+struct PipeState {
+    bytes: VecDeque<u8>,
+    writer_closed: bool,
+    reader_closed: bool,
+}
+
+impl Pipe {
+    fn lock(&self) -> MutexGuard<'_, PipeState> {
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn wait<'a>(&self, guard: MutexGuard<'a, PipeState>) -> MutexGuard<'a, PipeState> {
+        self.signal.wait(guard).unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+/// The reading end of an in-memory pipe: reads block until bytes arrive or the writer is
+/// dropped (then the stream ends).
+pub struct PipeReader(Arc<Pipe>);
+
+/// The writing end of an in-memory pipe: writes block while the pipe is full, and fail
+/// once the reader is dropped.
+pub struct PipeWriter(Arc<Pipe>);
+
+/// A one-way pipe holding at most `capacity` bytes (at least 1).
+pub fn pipe(capacity: usize) -> (PipeWriter, PipeReader) {
+    let pipe = Arc::new(Pipe {
+        state: Mutex::new(PipeState {
+            bytes: VecDeque::new(),
+            writer_closed: false,
+            reader_closed: false,
+        }),
+        signal: Condvar::new(),
+        capacity: capacity.max(1),
+    });
+    (PipeWriter(pipe.clone()), PipeReader(pipe))
+}
+
+impl Read for PipeReader {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let mut state = self.0.lock();
+        while state.bytes.is_empty() && !state.writer_closed {
+            state = self.0.wait(state);
+        }
+        let n = buf.len().min(state.bytes.len());
+        for (slot, byte) in buf.iter_mut().zip(state.bytes.drain(..n)) {
+            *slot = byte;
+        }
+        drop(state);
+        self.0.signal.notify_all();
+        Ok(n)
+    }
+}
+
+impl Drop for PipeReader {
+    fn drop(&mut self) {
+        self.0.lock().reader_closed = true;
+        self.0.signal.notify_all();
+    }
+}
+
+impl Write for PipeWriter {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        let mut state = self.0.lock();
+        loop {
+            if state.reader_closed {
+                return Err(io::ErrorKind::BrokenPipe.into());
+            }
+            let room = self.0.capacity - state.bytes.len();
+            if room > 0 || buf.is_empty() {
+                let n = room.min(buf.len());
+                state.bytes.extend(&buf[..n]);
+                drop(state);
+                self.0.signal.notify_all();
+                return Ok(n);
+            }
+            state = self.0.wait(state);
+        }
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+impl Drop for PipeWriter {
+    fn drop(&mut self) {
+        self.0.lock().writer_closed = true;
+        self.0.signal.notify_all();
+    }
+}
+
+/// One end of a [`duplex`]: what it reads and where it writes.
+pub struct End {
+    /// What the other end writes.
+    pub reader: PipeReader,
+    /// What the other end reads.
+    pub writer: PipeWriter,
+}
+
+/// Two connected ends; each direction buffers at most `capacity` bytes.
+pub fn duplex(capacity: usize) -> (End, End) {
+    let (a_writer, b_reader) = pipe(capacity);
+    let (b_writer, a_reader) = pipe(capacity);
+    (
+        End {
+            reader: a_reader,
+            writer: a_writer,
+        },
+        End {
+            reader: b_reader,
+            writer: b_writer,
+        },
+    )
+}
+
+/// Runs session `a` on replica `a_replica` against session `b` on `b_replica` over an
+/// in-memory duplex, the two on their own threads; returns both reports. Either side's
+/// error is returned (the first side's first).
+pub fn sync(
+    a: &Session,
+    a_replica: impl Into<Replica>,
+    b: &Session,
+    b_replica: impl Into<Replica>,
+) -> Result<(SyncReport, SyncReport)> {
+    sync_over(64 * 1024, a, a_replica, b, b_replica)
+}
+
+/// [`sync`] over pipes holding at most `capacity` bytes each way.
+pub fn sync_over(
+    capacity: usize,
+    a: &Session,
+    a_replica: impl Into<Replica>,
+    b: &Session,
+    b_replica: impl Into<Replica>,
+) -> Result<(SyncReport, SyncReport)> {
+    let (a_end, b_end) = duplex(capacity);
+    let (b, b_replica) = (b.clone(), b_replica.into());
+    let other = thread::Builder::new()
+        .name("strata-peer".into())
+        .spawn(move || b.run(b_replica, b_end.reader, b_end.writer))
+        .map_err(|e| Error::io("starting the second session", e))?;
+    let a_result = a.run(a_replica, a_end.reader, a_end.writer);
+    let b_result = other
+        .join()
+        .map_err(|_| Error::Replication("the second session panicked".into()))?;
+    Ok((a_result?, b_result?))
+}

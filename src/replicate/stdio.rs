@@ -1,0 +1,50 @@
+//! The standard streams as a transport, as git uses them over ssh.
+//!
+//! [`serve`] runs a session over this process's standard input and output (what
+//! `strata serve --stdio` does); [`connect`] starts a command (for example
+//! `ssh host strata serve --stdio`) and runs a session over its standard streams.
+
+use std::process::{Command, Stdio};
+
+use super::{Replica, Session, SyncReport};
+use crate::error::{Error, Result};
+
+/// Runs `session` over standard input (from the peer) and standard output (to the peer).
+/// Nothing else may write to standard output meanwhile.
+pub fn serve(session: &Session, replica: impl Into<Replica>) -> Result<SyncReport> {
+    session.run(replica, std::io::stdin(), std::io::stdout())
+}
+
+/// Starts `command` with piped standard input and output, runs `session` with whatever
+/// speaks on them, and waits for the command to exit. The command's standard error is
+/// left as is (an ssh password prompt or a remote error shows there). A command that
+/// fails is an error even if the session succeeded.
+pub fn connect(
+    command: &mut Command,
+    session: &Session,
+    replica: impl Into<Replica>,
+) -> Result<SyncReport> {
+    let mut child = command
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .map_err(|e| Error::io(format!("starting {:?}", command.get_program()), e))?;
+    let streams = child.stdout.take().zip(child.stdin.take());
+    let result = match streams {
+        Some((from_child, to_child)) => session.run(replica, from_child, to_child),
+        None => Err(Error::Replication(
+            "the command's streams are not piped".into(),
+        )),
+    };
+    let status = child
+        .wait()
+        .map_err(|e| Error::io("waiting for the command", e))?;
+    let report = result?;
+    if !status.success() {
+        return Err(Error::Replication(format!(
+            "the command {:?} failed: {status}",
+            command.get_program()
+        )));
+    }
+    Ok(report)
+}
