@@ -54,7 +54,7 @@ pub mod proto {
 
 pub use dataset::{
     BlobReader, Commit, CommitFeed, CommitInfo, CommitType, Content, Diff, DiffEntry, FileRef,
-    FsckReport, Importer, MergePolicy, OpKind, OpenOptions, Operation, Range, RepoStatus,
+    FsckReport, Importer, MergePolicy, OpKind, OpenOptions, Operation, Preview, Range, RepoStatus,
     Repository, Row, RowVersion, Rows, STORAGE_DIR, Transaction, Version, View, operations_hash,
 };
 pub use error::{ConflictRow, EXCERPT_BYTES, Error, Result, excerpt};

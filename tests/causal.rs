@@ -258,3 +258,54 @@ fn names_reach_versions_by_prefix_case_head_and_ancestry() {
         Err(Error::InvalidArgument(_))
     ));
 }
+
+#[test]
+fn a_preview_shows_what_a_merge_would_write_and_writes_nothing() {
+    let repo = repo();
+    let base = commit_at(
+        &repo,
+        &[],
+        T0,
+        &[("d", "r", Some("0")), ("d", "s", Some("0"))],
+    );
+    let one = commit_at(
+        &repo,
+        &[&base],
+        T0 + MINUTE,
+        &[("d", "r", Some("1")), ("d", "s", Some("same"))],
+    );
+    let two = commit_at(
+        &repo,
+        &[&base],
+        T0 + 2 * MINUTE,
+        &[("d", "r", Some("2")), ("d", "s", Some("same"))],
+    );
+    let before = repo.graph().change_count();
+    let preview = repo.merge(&[one.clone(), two.clone()]).preview().unwrap();
+    assert_eq!(preview.parents, vec![one.clone(), two.clone()]);
+    assert_eq!(preview.conflicts.len(), 1);
+    assert_eq!(preview.conflicts[0].key, b"r");
+    let settled = repo
+        .merge(&[one.clone(), two.clone()])
+        .policy(MergePolicy::Newest)
+        .preview()
+        .unwrap();
+    let rows: Vec<(&[u8], Option<&[u8]>)> = settled
+        .operations
+        .iter()
+        .map(|op| (op.key.as_slice(), op.value.as_deref()))
+        .collect();
+    assert_eq!(
+        rows,
+        vec![
+            (&b"r"[..], Some(&b"2"[..])),
+            (&b"s"[..], Some(&b"same"[..]))
+        ]
+    );
+    assert!(settled.conflicts.is_empty());
+    assert_eq!(
+        repo.graph().change_count(),
+        before,
+        "a preview writes nothing"
+    );
+}

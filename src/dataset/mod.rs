@@ -39,6 +39,6 @@ pub use importer::Importer;
 pub use merge::MergePolicy;
 pub use range::{Range, Rows};
 pub use repository::{OpenOptions, Repository, STORAGE_DIR};
-pub use transaction::Transaction;
+pub use transaction::{Preview, Transaction};
 pub use version::Version;
 pub use view::{RepoStatus, Row, RowVersion, View};

@@ -74,6 +74,19 @@ impl Repository {
         self.blobs.write(reader)
     }
 
+    /// The operations a version's commit carries, in order (what `strata show` lists).
+    pub fn operations(&self, version: &Version) -> Result<Vec<Operation>> {
+        let node = self.graph.get(version.as_str())?;
+        let Some(hash) = Commit::decode(&node.value)?.operations else {
+            return Ok(Vec::new());
+        };
+        self.payload(&hash)?
+            .ok_or_else(|| Error::NotFound(format!("the payload of {version}")))?
+            .iter()
+            .map(|op| Operation::decode(op))
+            .collect()
+    }
+
     /// How many operations a version's commit carries.
     pub(super) fn operation_count(&self, version: &Version) -> Result<u64> {
         let node = self.graph.get(version.as_str())?;

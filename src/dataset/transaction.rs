@@ -54,6 +54,18 @@ pub struct Transaction<'a> {
     policy: Option<MergePolicy>,
 }
 
+/// What a transaction would write; see [`Transaction::preview`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Preview {
+    /// The commit's parents (several for a merge).
+    pub parents: Vec<Version>,
+    /// The operations it would carry: its own, and those settling rows a merge must settle.
+    pub operations: Vec<Operation>,
+    /// Rows a merge cannot settle without a policy or an operation of its own (then
+    /// committing fails with [`Error::Conflict`]).
+    pub conflicts: Vec<crate::ConflictRow>,
+}
+
 /// What [`Repository::commit_parts`] writes.
 pub(super) struct Parts<'a> {
     pub ops: Vec<Operation>,
@@ -169,6 +181,43 @@ impl<'a> Transaction<'a> {
         self.ops.is_empty()
     }
 
+    /// What committing would do, without writing anything: the parents, and the operations
+    /// the commit would carry (its own and, for a merge, those settling rows with several
+    /// concurrent versions); or, for a merge that cannot be settled, every conflicting row.
+    pub fn preview(&self) -> Result<Preview> {
+        for op in &self.ops {
+            check_row(&op.dataset, &op.key)?;
+        }
+        let repo = self.repo;
+        let mut tables = repo.graph.store().lock();
+        while !repo.index.catch_up(&mut tables, usize::MAX)? {}
+        let never: &dyn Fn(&[u8], &[u8]) -> bool = &|_, _| false;
+        let plan = repo.plan(
+            &mut tables,
+            self.ops.clone(),
+            &self.parents,
+            self.policy,
+            false,
+            never,
+        );
+        match plan {
+            Ok((parents, operations)) => Ok(Preview {
+                parents,
+                operations,
+                conflicts: Vec::new(),
+            }),
+            Err(Error::Conflict { rows }) => {
+                let parents = repo.choose_links(&mut tables, &self.ops, &self.parents)?;
+                Ok(Preview {
+                    parents,
+                    operations: self.ops.clone(),
+                    conflicts: rows,
+                })
+            }
+            Err(other) => Err(other),
+        }
+    }
+
     /// Writes the commit atomically and returns its version. The transaction is empty
     /// afterwards (and can be filled again).
     pub fn commit(&mut self) -> Result<Version> {
@@ -241,20 +290,6 @@ impl Repository {
         // The index must have followed everything stored before a commit is indexed in
         // the same write as its node.
         while !self.index.catch_up(&mut tables, usize::MAX)? {}
-        let links = self.choose_links(&mut tables, &parts.ops, &parts.parents)?;
-        let parent_views = links
-            .iter()
-            .map(|link| {
-                let iseq =
-                    tables
-                        .iseq_of(link.as_str())?
-                        .ok_or_else(|| Error::VersionNotFound {
-                            name: link.to_string(),
-                            pending: false,
-                        })?;
-                self.index.ancestry(&mut tables, iseq)
-            })
-            .collect::<Result<Vec<Ancestry>>>()?;
         let fresh_valid = match &parts.fresh {
             Some(fresh) => tables.last_iseq()? == fresh.after,
             None => false,
@@ -264,15 +299,14 @@ impl Repository {
             Some(fresh) if fresh_valid => fresh.is_fresh,
             _ => never,
         };
-        let mut ops = parts.ops;
-        if parts.skip_unchanged
-            && let [parent] = parent_views.as_slice()
-        {
-            ops = self.without_unchanged(&mut tables, parent, ops, fresh)?;
-        }
-        if links.len() > 1 {
-            ops = merge::settle(&self.index, &mut tables, &parent_views, ops, parts.policy)?;
-        }
+        let (links, ops) = self.plan(
+            &mut tables,
+            parts.ops,
+            &parts.parents,
+            parts.policy,
+            parts.skip_unchanged,
+            fresh,
+        )?;
         if ops.is_empty() && links.len() < 2 {
             return Ok(None);
         }
@@ -332,6 +366,40 @@ impl Repository {
         drop(tables);
         self.graph.notify_grown();
         Ok(Some(Version::new(node.key)))
+    }
+
+    /// A commit's parents and final operations: its own, less those that would change
+    /// nothing (when asked), plus what a merge must settle.
+    fn plan(
+        &self,
+        tables: &mut Tables,
+        mut ops: Vec<Operation>,
+        parents: &Parents,
+        policy: Option<MergePolicy>,
+        skip_unchanged: bool,
+        fresh: &dyn Fn(&[u8], &[u8]) -> bool,
+    ) -> Result<(Vec<Version>, Vec<Operation>)> {
+        let links = self.choose_links(tables, &ops, parents)?;
+        let parent_views = links
+            .iter()
+            .map(|link| {
+                let iseq =
+                    tables
+                        .iseq_of(link.as_str())?
+                        .ok_or_else(|| Error::VersionNotFound {
+                            name: link.to_string(),
+                            pending: false,
+                        })?;
+                self.index.ancestry(tables, iseq)
+            })
+            .collect::<Result<Vec<Ancestry>>>()?;
+        if skip_unchanged && let [parent] = parent_views.as_slice() {
+            ops = self.without_unchanged(tables, parent, ops, fresh)?;
+        }
+        if links.len() > 1 {
+            ops = merge::settle(&self.index, tables, &parent_views, ops, policy)?;
+        }
+        Ok((links, ops))
     }
 
     /// `ops` without the ones that would leave their row as `parent` has it.
