@@ -99,12 +99,7 @@ impl Repository {
     }
 
     pub(super) fn at_locked(&self, tables: &mut Tables, version: &Version) -> Result<View> {
-        let iseq = tables
-            .iseq_of(version.as_str())?
-            .ok_or_else(|| Error::VersionNotFound {
-                name: version.to_string(),
-                pending: false,
-            })?;
+        let iseq = version::iseq(tables, version)?;
         let ancestry = self.index.ancestry(tables, iseq)?;
         let record = self.index.record(tables, iseq)?;
         let pending = LatestCounters::read(tables)?.pending;
@@ -155,12 +150,7 @@ impl Repository {
     /// and a write there forks from it (the checkout then follows the new commit).
     pub fn checkout(&self, version: &Version) -> Result<()> {
         let mut tables = self.graph.store().lock();
-        if tables.iseq_of(version.as_str())?.is_none() {
-            return Err(Error::VersionNotFound {
-                name: version.to_string(),
-                pending: false,
-            });
-        }
+        version::iseq(&mut tables, version)?;
         let mut write = WriteSet::default();
         write.set_checkout(Some(version.as_str()));
         tables.commit(write, crate::store::Durability::Synced)

@@ -10,7 +10,7 @@ use super::Repository;
 use super::index::{Ancestry, RowState};
 use super::version::Version;
 use super::view::RowVersion;
-use crate::error::{Error, Result};
+use crate::error::Result;
 
 /// One row that differs: its version at `a` (`old`) and at `b` (`new`). A side is `None`
 /// when the row does not exist there; a delete is a version with `deleted` set.
@@ -40,12 +40,7 @@ impl Repository {
     pub fn diff(&self, a: &Version, b: &Version) -> Result<Diff> {
         let mut tables = self.graph.store().lock();
         let mut view = |version: &Version| -> Result<Ancestry> {
-            let iseq = tables
-                .iseq_of(version.as_str())?
-                .ok_or_else(|| Error::VersionNotFound {
-                    name: version.to_string(),
-                    pending: false,
-                })?;
+            let iseq = super::version::iseq(&mut tables, version)?;
             self.index.ancestry(&mut tables, iseq)
         };
         let (a, b) = (view(a)?, view(b)?);

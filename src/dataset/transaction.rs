@@ -15,7 +15,7 @@ use super::Repository;
 use super::commit::{self, Commit, CommitType, Content, OpKind, Operation};
 use super::index::{Ancestry, Indexable, LatestCounters, raw_hash};
 use super::merge::{self, MergePolicy};
-use super::version::Version;
+use super::version::{self, Version};
 use crate::error::{Error, Result};
 use crate::graph::{Doc, Follower};
 use crate::store::{Tables, Wait};
@@ -190,7 +190,10 @@ impl<'a> Transaction<'a> {
         }
         let repo = self.repo;
         let mut tables = repo.graph.store().lock();
-        while !repo.index.catch_up(&mut tables, usize::MAX)? {}
+        while !repo
+            .index
+            .catch_up(&mut tables, crate::graph::FOLLOW_STEP)?
+        {}
         let never: &dyn Fn(&[u8], &[u8]) -> bool = &|_, _| false;
         let plan = repo.plan(
             &mut tables,
@@ -289,7 +292,10 @@ impl Repository {
         let mut tables = self.graph.store().lock();
         // The index must have followed everything stored before a commit is indexed in
         // the same write as its node.
-        while !self.index.catch_up(&mut tables, usize::MAX)? {}
+        while !self
+            .index
+            .catch_up(&mut tables, crate::graph::FOLLOW_STEP)?
+        {}
         let fresh_valid = match &parts.fresh {
             Some(fresh) => tables.last_iseq()? == fresh.after,
             None => false,
@@ -383,13 +389,7 @@ impl Repository {
         let parent_views = links
             .iter()
             .map(|link| {
-                let iseq =
-                    tables
-                        .iseq_of(link.as_str())?
-                        .ok_or_else(|| Error::VersionNotFound {
-                            name: link.to_string(),
-                            pending: false,
-                        })?;
+                let iseq = version::iseq(tables, link)?;
                 self.index.ancestry(tables, iseq)
             })
             .collect::<Result<Vec<Ancestry>>>()?;
@@ -462,13 +462,8 @@ impl Repository {
         ops: &[Operation],
         versions: &[Version],
     ) -> Result<Vec<Version>> {
-        for version in versions {
-            if tables.iseq_of(version.as_str())?.is_none() {
-                return Err(Error::VersionNotFound {
-                    name: version.to_string(),
-                    pending: false,
-                });
-            }
+        for named in versions {
+            version::iseq(tables, named)?;
         }
         if let [one] = versions {
             return Ok(vec![one.clone()]);
@@ -526,21 +521,15 @@ impl Repository {
                 links.swap(0, pos);
             }
         } else {
-            for version in named {
-                if tables.iseq_of(version.as_str())?.is_none() {
-                    return Err(Error::VersionNotFound {
-                        name: version.to_string(),
-                        pending: false,
-                    });
-                }
-                if !links.contains(version) {
-                    links.push(version.clone());
+            for named in named {
+                if !links.contains(named) {
+                    links.push(named.clone());
                 }
             }
             // A named version another one descends from is already part of that one.
             let mut views = Vec::with_capacity(links.len());
             for link in &links {
-                let iseq = tables.iseq_of(link.as_str())?.unwrap_or(0);
+                let iseq = version::iseq(tables, link)?;
                 views.push((iseq, self.index.ancestry(tables, iseq)?));
             }
             let mut kept = Vec::new();

@@ -101,6 +101,16 @@ impl serde::Serialize for Version {
     }
 }
 
+/// The index sequence number of `version`, which must be a version here.
+pub(crate) fn iseq(tables: &mut Tables, version: &Version) -> Result<u64> {
+    tables
+        .iseq_of(version.as_str())?
+        .ok_or_else(|| Error::VersionNotFound {
+            name: version.to_string(),
+            pending: false,
+        })
+}
+
 /// The shortest prefix a version may be named by.
 const MIN_PREFIX: usize = 4;
 

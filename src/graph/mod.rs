@@ -128,7 +128,7 @@ pub(crate) trait Follower: Send + Sync {
 
 /// How many nodes a follower processes per turn of the lock: between turns, readers and
 /// writers get theirs.
-const FOLLOW_STEP: usize = 512;
+pub(crate) const FOLLOW_STEP: usize = 512;
 
 /// A handle to an open graph. Cloning it is cheap; clones share the repository, and every
 /// method may be called from any thread.
