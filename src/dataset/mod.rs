@@ -8,7 +8,8 @@
 //! a version reads; each concern has its own file:
 //!
 //! * `repository`: the handle and opening; `checkout`: naming versions, views, checkout;
-//! * `transaction` and `importer`: the write path; `merge`: what a merge must settle;
+//! * `transaction` and `importer`: the write path; `parents`: what a commit links to;
+//!   `merge`: what a merge must settle;
 //! * `view` and `range`: reads; `read`: shortcuts and history; `diff`; `feed`;
 //! * `replica`: the replication seam; `fsck`: verification;
 //! * `index`: the version index; `commit`: commits and operations; `blobs`: files.
@@ -22,6 +23,7 @@ mod fsck;
 mod importer;
 mod index;
 mod merge;
+mod parents;
 mod range;
 mod read;
 mod replica;

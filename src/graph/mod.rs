@@ -12,6 +12,7 @@
 mod changes;
 mod hash;
 mod node;
+mod read;
 mod sign;
 mod write;
 
@@ -22,10 +23,11 @@ use std::time::Duration;
 pub use changes::Changes;
 pub use hash::{FramedSha256, NodeHasher, framed_update};
 pub use node::Node;
+pub(crate) use read::{node_at_change, read_node};
 pub use sign::{Signer, Verifier};
 
 use crate::error::{Error, Result};
-use crate::store::{Durability, Entry, Store, Tables, WriteSet};
+use crate::store::{Durability, Store, Tables, WriteSet};
 use write::Incoming;
 
 /// The on-disk format version this build writes and reads. Version 2: the causal version
@@ -428,110 +430,5 @@ impl Graph {
             Err(error) => (0..count).for_each(|_| self.emit(&GraphEvent::Reject { error })),
         }
         result
-    }
-
-    /// The node with key `key`, or [`Error::NotFound`].
-    pub fn get(&self, key: &str) -> Result<Node> {
-        read_node(&mut self.shared.store.lock(), key)?
-            .ok_or_else(|| Error::NotFound(format!("node {key}")))
-    }
-
-    /// The node whose key is `name` or starts with it (at least 4 characters, either case).
-    /// A prefix shared by several nodes is refused, naming some of them.
-    pub fn find(&self, name: &str) -> Result<Node> {
-        if name.len() < 4 {
-            return Err(Error::InvalidArgument(format!(
-                "node {name:?} is too short: give at least 4 characters"
-            )));
-        }
-        let lower = name.to_ascii_lowercase();
-        let mut tables = self.shared.store.lock();
-        let keys = tables.node_keys_with_prefix(&lower, 5)?;
-        let key = match keys.as_slice() {
-            [] => return Err(Error::NotFound(format!("node {name}"))),
-            [one] => one.clone(),
-            [first, ..] if *first == lower => first.clone(),
-            _ => {
-                return Err(Error::InvalidArgument(format!(
-                    "ambiguous node {name}: it matches {}",
-                    keys.join(", ")
-                )));
-            }
-        };
-        read_node(&mut tables, &key)?.ok_or_else(|| Error::NotFound(format!("node {key}")))
-    }
-
-    /// Whether a node with key `key` is stored.
-    pub fn contains(&self, key: &str) -> Result<bool> {
-        self.shared.store.lock().has_node(key)
-    }
-
-    /// The current heads (nodes no other node links to), ordered by key.
-    pub fn heads(&self) -> Result<Vec<Node>> {
-        let mut tables = self.shared.store.lock();
-        let keys: Vec<String> = tables.heads()?.iter().cloned().collect();
-        keys.iter()
-            .map(|key| {
-                read_node(&mut tables, key)?
-                    .ok_or_else(|| Error::corrupt(format!("head {key} has no node")))
-            })
-            .collect()
-    }
-
-    /// The node with local change number `change`.
-    pub fn get_change(&self, change: u64) -> Result<Node> {
-        node_at_change(&mut self.shared.store.lock(), change)?
-            .ok_or_else(|| Error::NotFound(format!("change {change}")))
-    }
-
-    /// Nodes in local change order, starting after change `since` (0 for all).
-    pub fn changes(&self, since: u64) -> Changes {
-        Changes::new(self.clone(), since)
-    }
-
-    /// Blocks until the graph has more than `after` changes, or `timeout` passes. Returns
-    /// the change count then.
-    pub fn wait_for_change(&self, after: u64, timeout: Option<Duration>) -> u64 {
-        self.shared.store.wait_for_growth(after, timeout)
-    }
-
-    /// The last sequence number of `log` (0 for a log this repository has no entry of).
-    pub fn log_head(&self, log: &str) -> Result<u64> {
-        self.shared.store.lock().last_seq(log)
-    }
-
-    /// The changelog entry at `(log, seq)`.
-    pub fn log_entry(&self, log: &str, seq: u64) -> Result<Option<Entry>> {
-        self.shared.store.lock().log_entry(log, seq)
-    }
-
-    /// Entries of `log` from seq `from` on (at most `limit`), in seq order.
-    pub fn log_entries(&self, log: &str, from: u64, limit: usize) -> Result<Vec<(u64, Entry)>> {
-        self.shared.store.lock().log_entries_from(log, from, limit)
-    }
-
-    /// Every log this repository holds entries of, with its last sequence number.
-    pub fn logs(&self) -> Result<Vec<(String, u64)>> {
-        self.shared.store.lock().logs()
-    }
-}
-
-/// Reads and decodes node `key`.
-pub(crate) fn read_node(tables: &mut Tables, key: &str) -> Result<Option<Node>> {
-    match tables.node_bytes(key)? {
-        Some(bytes) => Node::decode(&bytes)
-            .map(Some)
-            .map_err(|e| Error::corrupt(format!("node {key}: {e}"))),
-        None => Ok(None),
-    }
-}
-
-/// The node with local change number `change`.
-pub(crate) fn node_at_change(tables: &mut Tables, change: u64) -> Result<Option<Node>> {
-    match tables.keys_from(change, 1)?.pop() {
-        Some((_, key)) => read_node(tables, &key)?
-            .map(Some)
-            .ok_or_else(|| Error::corrupt(format!("change {change} names missing node {key}"))),
-        None => Ok(None),
     }
 }
