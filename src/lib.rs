@@ -71,6 +71,7 @@ pub use store::{Durability, Entry};
 #[cfg(feature = "internals")]
 #[doc(hidden)]
 pub mod internals {
+    pub use crate::store::crash::CrashFs;
     pub use crate::store::keys;
     pub use crate::store::kv;
 }

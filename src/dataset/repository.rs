@@ -182,6 +182,15 @@ impl OpenOptions {
         Ok(repo)
     }
 
+    /// Opens (creating if needed) a repository on a simulated file system that can lose
+    /// power (files are kept in memory, apart from it): for the power-loss tests only.
+    #[cfg(feature = "internals")]
+    #[doc(hidden)]
+    pub fn on_crash_fs(&self, fs: &crate::internals::CrashFs) -> Result<Repository> {
+        let store = Store::on_crash_fs(Path::new("/strata/db"), fs.clone())?;
+        Repository::on_store(store, Blobs::in_memory(), &self.graph)
+    }
+
     /// A fresh repository that lives in memory only (files included).
     pub fn in_memory(&self) -> Result<Repository> {
         Repository::on_store(Store::in_memory()?, Blobs::in_memory(), &self.graph)

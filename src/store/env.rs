@@ -1,21 +1,32 @@
-//! The file system as the storage engine sees it: rusty-leveldb's own environment (disk or
-//! memory), with obsolete table files kept while a pinned snapshot may still read them.
+//! The environment the storage engine runs in: a file system (`fs.rs`), made durable where
+//! rusty-leveldb never is, and keeping obsolete table files while a pinned snapshot may
+//! still read them.
 //!
-//! rusty-leveldb deletes every table file that is not in the current version when a
-//! compaction finishes, and its iterators open table files lazily and end quietly when one
-//! is gone, so an iterator pinned before a compaction would silently read fewer rows after
-//! it. Table files are immutable and never reused (their numbers only grow), so keeping a
-//! deleted one a little longer is always safe: this environment postpones the deletion of
-//! table files while any snapshot is pinned and carries it out when the last is released.
-//! A crash meanwhile leaves them behind, and LevelDB removes obsolete files at the next
-//! open.
+//! **Durability.** rusty-leveldb never fsyncs. Here a table file is synced when the engine
+//! finishes it (its one flush), then the folder (making its entry durable); a manifest is
+//! synced after every record the engine flushes to it, the folder first; `CURRENT` is
+//! replaced by syncing the new file, renaming it and syncing the folder. So a compaction's
+//! output is durable before the manifest record that installs it is even written, at every
+//! durability level, and a power loss can never leave a manifest naming a table that is
+//! not on disk (the power-loss tests, `tests/power_loss.rs`, cut runs at every stage). The write-ahead log is synced by the store only for
+//! `Durability::Synced` writes (`kv.rs`).
+//!
+//! **Pinned snapshots.** rusty-leveldb deletes every table file that is not in the current
+//! version when a compaction finishes, and its iterators open table files lazily and end
+//! quietly when one is gone, so an iterator pinned before a compaction would silently read
+//! fewer rows after it. Table files are immutable and never reused (their numbers only
+//! grow), so keeping a deleted one a little longer is always safe: their deletion waits
+//! while any snapshot is pinned and happens when the last is released. A crash meanwhile
+//! leaves them behind, and LevelDB removes obsolete files at the next open.
 
 use std::cell::RefCell;
-use std::io::{Read, Write};
+use std::io::{self, Read, Write};
 use std::path::{Path, PathBuf};
 use std::rc::Rc;
 
 use rusty_leveldb::env::{Env, FileLock, Logger, RandomAccess};
+
+use super::fs::FileSystem;
 
 /// Pinned snapshots and the table files waiting for them to be released.
 #[derive(Default)]
@@ -41,76 +52,173 @@ impl Pins {
     }
 }
 
-/// An environment that postpones deleting table files while snapshots are pinned.
+/// The store's environment over a file system.
+#[derive(Clone)]
 pub(crate) struct StoreEnv {
-    inner: Box<dyn Env>,
+    fs: Rc<dyn FileSystem>,
     pins: Rc<RefCell<Pins>>,
 }
 
-impl StoreEnv {
-    pub(crate) fn new(inner: Box<dyn Env>, pins: Rc<RefCell<Pins>>) -> StoreEnv {
-        StoreEnv { inner, pins }
+/// What kind of database file a path is, for deciding when to sync it.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    Table,
+    Manifest,
+    Current,
+    Other,
+}
+
+fn kind(path: &Path) -> Kind {
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy())
+        .unwrap_or_default();
+    if name.ends_with(".ldb") || name.ends_with(".sst") {
+        Kind::Table
+    } else if name.starts_with("MANIFEST-") {
+        Kind::Manifest
+    } else if name == "CURRENT" {
+        Kind::Current
+    } else {
+        Kind::Other
     }
 }
 
-fn is_table(path: &Path) -> bool {
-    path.extension()
-        .is_some_and(|ext| ext == "ldb" || ext == "sst")
+fn io_error(status: rusty_leveldb::Status) -> io::Error {
+    io::Error::other(status.to_string())
+}
+
+/// A table or manifest being written: every flush makes what was written durable, and the
+/// folder entries too, in the order that keeps every manifest record's files on disk.
+struct Durable {
+    inner: Box<dyn Write>,
+    fs: Rc<dyn FileSystem>,
+    path: PathBuf,
+    kind: Kind,
+}
+
+impl Durable {
+    fn sync_folder(&self) -> io::Result<()> {
+        match self.path.parent() {
+            Some(dir) => self.fs.sync_folder(dir).map_err(io_error),
+            None => Ok(()),
+        }
+    }
+}
+
+impl Write for Durable {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.inner.write(buf)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.inner.flush()?;
+        if self.kind == Kind::Manifest {
+            // The folder first (the entries of the manifest itself and of new logs), so the
+            // record never becomes durable while a file it names is not.
+            self.sync_folder()?;
+        }
+        self.fs.sync(&self.path).map_err(io_error)?;
+        if self.kind == Kind::Table {
+            // A finished table's entry is durable before any manifest record names it (even
+            // one whose bytes reach the disk unsynced).
+            self.sync_folder()?;
+        }
+        Ok(())
+    }
+}
+
+impl StoreEnv {
+    pub(crate) fn new(fs: Rc<dyn FileSystem>, pins: Rc<RefCell<Pins>>) -> StoreEnv {
+        StoreEnv { fs, pins }
+    }
+
+    /// Makes the bytes written to `path` durable.
+    pub(crate) fn sync(&self, path: &Path) -> rusty_leveldb::Result<()> {
+        self.fs.sync(path)
+    }
+
+    /// Makes the entries of folder `dir` durable.
+    pub(crate) fn sync_folder(&self, dir: &Path) -> rusty_leveldb::Result<()> {
+        self.fs.sync_folder(dir)
+    }
+
+    fn durable(&self, path: &Path, inner: Box<dyn Write>) -> Box<dyn Write> {
+        match kind(path) {
+            kind @ (Kind::Table | Kind::Manifest) => Box::new(Durable {
+                inner,
+                fs: self.fs.clone(),
+                path: path.to_path_buf(),
+                kind,
+            }),
+            Kind::Current | Kind::Other => inner,
+        }
+    }
 }
 
 impl Env for StoreEnv {
     fn open_sequential_file(&self, p: &Path) -> rusty_leveldb::Result<Box<dyn Read>> {
-        self.inner.open_sequential_file(p)
+        self.fs.open_sequential_file(p)
     }
     fn open_random_access_file(&self, p: &Path) -> rusty_leveldb::Result<Box<dyn RandomAccess>> {
-        self.inner.open_random_access_file(p)
+        self.fs.open_random_access_file(p)
     }
     fn open_writable_file(&self, p: &Path) -> rusty_leveldb::Result<Box<dyn Write>> {
-        self.inner.open_writable_file(p)
+        Ok(self.durable(p, self.fs.open_writable_file(p)?))
     }
     fn open_appendable_file(&self, p: &Path) -> rusty_leveldb::Result<Box<dyn Write>> {
-        self.inner.open_appendable_file(p)
+        Ok(self.durable(p, self.fs.open_appendable_file(p)?))
     }
     fn exists(&self, p: &Path) -> rusty_leveldb::Result<bool> {
-        self.inner.exists(p)
+        self.fs.exists(p)
     }
     fn children(&self, p: &Path) -> rusty_leveldb::Result<Vec<PathBuf>> {
-        self.inner.children(p)
+        self.fs.children(p)
     }
     fn size_of(&self, p: &Path) -> rusty_leveldb::Result<usize> {
-        self.inner.size_of(p)
+        self.fs.size_of(p)
     }
     fn delete(&self, p: &Path) -> rusty_leveldb::Result<()> {
         let mut pins = self.pins.borrow_mut();
-        if pins.active > 0 && is_table(p) {
+        if pins.active > 0 && kind(p) == Kind::Table {
             pins.deferred.push(p.to_path_buf());
             return Ok(());
         }
         drop(pins);
-        self.inner.delete(p)
+        self.fs.delete(p)
     }
     fn mkdir(&self, p: &Path) -> rusty_leveldb::Result<()> {
-        self.inner.mkdir(p)
+        self.fs.mkdir(p)
     }
     fn rmdir(&self, p: &Path) -> rusty_leveldb::Result<()> {
-        self.inner.rmdir(p)
+        self.fs.rmdir(p)
     }
     fn rename(&self, old: &Path, new: &Path) -> rusty_leveldb::Result<()> {
-        self.inner.rename(old, new)
+        if kind(new) != Kind::Current {
+            return self.fs.rename(old, new);
+        }
+        // The new CURRENT must be whole on disk before it replaces the old one, and the
+        // replacement durable before the engine goes on.
+        self.fs.sync(old)?;
+        self.fs.rename(old, new)?;
+        match new.parent() {
+            Some(dir) => self.fs.sync_folder(dir),
+            None => Ok(()),
+        }
     }
     fn lock(&self, p: &Path) -> rusty_leveldb::Result<FileLock> {
-        self.inner.lock(p)
+        self.fs.lock(p)
     }
     fn unlock(&self, l: FileLock) -> rusty_leveldb::Result<()> {
-        self.inner.unlock(l)
+        self.fs.unlock(l)
     }
     fn new_logger(&self, p: &Path) -> rusty_leveldb::Result<Logger> {
-        self.inner.new_logger(p)
+        self.fs.new_logger(p)
     }
     fn micros(&self) -> u64 {
-        self.inner.micros()
+        self.fs.micros()
     }
     fn sleep_for(&self, micros: u32) {
-        self.inner.sleep_for(micros)
+        self.fs.sleep_for(micros)
     }
 }

@@ -11,9 +11,7 @@
 //! shortening (an empty key, or a key followed by itself plus `0x00`), and a reused log or
 //! manifest that ends in a record torn by a crash loses or corrupts later writes.
 
-use std::collections::{HashMap, HashSet};
-use std::ffi::OsString;
-use std::fs::File;
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
 use std::cell::RefCell;
@@ -26,6 +24,7 @@ use rusty_leveldb::{
 };
 
 use super::env::{Pins, StoreEnv};
+use super::fs::{Disk, FileSystem, Memory};
 use super::readonly::ReadOnlyEnv;
 
 use crate::error::{Error, Result};
@@ -73,20 +72,23 @@ impl Batch {
 /// An open LevelDB database, on disk or in memory.
 pub struct Kv {
     db: DB,
-    /// The database directory; `None` for an in-memory database (nothing to fsync).
+    /// The database directory; `None` when nothing it writes can be made durable (in
+    /// memory, or a read-only open).
     dir: Option<PathBuf>,
     /// One iterator serves every read until the next write: creating an iterator merges
     /// every table's iterator, which costs as much as the seek itself.
     reader: Option<DBIterator>,
-    /// Table files already fsynced (tables are immutable once written).
-    synced_tables: HashSet<OsString>,
+    /// The write-ahead log last synced: when a newer one appears, the folder entry that
+    /// names it is synced too.
+    synced_log: Option<PathBuf>,
     /// Pinned snapshots: an iterator keeps the state of the database as of its creation.
     pinned: HashMap<u64, DBIterator>,
     next_pin: u64,
     /// While set, every read goes through this pinned snapshot (see `Kv::begin_reading`).
     reading_at: Option<u64>,
-    /// The engine's file system, and the pinned snapshots it keeps table files for.
-    env: Rc<Box<dyn Env>>,
+    /// The engine's environment (its file system, made durable; see `env`), and the
+    /// pinned snapshots it keeps table files for.
+    env: StoreEnv,
     pins: Rc<RefCell<Pins>>,
 }
 
@@ -119,8 +121,11 @@ impl rusty_leveldb::Cmp for Bytewise {
     }
 }
 
-fn options(mut base: Options, env: Rc<Box<dyn Env>>) -> Options {
-    base.env = env;
+/// The memtable's size before it is written out as a table.
+pub(crate) const WRITE_BUFFER: usize = 32 << 20;
+
+fn options(mut base: Options, env: &StoreEnv) -> Options {
+    base.env = Rc::new(Box::new(env.clone()));
     base.cmp = std::rc::Rc::new(Box::new(Bytewise));
     // A reused log (or manifest) that ends in a torn record gets new records appended
     // after the tear, which the next recovery then drops or splices onto it.
@@ -130,21 +135,26 @@ fn options(mut base: Options, env: Rc<Box<dyn Env>>) -> Options {
     base.create_if_missing = true;
     base.block_cache_capacity_bytes = 32 << 20;
     base.max_file_size = 8 << 20;
-    base.write_buffer_size = 32 << 20;
+    base.write_buffer_size = WRITE_BUFFER;
     base
 }
 
 impl Kv {
     /// Opens (creating if needed) the database in directory `dir`.
     pub fn open(dir: &Path) -> Result<Kv> {
-        std::fs::create_dir_all(dir)
-            .map_err(|e| Error::io(format!("creating {}", dir.display()), e))?;
-        let pins = Rc::default();
-        let env: Rc<Box<dyn Env>> = Rc::new(Box::new(StoreEnv::new(
-            Box::new(PosixDiskEnv::new()),
-            Rc::clone(&pins),
-        )));
-        let db = DB::open(dir, options(Options::default(), env.clone())).map_err(|status| {
+        Kv::open_on(dir, Rc::new(Disk(PosixDiskEnv::new())), WRITE_BUFFER)
+    }
+
+    /// Opens (creating if needed) the database in directory `dir` of file system `fs`,
+    /// writing a table out every `write_buffer` bytes (small in the power-loss tests, to
+    /// crash in the middle of many table writes and compactions).
+    pub(crate) fn open_on(dir: &Path, fs: Rc<dyn FileSystem>, write_buffer: usize) -> Result<Kv> {
+        fs.mkdir(dir).map_err(engine_error)?;
+        let (env, pins) = Kv::environment(fs);
+        let mut base = options(Options::default(), &env);
+        base.write_buffer_size = write_buffer;
+        base.max_file_size = base.max_file_size.min(write_buffer.max(1 << 16));
+        let db = DB::open(dir, base).map_err(|status| {
             if status.code == StatusCode::LockError {
                 Error::Locked {
                     path: dir.to_path_buf(),
@@ -164,12 +174,8 @@ impl Kv {
     /// no lock is taken, the files are read as they are now, and nothing is written to
     /// disk (see `readonly`).
     pub fn open_read_only(dir: &Path) -> Result<Kv> {
-        let pins = Rc::default();
-        let env: Rc<Box<dyn Env>> = Rc::new(Box::new(StoreEnv::new(
-            Box::new(ReadOnlyEnv::open(dir)?),
-            Rc::clone(&pins),
-        )));
-        let mut base = options(Options::default(), env.clone());
+        let (env, pins) = Kv::environment(Rc::new(ReadOnlyEnv::open(dir)?));
+        let mut base = options(Options::default(), &env);
         base.create_if_missing = false;
         let db = DB::open(dir, base).map_err(engine_error)?;
         Ok(Kv::around(db, None, env, pins))
@@ -177,25 +183,23 @@ impl Kv {
 
     /// Opens a fresh database that lives in memory only.
     pub fn in_memory() -> Result<Kv> {
-        let pins = Rc::default();
-        let env: Rc<Box<dyn Env>> = Rc::new(Box::new(StoreEnv::new(
-            Box::new(MemEnv::new()),
-            Rc::clone(&pins),
-        )));
-        let db = DB::open(
-            "strata-mem",
-            options(rusty_leveldb::in_memory(), env.clone()),
-        )
-        .map_err(engine_error)?;
+        let (env, pins) = Kv::environment(Rc::new(Memory(MemEnv::new())));
+        let db = DB::open("strata-mem", options(rusty_leveldb::in_memory(), &env))
+            .map_err(engine_error)?;
         Ok(Kv::around(db, None, env, pins))
     }
 
-    fn around(db: DB, dir: Option<PathBuf>, env: Rc<Box<dyn Env>>, pins: Rc<RefCell<Pins>>) -> Kv {
+    fn environment(fs: Rc<dyn FileSystem>) -> (StoreEnv, Rc<RefCell<Pins>>) {
+        let pins = Rc::default();
+        (StoreEnv::new(fs, Rc::clone(&pins)), pins)
+    }
+
+    fn around(db: DB, dir: Option<PathBuf>, env: StoreEnv, pins: Rc<RefCell<Pins>>) -> Kv {
         Kv {
             db,
             dir,
             reader: None,
-            synced_tables: HashSet::new(),
+            synced_log: None,
             pinned: HashMap::new(),
             next_pin: 0,
             reading_at: None,
@@ -349,58 +353,34 @@ impl Kv {
         self.db.close().map_err(engine_error)
     }
 
-    /// fsyncs what rusty-leveldb never does: the newest write-ahead log, every table file not
-    /// yet synced and, when the set of tables changed, the manifest, `CURRENT` and the
-    /// directory itself.
+    /// Makes every write so far durable: syncs the newest write-ahead log and, when it is
+    /// new since the last sync, the folder entry naming it. (Tables, manifests and
+    /// `CURRENT` are made durable by the environment as the engine writes them.)
     fn sync_files(&mut self) -> Result<()> {
         let Some(dir) = self.dir.clone() else {
             return Ok(());
         };
-        let entries = std::fs::read_dir(&dir)
-            .map_err(|e| Error::io(format!("listing {}", dir.display()), e))?;
-        let mut newest_log: Option<(u64, OsString)> = None;
-        let mut present_tables = HashSet::new();
-        let mut metadata_files = Vec::new();
-        let mut tables_changed = false;
-        for entry in entries {
-            let entry = entry.map_err(|e| Error::io(format!("listing {}", dir.display()), e))?;
-            let name = entry.file_name();
-            let text = name.to_string_lossy();
-            if let Some(number) = text
-                .strip_suffix(".log")
-                .and_then(|n| n.parse::<u64>().ok())
-            {
-                if newest_log.as_ref().is_none_or(|(best, _)| number > *best) {
-                    newest_log = Some((number, name.clone()));
-                }
-            } else if text.ends_with(".ldb") || text.ends_with(".sst") {
-                if !self.synced_tables.contains(&name) {
-                    sync_file(&dir.join(&name))?;
-                    tables_changed = true;
-                }
-                present_tables.insert(name);
-            } else if text.starts_with("MANIFEST-") || text == "CURRENT" {
-                metadata_files.push(name);
-            }
+        let newest = self
+            .env
+            .children(&dir)
+            .map_err(engine_error)?
+            .into_iter()
+            .filter_map(|name| {
+                let number = name.to_str()?.strip_suffix(".log")?.parse::<u64>().ok()?;
+                Some((number, name))
+            })
+            .max();
+        let Some((_, log)) = newest else {
+            return Ok(());
+        };
+        let log = dir.join(log);
+        self.env.sync(&log).map_err(engine_error)?;
+        if self.synced_log.as_ref() != Some(&log) {
+            self.env.sync_folder(&dir).map_err(engine_error)?;
+            self.synced_log = Some(log);
         }
-        if let Some((_, log)) = newest_log {
-            sync_file(&dir.join(log))?;
-        }
-        if tables_changed || present_tables.len() != self.synced_tables.len() {
-            for name in metadata_files {
-                sync_file(&dir.join(name))?;
-            }
-            sync_file(&dir)?;
-        }
-        self.synced_tables = present_tables;
         Ok(())
     }
-}
-
-fn sync_file(path: &Path) -> Result<()> {
-    File::open(path)
-        .and_then(|f| f.sync_data())
-        .map_err(|e| Error::io(format!("syncing {}", path.display()), e))
 }
 
 /// The smallest key greater than every key that starts with `prefix`, or an empty vector

@@ -14,7 +14,10 @@
 //! (an ingest, an import, a sync session) do it in bounded steps between which readers get
 //! their turn.
 
+#[cfg(feature = "internals")]
+pub(crate) mod crash;
 mod env;
+mod fs;
 mod graph_tables;
 mod index_tables;
 pub mod keys;
@@ -127,6 +130,14 @@ impl Store {
     pub(crate) fn open_read_only(dir: &Path) -> Result<Store> {
         let kv = Kv::open_read_only(dir)?;
         Ok(Store::around(kv, Some(dir.to_path_buf()), true))
+    }
+
+    /// Opens (creating if needed) the database in `dir` of a simulated file system that can
+    /// lose power, with a small memtable so tables are written and compacted often.
+    #[cfg(feature = "internals")]
+    pub(crate) fn on_crash_fs(dir: &Path, fs: crash::CrashFs) -> Result<Store> {
+        let kv = Kv::open_on(dir, std::rc::Rc::new(fs), 64 << 10)?;
+        Ok(Store::around(kv, Some(dir.to_path_buf()), false))
     }
 
     /// A fresh database that lives in memory only.

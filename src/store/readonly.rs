@@ -150,6 +150,17 @@ impl ReadOnlyEnv {
     }
 }
 
+impl super::fs::FileSystem for ReadOnlyEnv {
+    // Nothing a read-only open writes reaches the disk.
+    fn sync(&self, _: &Path) -> rusty_leveldb::Result<()> {
+        Ok(())
+    }
+
+    fn sync_folder(&self, _: &Path) -> rusty_leveldb::Result<()> {
+        Ok(())
+    }
+}
+
 impl Env for ReadOnlyEnv {
     fn open_sequential_file(&self, p: &Path) -> rusty_leveldb::Result<Box<dyn Read>> {
         if self.in_memory(p) {

@@ -1,0 +1,384 @@
+//! Power-loss tests: a repository lives on a simulated disk (`CrashFs`) whose power goes at
+//! a chosen file operation in the middle of puts, imports, forks and merges, while tables
+//! are written and compacted; then the disk keeps only what was synced (or, in the harsher
+//! variant, also random parts of what was not: torn tails, half-applied folder changes).
+//! After every crash point the repository must open, pass fsck with nothing pending, and:
+//!
+//! - with `Durability::Synced`, hold every acknowledged commit with exactly its content;
+//! - with `Durability::Flushed`, hold a prefix of the acknowledged commits (a power loss may
+//!   take the newest, never leave a hole);
+//! - hold no version but those and the one in flight, which is whole if present;
+//! - accept new commits, which survive the next power loss.
+//!
+//! `STRATA_POWER_CASES` sets how many crash points each scenario is cut at (default 24; the
+//! points are spread over the whole run), `STRATA_POWER_SEED` the first scenario's seed.
+
+use std::collections::BTreeMap;
+
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+use strata::internals::CrashFs;
+use strata::{Durability, Error, MergePolicy, Range, Repository, Version, View};
+
+/// The rows of a version: (dataset, key) → value.
+type Content = BTreeMap<(String, String), String>;
+
+const DATASETS: [&str; 2] = ["small", "big"];
+
+/// One step of a scenario: each makes exactly one commit.
+#[derive(Clone, Debug)]
+enum Step {
+    Put(&'static str, String, String),
+    Delete(&'static str, String),
+    /// One import batch of many rows into "big" (large enough to fill memtables).
+    Import(Vec<(String, String)>),
+    /// A put on the acknowledged commit this many commits back (a fork), or on the first.
+    Fork(usize, String, String),
+    /// A merge of every head, newest wins.
+    Merge,
+}
+
+fn plan(seed: u64) -> Vec<Step> {
+    let mut rng = StdRng::seed_from_u64(seed);
+    let mut steps = Vec::new();
+    let mut round = 0;
+    while steps.len() < 28 {
+        round += 1;
+        match rng.random_range(0..10) {
+            0..=2 => steps.push(Step::Put(
+                "small",
+                format!("k{}", rng.random_range(0..8)),
+                format!("v{round}"),
+            )),
+            3 => steps.push(Step::Delete(
+                "small",
+                format!("k{}", rng.random_range(0..8)),
+            )),
+            4..=6 => {
+                let start = rng.random_range(0..600);
+                let rows = (start..start + 250)
+                    .map(|i| {
+                        let value =
+                            format!("{round}:{i}:{}", "x".repeat(rng.random_range(50..250)));
+                        (format!("r{i:05}"), value)
+                    })
+                    .collect();
+                steps.push(Step::Import(rows));
+            }
+            // A fork is always followed by the merge that settles it, so that every other
+            // step writes on a single head whose content the test knows.
+            _ if !steps.is_empty() => {
+                let back = rng.random_range(2..=6);
+                steps.push(Step::Fork(
+                    back,
+                    format!("k{}", rng.random_range(0..8)),
+                    format!("fork{round}"),
+                ));
+                steps.push(Step::Merge);
+            }
+            _ => {}
+        }
+    }
+    steps
+}
+
+fn content(view: &View) -> strata::Result<Content> {
+    let mut rows = Content::new();
+    for dataset in DATASETS {
+        for row in view.range(dataset, Range::all()) {
+            let row = row?;
+            rows.insert((dataset.to_string(), text(&row.key)), text(&row.value));
+        }
+    }
+    Ok(rows)
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+/// What a run did before the power went.
+#[derive(Default)]
+struct Outcome {
+    /// Acknowledged commits, in order, with their content when known (a merge's content is
+    /// read after it returns, which the power loss may prevent).
+    acked: Vec<(Version, Option<Content>)>,
+    /// The commit in flight when the power went, with the content it must have if it
+    /// survived (when known).
+    in_flight: Option<Option<Content>>,
+}
+
+fn open(fs: &CrashFs, durability: Durability) -> strata::Result<Repository> {
+    Repository::options().durability(durability).on_crash_fs(fs)
+}
+
+/// Runs `steps` until one fails (the power is gone) or all are done.
+fn run(
+    fs: &CrashFs,
+    durability: Durability,
+    steps: &[Step],
+    outcome: &mut Outcome,
+) -> strata::Result<()> {
+    let repo = open(fs, durability)?;
+    for step in steps {
+        // A fork needs a commit to fork from; a merge, two heads.
+        let skip = match step {
+            Step::Fork(..) => outcome.acked.is_empty(),
+            Step::Merge => repo.heads()?.len() < 2,
+            _ => false,
+        };
+        if skip {
+            continue;
+        }
+        let base = match step {
+            Step::Fork(back, ..) => Some(outcome.acked.len().saturating_sub(*back)),
+            Step::Merge => None,
+            _ => outcome.acked.len().checked_sub(1),
+        };
+        let base_content = match base {
+            Some(i) => outcome.acked[i].1.clone(),
+            None if matches!(step, Step::Merge) => None,
+            None => Some(Content::new()),
+        };
+        let expected = base_content.map(|mut rows| {
+            match step {
+                Step::Put(dataset, key, value) => {
+                    rows.insert((dataset.to_string(), key.clone()), value.clone());
+                }
+                Step::Delete(dataset, key) => {
+                    rows.remove(&(dataset.to_string(), key.clone()));
+                }
+                Step::Import(batch) => {
+                    for (key, value) in batch {
+                        rows.insert(("big".to_string(), key.clone()), value.clone());
+                    }
+                }
+                Step::Fork(_, key, value) => {
+                    rows.insert(("small".to_string(), key.clone()), value.clone());
+                }
+                Step::Merge => {}
+            }
+            rows
+        });
+        outcome.in_flight = Some(expected.clone());
+        let version = match step {
+            Step::Put(dataset, key, value) => repo.put(dataset, key, value)?,
+            Step::Delete(dataset, key) => match repo.delete(dataset, key) {
+                // Deleting a row that is not there changes nothing: no commit.
+                Err(Error::RowNotFound { .. }) => {
+                    outcome.in_flight = None;
+                    continue;
+                }
+                other => other?,
+            },
+            Step::Import(batch) => {
+                let rows = batch
+                    .iter()
+                    .map(|(k, v)| Ok((k.clone().into_bytes(), v.clone().into_bytes())));
+                let mut versions = repo.importer("big", usize::MAX, None).force(true);
+                for row in rows {
+                    let (key, value) = row?;
+                    versions.put(key, value)?;
+                }
+                let mut versions = versions.finish()?;
+                versions.pop().expect("an import of rows commits")
+            }
+            Step::Fork(back, key, value) => {
+                let at = &outcome.acked[outcome.acked.len().saturating_sub(*back)].0;
+                repo.checkout(at)?;
+                let version = repo.put("small", key, value)?;
+                outcome.acked.push((version.clone(), expected));
+                outcome.in_flight = None;
+                repo.checkout_latest()?;
+                continue;
+            }
+            Step::Merge => {
+                let mut tx = repo.merge(&[]);
+                tx.policy(MergePolicy::Newest);
+                tx.commit()?
+            }
+        };
+        outcome.in_flight = None;
+        let known = match expected {
+            Some(rows) => {
+                // Without a crash, the commit reads as planned (checked while the power is on).
+                if let Ok(actual) = repo.at(&version).and_then(|view| content(&view)) {
+                    assert_eq!(actual, rows, "{step:?} reads as planned");
+                }
+                Some(rows)
+            }
+            None => repo.at(&version).and_then(|view| content(&view)).ok(),
+        };
+        outcome.acked.push((version, known));
+    }
+    Ok(())
+}
+
+/// Whether `version` is in the repository, and its content if so.
+fn read(repo: &Repository, version: &Version) -> Option<Content> {
+    match repo.at(version) {
+        Ok(view) => Some(content(&view).expect("a surviving version reads whole")),
+        Err(Error::VersionNotFound { .. }) => None,
+        Err(other) => panic!("reading {version}: {other}"),
+    }
+}
+
+/// Checks the repository after the power came back, then writes on and loses power again.
+fn check_recovery(fs: &CrashFs, durability: Durability, outcome: &Outcome, case: &str) {
+    let repo = open(fs, durability).unwrap_or_else(|e| panic!("{case}: reopening: {e}"));
+    let report = repo.fsck(&mut |_, _| {}).expect("fsck runs");
+    assert!(report.is_ok(), "{case}: fsck: {:?}", report.problems);
+    assert_eq!(report.pending, 0, "{case}: a commit without its payload");
+
+    // Which acknowledged commits survived: all of them (Synced), or a prefix (Flushed).
+    let mut survived = 0;
+    let mut lost = false;
+    for (i, (version, expected)) in outcome.acked.iter().enumerate() {
+        match read(&repo, version) {
+            Some(actual) => {
+                assert!(
+                    !lost,
+                    "{case}: commit {i} survived after an earlier one was lost"
+                );
+                if let Some(expected) = expected {
+                    assert_eq!(
+                        &actual, expected,
+                        "{case}: commit {i} reads as acknowledged"
+                    );
+                }
+                survived += 1;
+            }
+            None => {
+                assert_eq!(
+                    durability,
+                    Durability::Flushed,
+                    "{case}: acknowledged synced commit {i} ({version}) lost"
+                );
+                lost = true;
+            }
+        }
+    }
+
+    // Every head is a surviving commit or the one in flight, whole.
+    let acked: BTreeMap<&Version, usize> = outcome
+        .acked
+        .iter()
+        .enumerate()
+        .map(|(i, (v, _))| (v, i))
+        .collect();
+    let heads = repo.heads().expect("heads");
+    for head in &heads {
+        match acked.get(head) {
+            Some(i) => assert!(*i < survived, "{case}: head {head} is a lost commit"),
+            None => {
+                assert!(
+                    survived == outcome.acked.len(),
+                    "{case}: the commit in flight survived a lost acknowledged one"
+                );
+                let in_flight = outcome
+                    .in_flight
+                    .as_ref()
+                    .unwrap_or_else(|| panic!("{case}: head {head} was never written"));
+                if let Some(expected) = in_flight {
+                    let actual = read(&repo, head).expect("a head reads");
+                    assert_eq!(&actual, expected, "{case}: the commit in flight is whole");
+                }
+            }
+        }
+    }
+
+    // The repository takes new commits, which survive the next power loss.
+    repo.checkout_latest().expect("checkout latest");
+    if repo.heads().expect("heads").len() > 1 {
+        let mut tx = repo.merge(&[]);
+        tx.policy(MergePolicy::Newest);
+        tx.commit().expect("merging after recovery");
+    }
+    let after = repo
+        .put("small", "after", "recovery")
+        .expect("a put after recovery");
+    let expected = content(&repo.at(&after).expect("at")).expect("content");
+    drop(repo);
+    if durability == Durability::Synced {
+        fs.lose_power();
+        let repo = open(fs, durability).expect("reopening after the second power loss");
+        assert_eq!(
+            read(&repo, &after).as_ref(),
+            Some(&expected),
+            "{case}: second loss"
+        );
+        let report = repo.fsck(&mut |_, _| {}).expect("fsck runs");
+        assert!(
+            report.is_ok(),
+            "{case}: fsck after the second loss: {:?}",
+            report.problems
+        );
+    }
+}
+
+fn cases() -> u64 {
+    std::env::var("STRATA_POWER_CASES")
+        .ok()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(24)
+}
+
+fn first_seed() -> u64 {
+    std::env::var("STRATA_POWER_SEED")
+        .ok()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(1)
+}
+
+/// Cuts the scenario of `seed` at `cases()` crash points spread over its file operations.
+fn power_loss(seed: u64, durability: Durability, tearing: bool) {
+    let steps = plan(seed);
+    // A full run, to count the file operations a run does.
+    let fs = CrashFs::new();
+    run(&fs, durability, &steps, &mut Outcome::default()).expect("a run without power loss");
+    let total = fs.operations();
+    let cases = cases();
+    let mut rng = StdRng::seed_from_u64(seed ^ 0x5eed);
+    for case in 0..cases {
+        // Evenly spread, each jittered within its stretch, so every phase of the run (table
+        // writes, compactions, manifest and CURRENT updates) is cut somewhere.
+        let stretch = total / cases;
+        let point = case * stretch + rng.random_range(0..stretch.max(1));
+        let fs = CrashFs::new();
+        fs.fail_after(point);
+        let mut outcome = Outcome::default();
+        let result = run(&fs, durability, &steps, &mut outcome);
+        if tearing {
+            fs.lose_power_tearing(seed.wrapping_mul(1000) + case);
+        } else {
+            fs.lose_power();
+        }
+        let name = format!(
+            "seed {seed}, {durability:?}, tearing {tearing}, power lost after {point} of {total} \
+             operations ({} commits acknowledged, run {})",
+            outcome.acked.len(),
+            if result.is_ok() { "completed" } else { "cut" }
+        );
+        check_recovery(&fs, durability, &outcome, &name);
+    }
+}
+
+#[test]
+fn synced_commits_survive_power_loss() {
+    power_loss(first_seed(), Durability::Synced, false);
+}
+
+#[test]
+fn synced_commits_survive_torn_writes() {
+    power_loss(first_seed() + 1, Durability::Synced, true);
+}
+
+#[test]
+fn flushed_commits_lose_only_a_suffix() {
+    power_loss(first_seed() + 2, Durability::Flushed, false);
+}
+
+#[test]
+fn flushed_commits_lose_only_a_suffix_with_torn_writes() {
+    power_loss(first_seed() + 3, Durability::Flushed, true);
+}
