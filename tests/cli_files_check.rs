@@ -367,6 +367,13 @@ fn every_command_has_help_with_an_example() {
         &["graph", "get"],
         &["graph", "heads"],
         &["graph", "changes"],
+        &["ls"],
+        &["rows"],
+        &["show"],
+        &["import"],
+        &["export"],
+        &["demo"],
+        &["completions"],
     ];
     let dir = tempfile::tempdir().unwrap();
     for command in commands {
@@ -387,6 +394,23 @@ fn every_command_has_help_with_an_example() {
             assert!(
                 help.contains("Example"),
                 "no example in help of {command:?}:\n{help}"
+            );
+        }
+        // The repository options stand apart from the command's own, under their heading;
+        // the commands that work on no repository do not take them.
+        let repo_free = matches!(command, [] | ["demo" | "completions" | "files" | "graph"]);
+        if !repo_free {
+            let heading = help.find("\nRepository:\n");
+            let option = help.find("--repo <PATH>");
+            assert!(
+                heading.is_some() && option > heading,
+                "--repo is not under its heading in help of {command:?}:\n{help}"
+            );
+        }
+        if matches!(command, ["demo" | "completions"]) {
+            assert!(
+                !help.contains("--repo"),
+                "{command:?} takes --repo:\n{help}"
             );
         }
     }

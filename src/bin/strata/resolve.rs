@@ -117,6 +117,6 @@ mod tests {
         };
         assert!(why.starts_with("unknown field `vaule`"), "{why}");
         assert!(!why.contains("line"), "{why}");
-        assert!(why.ends_with("(column 33)"), "{why}");
+        assert!(why.ends_with("(column 32)"), "{why}");
     }
 }
