@@ -13,7 +13,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
-use cli_support::{Repo, describe, strata};
+use cli_support::{Repo, describe};
 
 fn env_or(name: &str, default: usize) -> usize {
     std::env::var(name)
@@ -75,14 +75,8 @@ fn readers_never_fail_during_a_long_import() {
         }
     }
     let started = Instant::now();
-    let mut import = strata()
-        .args(["import", "big.ndjson", "-d", "obs", "-k", "id", "--json"])
-        .current_dir(repo.path())
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let args = ["import", "big.ndjson", "-d", "obs", "-k", "id", "--json"];
+    let mut import = repo.spawn(&args, Stdio::null());
     let done = Arc::new(AtomicBool::new(false));
     let readers: Vec<_> = [
         &["get", "probe", "k"][..],

@@ -8,7 +8,7 @@ mod cli_support;
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
-use cli_support::{Repo, describe, strata};
+use cli_support::{Repo, describe};
 use serde_json::{Value, json};
 
 /// Writes `lines` to a file in the repository's folder; returns its name.
@@ -302,14 +302,7 @@ fn ctrl_c_stops_an_import_at_a_commit_boundary_and_running_it_again_finishes_it(
     let args = [
         "import", &name, "-d", "d", "-k", "id", "--batch", "2000", "--json",
     ];
-    let child = strata()
-        .args(args)
-        .current_dir(repo.path())
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let child = repo.spawn(&args, Stdio::null());
     // Interrupt once a few batches are committed (read beside the import, read-only).
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {
