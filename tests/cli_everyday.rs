@@ -151,9 +151,9 @@ fn merge_dry_run_lists_every_conflict_and_writes_nothing() {
     conflicted(&repo);
     let commits = repo.ndjson(&["log", "--json"]).len();
 
-    // Text: the count, the first ten rows, and a hint; exit code 1.
+    // Text: the count, the first ten rows, and a hint; the dry run itself succeeds.
     let output = repo.run(&["merge", "--dry-run"]);
-    assert_eq!(output.status.code(), Some(1), "{}", describe(&[], &output));
+    assert_eq!(output.status.code(), Some(0), "{}", describe(&[], &output));
     let stdout = String::from_utf8_lossy(&output.stdout);
     assert!(stdout.starts_with("merge of 2 heads: "), "{stdout}");
     assert!(stdout.contains("\n12 conflicting rows that no policy or resolution settles:\n"));
@@ -166,16 +166,13 @@ fn merge_dry_run_lists_every_conflict_and_writes_nothing() {
         "{stdout}"
     );
     let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(stderr.starts_with("strata: merge conflict on 12 row(s): d/r000000, "));
-    assert!(
-        stderr.contains("and 7 more; nothing was written"),
-        "{stderr}"
+    assert_eq!(
+        stderr,
+        "strata: note: the merge would fail on 12 conflicting rows: settle them with --ours, --theirs or --newest, or list them in a --resolve FILE\n"
     );
 
     // JSON: every row, with its concurrent versions.
-    let output = repo.run(&["merge", "--dry-run", "--json"]);
-    assert_eq!(output.status.code(), Some(1));
-    let report: Value = serde_json::from_slice(&output.stdout).unwrap();
+    let report = repo.json(&["merge", "--dry-run", "--json"]);
     assert_eq!(report["version"], Value::Null);
     assert_eq!(report["parents"].as_array().unwrap().len(), 2);
     let conflicts = report["conflicts"].as_array().unwrap();
@@ -183,6 +180,18 @@ fn merge_dry_run_lists_every_conflict_and_writes_nothing() {
     assert_eq!(conflicts[11]["key"], "r000011");
     assert_eq!(conflicts[11]["versions"].as_array().unwrap().len(), 2);
 
+    // A real merge without a policy fails: text names the first rows with a hint, --json
+    // lists every row; nothing is written.
+    let stderr = repo.fail(&["merge"]);
+    assert!(stderr.starts_with("strata: merge conflict on 12 row(s): d/r000000, "));
+    assert!(
+        stderr.contains("and 7 more; nothing was written"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("`strata merge --dry-run --json` lists every row"),
+        "{stderr}"
+    );
     // A real merge without a policy: the same list with --json, nothing written.
     let output = repo.run(&["merge", "--json"]);
     assert_eq!(output.status.code(), Some(1));

@@ -158,9 +158,13 @@ impl Render for Summary {
                 0 => String::new(),
                 n => format!("; {} already held these values", plural(n, "row")),
             };
+            let repeats = match self.repeated {
+                0 => String::new(),
+                n => format!("; {n} repeated an earlier row's key (the last one wins)"),
+            };
             writeln!(
                 out,
-                "imported {} into {dataset} in {} ({}){left_out}",
+                "imported {} into {dataset} in {} ({}){left_out}{repeats}",
                 plural(self.written, "row"),
                 plural(commits, "commit"),
                 rate(self.rows, self.elapsed),

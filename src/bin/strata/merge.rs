@@ -11,7 +11,7 @@ use crate::args::versions;
 use crate::command::Run;
 use crate::error::{CliError, CliResult};
 use crate::open::{RepoPath, WriteRepo};
-use crate::output::{Output, Render, plural};
+use crate::output::{Output, Render, note, plural};
 use crate::resolve::Resolutions;
 
 /// How many conflicting rows the text output lists (`--json` lists them all).
@@ -22,7 +22,7 @@ const ROWS_SHOWN: usize = 10;
 /// Rows changed differently on several sides are conflicts: settle them with a policy or a
 /// resolution file, else the merge fails and nothing is written. --dry-run writes nothing
 /// and says what the merge would do: its parents, how many rows it writes, and every
-/// conflict it cannot settle (exit code 1 when there is one).
+/// conflict it cannot settle (exit code 0 either way: the report is the answer).
 ///
 /// Example: `strata merge --newest`, `strata merge --dry-run --json`,
 /// `strata merge 3f2a9c01 8b6e10d2 --resolve fixes.ndjson`
@@ -194,10 +194,13 @@ impl Run for MergeArgs {
             let outcome = Outcome::of(tx.preview()?);
             out.show(&outcome)?;
             out.finish()?;
-            return match outcome.conflicts.is_empty() {
-                true => Ok(()),
-                false => Err(outcome.refusal()),
-            };
+            if !outcome.conflicts.is_empty() {
+                note(&format!(
+                    "the merge would fail on {}: settle them with --ours, --theirs or --newest, or list them in a --resolve FILE",
+                    plural(outcome.conflicts.len() as u64, "conflicting row")
+                ));
+            }
+            return Ok(());
         }
         let preview = tx.preview()?;
         if !preview.conflicts.is_empty() {
