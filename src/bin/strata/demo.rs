@@ -6,6 +6,9 @@
 //! before its output, so the output doubles as a tutorial that can be replayed by hand in
 //! the folder (`--keep` keeps it). After each step the demo checks the result through the
 //! library; a surprise fails the command with `strata: check failed:`.
+//!
+//! About 500 lines because the tour is one script: its steps, their checks, the example
+//! rows it writes and its summary read top to bottom here.
 
 use std::fs::File;
 use std::io::{self, Write};
