@@ -399,3 +399,23 @@ fn commands_without_a_repository_refuse_repo_and_init_names_a_file_in_the_way() 
         assert!(stderr.contains("datasets: airports)"), "{stderr}");
     }
 }
+
+#[test]
+fn a_long_version_or_node_name_is_quoted_in_at_most_about_200_bytes() {
+    let repo = Repo::new();
+    repo.put("d", "k", "1");
+    let long = "a".repeat(5000);
+    let tilde = format!("HEAD~{long}");
+    let back = format!("{long}~1");
+    for args in [
+        &["get", "d", "k", "--at", &long][..],
+        &["get", "d", "k", "--at", &tilde],
+        &["show", &back],
+        &["diff", &long, "HEAD"],
+        &["graph", "get", &long],
+    ] {
+        let stderr = repo.fail(args);
+        assert!(stderr.len() < 300, "{} bytes: {stderr}", stderr.len());
+        assert!(stderr.contains("aaa…"), "{stderr}");
+    }
+}

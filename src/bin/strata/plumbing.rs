@@ -3,10 +3,10 @@
 use std::io::{self, Write};
 
 use serde_json::{Value, json};
-use strata::{Node, TextOrHex};
+use strata::{Node, TextOrHex, excerpt};
 
 use crate::command::Run;
-use crate::error::CliResult;
+use crate::error::{CliError, CliResult};
 use crate::open::{RepoPath, WriteRepo};
 use crate::output::{Output, Render};
 
@@ -73,6 +73,9 @@ pub enum GraphCommand {
         repo: RepoPath,
     },
 }
+
+/// The longest node key: a SHA-512 in hex (strata's own are SHA-256, 64 characters).
+const MAX_KEY: usize = 128;
 
 /// How a node is printed as text.
 #[derive(Clone, Copy)]
@@ -141,6 +144,13 @@ impl Run for GraphCommand {
                 out.finish()
             }
             GraphCommand::Get { key, json, repo } => {
+                // No node key is longer than a hash; do not quote a long name back whole.
+                if key.len() > MAX_KEY {
+                    return Err(CliError::NotFound(format!(
+                        "not found: node {}",
+                        excerpt(&key)
+                    )));
+                }
                 let node = repo.read(top)?.graph().find(&key)?;
                 let mut out = Output::new(json);
                 out.show(&Shown(node, Style::Full))?;
