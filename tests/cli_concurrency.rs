@@ -26,23 +26,38 @@ fn env_or(name: &str, default: usize) -> usize {
 fn four_shell_writers_of_100_puts_each_all_land() {
     let writers = 4;
     let puts = env_or("STRATA_TEST_PUTS", 100);
-    let repo = Arc::new(Repo::new());
+    let repo = Repo::new();
+    // Each writer is a shell loop of `strata put`, as a user would script it.
+    let bin = std::path::Path::new(env!("CARGO_BIN_EXE_strata"));
+    let path = format!(
+        "{}:{}",
+        bin.parent().unwrap().display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    let script = format!(
+        "i=0; while [ $i -lt {puts} ]; do strata put d \"w$W-$i\" $i >/dev/null || exit 1; i=$((i+1)); done"
+    );
     let started = Instant::now();
-    let threads: Vec<_> = (0..writers)
+    let loops: Vec<_> = (0..writers)
         .map(|w| {
-            let repo = repo.clone();
-            std::thread::spawn(move || {
-                for i in 0..puts {
-                    let key = format!("w{w}-{i:03}");
-                    let args = ["put", "d", key.as_str(), "1"];
-                    let output = repo.run(&args);
-                    assert!(output.status.success(), "{}", describe(&args, &output));
-                }
-            })
+            std::process::Command::new("sh")
+                .args(["-c", &script])
+                .current_dir(repo.path())
+                .env("PATH", &path)
+                .env("W", w.to_string())
+                .env_remove("STRATA_REPO")
+                .stderr(Stdio::piped())
+                .spawn()
+                .unwrap()
         })
         .collect();
-    for thread in threads {
-        thread.join().unwrap();
+    for shell in loops {
+        let output = shell.wait_with_output().unwrap();
+        assert!(
+            output.status.success(),
+            "a writer failed: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
     }
     let elapsed = started.elapsed();
     let keys = repo.ok(&["ls", "d", "--keys"]);
@@ -51,7 +66,7 @@ fn four_shell_writers_of_100_puts_each_all_land() {
     assert_eq!(repo.ndjson(&["heads", "--json"]).len(), 1);
     assert!(repo.ok(&["fsck"]).contains("no problems"));
     eprintln!(
-        "{writers} writers x {puts} puts: all {} landed in {elapsed:.1?}",
+        "{writers} shell loops x {puts} puts: all {} landed in {elapsed:.1?}",
         writers * puts
     );
 }
