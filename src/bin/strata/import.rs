@@ -211,12 +211,11 @@ impl Run for ImportArgs {
             .map(TableFormat::from)
             .or_else(|| TableFormat::from_path(&self.file));
         let storage = self.repo.path.storage(top)?;
-        let stop = stop_on_interrupt();
 
         // With --strict, a first pass reads everything and writes nothing (and takes no
         // lock); standard input is kept in a temporary file for the second.
         let (input, size) = match self.strict {
-            true => match self.check(&source, format, &keys, &stop)? {
+            true => match self.check(&source, format, &keys)? {
                 Some(file) => {
                     let size = file.metadata().ok().map(|m| m.len());
                     (Box::new(file) as Box<dyn Read>, size)
@@ -226,6 +225,9 @@ impl Run for ImportArgs {
             false => open_input(&self.file)?,
         };
         let repo = open_for_writing(&storage, Duration::from_secs(self.repo.wait))?;
+        // Only now: until the import writes, Ctrl-C simply ends the process (nothing to
+        // report, nothing written).
+        let stop = stop_on_interrupt();
         let bar = self.progress.bytes(size, &format!("importing {source}"));
         let mut reader = TableReader::new(bar.wrap_read(input), format, keys, source.as_str())
             .map_err(|e| with_note(e.into(), "nothing was imported"))?;
@@ -318,7 +320,6 @@ impl ImportArgs {
         source: &str,
         format: Option<TableFormat>,
         keys: &TableKeys,
-        stop: &AtomicBool,
     ) -> CliResult<Option<File>> {
         let (input, size) = open_input(&self.file)?;
         let spool = match self.file.as_os_str() == "-" {
@@ -335,11 +336,6 @@ impl ImportArgs {
             .map_err(nothing)?;
         for row in reader.by_ref() {
             row.map_err(nothing)?;
-            if stop.load(Ordering::SeqCst) {
-                return Err(CliError::Input(format!(
-                    "interrupted while checking {source}; nothing was imported"
-                )));
-            }
         }
         bar.finish_and_clear();
         let repeated = reader.duplicates();
