@@ -419,3 +419,20 @@ fn a_long_version_or_node_name_is_quoted_in_at_most_about_200_bytes() {
         assert!(stderr.contains("aaa…"), "{stderr}");
     }
 }
+
+#[test]
+fn a_reader_that_goes_away_ends_the_output_quietly() {
+    let repo = Repo::new();
+    let name = file(&repo, "rows.ndjson", &rows(20_000, "1"));
+    repo.ok(&["import", &name, "-d", "d", "-k", "id"]);
+    for args in [&["export", "-d", "d"][..], &["ls", "d"], &["log"]] {
+        // As `strata export | head -c 10` does: read a little, then close the pipe.
+        let mut child = repo.spawn(args, Stdio::null());
+        let mut first = [0u8; 10];
+        std::io::Read::read_exact(child.stdout.as_mut().unwrap(), &mut first).unwrap();
+        drop(child.stdout.take());
+        let output = child.wait_with_output().unwrap();
+        assert_eq!(output.status.code(), Some(0), "{}", describe(args, &output));
+        assert!(output.stderr.is_empty(), "{}", describe(args, &output));
+    }
+}

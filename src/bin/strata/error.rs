@@ -39,6 +39,18 @@ impl CliError {
     }
 }
 
+impl CliError {
+    /// Whether writing to stdout failed because its reader went away (`strata ls | head`),
+    /// directly or inside the library's table writer.
+    pub fn is_broken_pipe(&self) -> bool {
+        let source = match self {
+            CliError::Output(source) | CliError::Strata(strata::Error::Io { source, .. }) => source,
+            _ => return false,
+        };
+        source.kind() == io::ErrorKind::BrokenPipe
+    }
+}
+
 impl From<serde_json::Error> for CliError {
     /// Serializing to stdout fails only when stdout does.
     fn from(error: serde_json::Error) -> Self {

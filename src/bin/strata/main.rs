@@ -36,7 +36,7 @@ use std::process::ExitCode;
 
 use clap::{CommandFactory, Parser};
 use command::Run;
-use error::{CliError, CliResult};
+use error::CliResult;
 use open::RepoPath;
 
 /// strata: a versioned, forkable, replicating dataset store (git for datasets, for devices
@@ -131,9 +131,7 @@ fn main() -> ExitCode {
     match cli.command.run(&cli.top) {
         Ok(()) => ExitCode::SUCCESS,
         // The reader of our output went away (`strata export | head`): stop quietly.
-        Err(CliError::Output(source)) if source.kind() == io::ErrorKind::BrokenPipe => {
-            ExitCode::SUCCESS
-        }
+        Err(error) if error.is_broken_pipe() => ExitCode::SUCCESS,
         Err(error) => {
             // Nothing sensible is left to do if stderr itself is gone.
             let _ = writeln!(io::stderr().lock(), "strata: {error}");
