@@ -37,18 +37,21 @@ mod replicate;
 mod store;
 mod table;
 
-/// Types generated from `proto/` (the wire and storage schemas).
+/// Types generated from `proto/` (the wire and storage schemas) by prost-build, checked in
+/// as `src/proto/*.rs` so that building strata compiles no protobuf compiler;
+/// `tests/proto_generated.rs` fails when they no longer match `proto/*.proto` and says how
+/// to regenerate them.
 #[doc(hidden)]
 pub mod proto {
     /// hyperlog 4.12.1's messages.
     #[allow(missing_docs)]
     pub mod hyperlog {
-        include!(concat!(env!("OUT_DIR"), "/hyperlog.rs"));
+        include!("proto/hyperlog.rs");
     }
     /// The dataset store's messages (dat-core's, extended).
     #[allow(missing_docs)]
     pub mod strata {
-        include!(concat!(env!("OUT_DIR"), "/strata.rs"));
+        include!("proto/strata.rs");
     }
 }
 

@@ -61,7 +61,11 @@ fn files_put_get_and_ls_stream_content_exactly() {
     let text = repo.ok(&["files", "ls", "photos"]);
     assert_eq!(text.lines().count(), 3);
     assert!(text.contains(&sha256_hex(&data)), "{text}");
-    assert!(repo.ok(&["files", "ls", "nothing"]).is_empty());
+    let stderr = repo.fail(&["files", "ls", "nothing"]);
+    assert!(
+        stderr.starts_with("strata: not found: dataset nothing "),
+        "{stderr}"
+    );
 
     // Files count in status; `get` points to `files get`; --json shows the file.
     assert_eq!(repo.json(&["status", "--json"])["files"], 3);
@@ -230,23 +234,47 @@ fn fsck_passes_on_a_healthy_repository_and_fails_on_a_damaged_one() {
 }
 
 #[test]
-fn a_locked_repository_is_a_one_line_error() {
+fn readers_work_beside_a_writer_and_writers_name_who_holds_it() {
     let repo = Repo::new();
     repo.put("d", "k", "1");
+    // This test process holds the repository open for writing.
     let held = strata::Repository::open(repo.path()).unwrap();
+    held.put("d", "k", "2").unwrap();
+    // Reads never wait for a writer: they open read-only and see what it committed.
+    assert_eq!(repo.ok(&["get", "d", "k"]), "2\n");
+    assert!(repo.ok(&["status"]).contains("rows        1"));
+    assert!(repo.ok(&["log", "--oneline"]).lines().count() == 2);
+    assert!(repo.ok(&["fsck"]).contains("no problems"));
+    // A write with --wait 0 fails at once, naming the holder by pid.
+    let holder = format!("process {}", std::process::id());
     for args in [
-        &["get", "d", "k"][..],
-        &["put", "d", "k", "2"],
-        &["status"],
-        &["fsck"],
-        &["log"],
+        &["put", "d", "k", "3", "--wait", "0"][..],
+        &["del", "d", "k", "--wait", "0"],
     ] {
         let stderr = repo.fail(args);
-        assert!(stderr.contains("locked"), "{stderr}");
+        assert!(stderr.contains("locked by"), "{stderr}");
+        assert!(stderr.contains(&holder), "{stderr}");
         assert!(stderr.contains(".strata"), "{stderr}");
     }
+    // With a wait, it says once whom it waits for, then fails when the wait is over.
+    let started = std::time::Instant::now();
+    let output = repo.run(&["put", "d", "k", "3", "--wait", "1"]);
+    assert_eq!(output.status.code(), Some(1));
+    assert!(started.elapsed() >= std::time::Duration::from_secs(1));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    let lines: Vec<&str> = stderr.lines().collect();
+    assert_eq!(lines.len(), 2, "{stderr}");
+    assert!(
+        lines[0].starts_with("strata: note: waiting up to 1 second for process"),
+        "{stderr}"
+    );
+    assert!(
+        lines[1].contains("(waited 1 second; --wait SECS waits longer)"),
+        "{stderr}"
+    );
     drop(held);
-    assert_eq!(repo.ok(&["get", "d", "k"]), "1\n");
+    repo.ok(&["put", "d", "k", "3", "--wait", "0"]);
+    assert_eq!(repo.ok(&["get", "d", "k"]), "3\n");
 }
 
 #[test]
@@ -339,6 +367,13 @@ fn every_command_has_help_with_an_example() {
         &["graph", "get"],
         &["graph", "heads"],
         &["graph", "changes"],
+        &["ls"],
+        &["rows"],
+        &["show"],
+        &["import"],
+        &["export"],
+        &["demo"],
+        &["completions"],
     ];
     let dir = tempfile::tempdir().unwrap();
     for command in commands {
@@ -359,6 +394,23 @@ fn every_command_has_help_with_an_example() {
             assert!(
                 help.contains("Example"),
                 "no example in help of {command:?}:\n{help}"
+            );
+        }
+        // The repository options stand apart from the command's own, under their heading;
+        // the commands that work on no repository do not take them.
+        let repo_free = matches!(command, [] | ["demo" | "completions" | "files" | "graph"]);
+        if !repo_free {
+            let heading = help.find("\nRepository:\n");
+            let option = help.find("--repo <PATH>");
+            assert!(
+                heading.is_some() && option > heading,
+                "--repo is not under its heading in help of {command:?}:\n{help}"
+            );
+        }
+        if matches!(command, ["demo" | "completions"]) {
+            assert!(
+                !help.contains("--repo"),
+                "{command:?} takes --repo:\n{help}"
             );
         }
     }

@@ -423,7 +423,16 @@ fn a_concurrent_write_is_a_fork_that_get_forks_and_status_show() {
 
     // Naming both versions resolves the fork with a merge commit.
     let merged = repo
-        .ok(&["put", "d", "k", r#""both""#, "--replaces", &ours, &theirs])
+        .ok(&[
+            "put",
+            "d",
+            "k",
+            r#""both""#,
+            "--replaces",
+            &ours,
+            "--replaces",
+            &theirs,
+        ])
         .trim()
         .to_string();
     assert_eq!(repo.ok(&["get", "d", "k"]), "\"both\"\n");

@@ -1,20 +1,15 @@
-//! The README's "Five-minute tour", run as written.
+//! The README's "Five-minute tour", pasted into a shell as written.
 //!
-//! Every ```sh block of that section is a transcript: `$ strata …` lines are commands (run
-//! with the real binary, in order, each of which must succeed), `$ cd DIR` changes folder,
-//! and the other lines are the output the command before printed. Output is checked
-//! loosely, because versions, times and device ids differ on every run: each shown line
-//! must appear among the command's real output lines, in order, once every run of 8+ hex
-//! characters and every number is normalized; `...` inside a line matches anything, and a
-//! line that is only `...` marks lines left out. Versions the README shows are mapped to
-//! the real ones as they are printed, so a later `--replaces e923798e` uses the version the
-//! run really made.
-//!
-//! The run happens in a temporary folder laid out like this repository (`examples/` is
-//! copied in), so the tour's relative paths work as they do for a reader.
+//! Every ```sh block of that section is a transcript: `$ ` lines are what a reader pastes,
+//! the other lines the output the command before printed. The commands run, in order, in
+//! one `sh` with `set -e` (each must succeed), from a temporary copy of this folder's
+//! `examples/`, with the real binary first on PATH and TMPDIR pointing at a folder of the
+//! test's own. Output is checked loosely, because versions, times and device ids differ on
+//! every run: each shown line must appear among the command's real output lines, in order,
+//! once every run of 8+ hex characters and every number is normalized; `...` inside a line
+//! matches anything, and a line that is only `...` marks lines left out.
 
-use std::collections::HashMap;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 
 const BIN: &str = env!("CARGO_BIN_EXE_strata");
@@ -61,56 +56,6 @@ fn tour_steps(readme: &str) -> Vec<Step> {
         }
     }
     steps
-}
-
-/// Splits a command line as a POSIX shell would, for the quoting the tour uses: single
-/// quotes, double quotes (with `\"` and `\\`), backslash escapes, `#` comments.
-fn shell_words(line: &str) -> Vec<String> {
-    let mut words = Vec::new();
-    let mut word: Option<String> = None;
-    let mut chars = line.chars().peekable();
-    while let Some(c) = chars.next() {
-        match c {
-            ' ' | '\t' => {
-                if let Some(w) = word.take() {
-                    words.push(w);
-                }
-            }
-            '#' if word.is_none() => break,
-            '\'' => {
-                let w = word.get_or_insert_with(String::new);
-                for c in chars.by_ref() {
-                    if c == '\'' {
-                        break;
-                    }
-                    w.push(c);
-                }
-            }
-            '"' => {
-                let w = word.get_or_insert_with(String::new);
-                while let Some(c) = chars.next() {
-                    match c {
-                        '"' => break,
-                        '\\' if matches!(chars.peek(), Some('"' | '\\' | '$' | '`')) => {
-                            w.push(chars.next().unwrap());
-                        }
-                        c => w.push(c),
-                    }
-                }
-            }
-            '\\' => {
-                let w = word.get_or_insert_with(String::new);
-                if let Some(c) = chars.next() {
-                    w.push(c);
-                }
-            }
-            c => word.get_or_insert_with(String::new).push(c),
-        }
-    }
-    if let Some(w) = word {
-        words.push(w);
-    }
-    words
 }
 
 /// Every maximal run of at least 8 lowercase hex characters, in order.
@@ -203,6 +148,9 @@ fn copy_dir(from: &Path, to: &Path) {
     }
 }
 
+/// Marks the start of each command's output in the shell's stdout.
+const MARK: &str = "@@strata-readme-step@@";
+
 #[test]
 fn the_five_minute_tour_runs_as_written() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
@@ -214,123 +162,97 @@ fn the_five_minute_tour_runs_as_written() {
         steps.len()
     );
 
+    // A checkout as a reader has it (examples/ only), and a TMPDIR of the test's own.
     let work = tempfile::tempdir().unwrap();
-    copy_dir(&root.join("examples"), &work.path().join("examples"));
-    let mut cwd: PathBuf = work.path().to_path_buf();
-    // Versions as the README shows them → as this run made them.
-    let mut versions: HashMap<String, String> = HashMap::new();
-    let mut outputs: Vec<(String, String)> = Vec::new();
+    let checkout = work.path().join("checkout");
+    copy_dir(&root.join("examples"), &checkout.join("examples"));
+    let tmp = work.path().join("tmp");
+    std::fs::create_dir(&tmp).unwrap();
+    let mut script = String::from("set -e\n");
+    for (i, step) in steps.iter().enumerate() {
+        script.push_str(&format!("echo '{MARK} {i}'\n{}\n", step.line));
+        // Commit times order forks: keep them apart by more than a millisecond.
+        script.push_str("sleep 0.01\n");
+    }
+    script.push_str("echo \"$PWD\" > \"$TMPDIR/tour-folder\"\n");
+    let bin = Path::new(BIN).parent().unwrap();
+    let path = format!(
+        "{}:{}",
+        bin.display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    let output = Command::new("sh")
+        .args(["-c", &script])
+        .current_dir(&checkout)
+        .env("PATH", path)
+        .env("TMPDIR", &tmp)
+        .env_remove("STRATA_REPO")
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8(output.stdout).unwrap();
+    assert!(
+        output.status.success(),
+        "the tour failed:\n{stdout}\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
 
-    for step in &steps {
-        let mut words = shell_words(&step.line);
-        assert!(!words.is_empty(), "empty command in the tour");
-        if words[0] == "cd" {
-            assert_eq!(words.len(), 2, "`{}`: cd takes one folder", step.line);
-            cwd = cwd.join(&words[1]);
-            assert!(cwd.is_dir(), "`{}`: no such folder", step.line);
-            assert!(step.shown.is_empty());
+    // Each command's output, by step.
+    let mut outputs: Vec<String> = vec![String::new(); steps.len()];
+    let mut current = None;
+    for line in stdout.lines() {
+        if let Some(i) = line
+            .strip_prefix(MARK)
+            .and_then(|n| n.trim().parse::<usize>().ok())
+        {
+            current = Some(i);
             continue;
         }
-        assert_eq!(
-            words[0], "strata",
-            "`{}`: the tour may only run strata and cd",
-            step.line
-        );
-        let redirect = match words.iter().position(|w| w == ">") {
-            Some(at) => {
-                assert_eq!(at + 2, words.len(), "`{}`: `>` takes one file", step.line);
-                let file = words.pop().unwrap();
-                words.pop();
-                Some(cwd.join(file))
-            }
-            None => None,
-        };
-        // A version the README shows, by prefix, becomes this run's.
-        for word in words.iter_mut() {
-            if word.len() >= 8 && hex_runs(word) == [word.as_str()] {
-                let matches: Vec<&String> = versions
-                    .keys()
-                    .filter(|v| v.starts_with(word.as_str()))
-                    .collect();
-                assert!(
-                    matches.len() == 1,
-                    "`{}`: {word} names no version shown earlier in the tour",
-                    step.line
-                );
-                *word = versions[matches[0]][..word.len()].to_string();
-            }
-        }
-        // Commit times order forks: keep them apart by more than a millisecond.
-        std::thread::sleep(std::time::Duration::from_millis(5));
-        let output = Command::new(BIN)
-            .args(&words[1..])
-            .current_dir(&cwd)
-            .env_remove("STRATA_REPO")
-            .output()
-            .unwrap();
-        let stdout = String::from_utf8(output.stdout).unwrap();
-        assert!(
-            output.status.success(),
-            "`{}` (run as {words:?}) failed: {}{}",
-            step.line,
-            stdout,
-            String::from_utf8_lossy(&output.stderr)
-        );
-        if let Some(file) = &redirect {
-            std::fs::write(file, &stdout).unwrap();
-            assert!(step.shown.is_empty());
-        }
-
+        let i = current.expect("output before the first command");
+        outputs[i].push_str(line);
+        outputs[i].push('\n');
+    }
+    for (step, real) in steps.iter().zip(&outputs) {
         // The output shown must appear, in order.
-        let real: Vec<String> = stdout.lines().map(normalize).collect();
+        let lines: Vec<String> = real.lines().map(normalize).collect();
         let mut at = 0;
         for shown in &step.shown {
             if shown.trim() == "..." {
                 continue;
             }
             let pattern = normalize(shown);
-            match real[at..].iter().position(|line| glob(&pattern, line)) {
+            match lines[at..].iter().position(|line| glob(&pattern, line)) {
                 Some(found) => at += found + 1,
                 None => panic!(
-                    "`{}`: the README shows\n  {shown}\nbut the output (from line {}) was:\n{stdout}",
+                    "`{}`: the README shows\n  {shown}\nbut the output (from line {}) was:\n{real}",
                     step.line,
                     at + 1
                 ),
             }
         }
-        // Learn the versions the output shows, when it is shown whole.
-        if !step.shown.iter().any(|l| l.contains("...")) {
-            let shown_text = step.shown.join("\n");
-            let shown: Vec<&str> = hex_runs(&shown_text)
-                .into_iter()
-                .filter(|r| r.len() == 64)
-                .collect();
-            let made: Vec<&str> = hex_runs(&stdout)
-                .into_iter()
-                .filter(|r| r.len() == 64)
-                .collect();
-            for (shown, made) in shown.iter().zip(&made) {
-                versions
-                    .entry(shown.to_string())
-                    .or_insert_with(|| made.to_string());
-            }
-        }
-        outputs.push((step.line.clone(), stdout));
     }
+
+    // It ran in a temporary folder and left nothing in the checkout.
+    let folder = std::fs::read_to_string(tmp.join("tour-folder")).unwrap();
+    assert!(Path::new(folder.trim()).starts_with(&tmp), "{folder}");
+    let left: Vec<_> = std::fs::read_dir(&checkout)
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    assert_eq!(left, ["examples"]);
 
     // A few results, checked exactly.
     let output_of = |prefix: &str| -> &str {
-        &outputs
+        let at = steps
             .iter()
-            .find(|(line, _)| line.starts_with(prefix))
-            .unwrap_or_else(|| panic!("the tour has no `{prefix}`"))
-            .1
+            .position(|step| step.line.starts_with(prefix))
+            .unwrap_or_else(|| panic!("the tour has no `{prefix}`"));
+        &outputs[at]
     };
     assert!(
         output_of("strata import").starts_with("imported 3,376 rows into airports in 1 commit")
     );
-    assert!(output_of("strata forks airports SFO").lines().count() == 2);
-    let merged = output_of("strata merge").trim();
+    assert_eq!(output_of("strata forks airports SFO").lines().count(), 2);
+    let merged = output_of("strata merge \"$official\"").trim();
     assert_eq!(merged.len(), 64);
     let diff = output_of("strata diff");
     assert!(diff.starts_with("M airports SFO\n"), "{diff}");
@@ -340,11 +262,12 @@ fn the_five_minute_tour_runs_as_written() {
         old.contains(r#""name":"San Francisco International","#),
         "{old}"
     );
-    let exported = std::fs::read_to_string(cwd.join("airports.csv")).unwrap();
+    let folder = Path::new(folder.trim());
+    let exported = std::fs::read_to_string(folder.join("airports.csv")).unwrap();
     assert_eq!(exported.lines().count(), 3377);
     assert!(exported.contains("\nSFO,San Francisco International Airport,San Francisco,"));
     // Apart from the merged row, the export is the original file.
-    let original = std::fs::read_to_string(work.path().join("examples/airports.csv")).unwrap();
+    let original = std::fs::read_to_string(checkout.join("examples/airports.csv")).unwrap();
     let changed: Vec<(&str, &str)> = original
         .lines()
         .zip(exported.lines())
@@ -355,19 +278,7 @@ fn the_five_minute_tour_runs_as_written() {
 }
 
 #[test]
-fn shell_words_and_normalize() {
-    assert_eq!(
-        shell_words(r#"strata put a b '{"x":"y z"}' -m "it's \"ok\"" # note"#),
-        [
-            "strata",
-            "put",
-            "a",
-            "b",
-            r#"{"x":"y z"}"#,
-            "-m",
-            r#"it's "ok""#
-        ]
-    );
+fn normalize_and_glob() {
     assert_eq!(
         normalize("imported 3,376 rows (0.05 s, 67,105 rows/s)  e923798e55"),
         "imported 0 rows (0 s, 0 rows/s) #"

@@ -2,8 +2,9 @@
 //!
 //! A blob lives at `blobs/<first 2 hex>/<remaining 62 hex>`. The path is derived from the
 //! hash alone (validated hex), never from a row key, so no key can escape the folder.
-//! Blobs are written and read as streams: written to a temporary file while hashing, then
-//! renamed into place; read through a reader that checks the hash when it reaches the end.
+//! Blobs are written and read as streams: written to a temporary file while hashing
+//! (`tempfile::NamedTempFile`, removed if the write fails), synced, then renamed into place
+//! (`persist`); read through a reader that checks the hash when it reaches the end.
 
 use std::collections::HashMap;
 use std::fs::{self, File};
@@ -63,45 +64,41 @@ impl Blobs {
         let mut buf = vec![0u8; CHUNK];
         match self {
             Blobs::Dir(dir) => {
-                let tmp = dir
-                    .join("tmp")
-                    .join(hex::encode(rand::random::<[u8; 16]>()));
-                let result = (|| {
-                    let mut file = File::create(&tmp)
-                        .map_err(io_error(format!("creating {}", tmp.display())))?;
-                    loop {
-                        let n = reader
-                            .read(&mut buf)
-                            .map_err(io_error("reading the file to store".into()))?;
-                        if n == 0 {
-                            break;
-                        }
-                        digest.update(&buf[..n]);
-                        file.write_all(&buf[..n])
-                            .map_err(io_error(format!("writing {}", tmp.display())))?;
-                        size += n as u64;
+                // Written to a temporary file beside the blobs (removed if anything fails),
+                // synced, and renamed into place only once its hash is known.
+                let tmp_dir = dir.join("tmp");
+                let mut file = tempfile::NamedTempFile::new_in(&tmp_dir).map_err(io_error(
+                    format!("creating a file in {}", tmp_dir.display()),
+                ))?;
+                loop {
+                    let n = reader
+                        .read(&mut buf)
+                        .map_err(io_error("reading the file to store".into()))?;
+                    if n == 0 {
+                        break;
                     }
-                    file.sync_all()
-                        .map_err(io_error(format!("syncing {}", tmp.display())))?;
-                    let hash = hex::encode(digest.finalize_reset());
-                    let target = Blobs::path_of(dir, &hash)?;
-                    if let Some(parent) = target.parent() {
-                        fs::create_dir_all(parent)
-                            .map_err(io_error(format!("creating {}", parent.display())))?;
-                    }
-                    fs::rename(&tmp, &target)
-                        .map_err(io_error(format!("storing {}", target.display())))?;
-                    if let Some(parent) = target.parent() {
-                        File::open(parent)
-                            .and_then(|d| d.sync_all())
-                            .map_err(io_error(format!("syncing {}", parent.display())))?;
-                    }
-                    Ok(FileRef { hash, size })
-                })();
-                if result.is_err() {
-                    let _ = fs::remove_file(&tmp);
+                    digest.update(&buf[..n]);
+                    file.write_all(&buf[..n])
+                        .map_err(io_error(format!("writing {}", file.path().display())))?;
+                    size += n as u64;
                 }
-                result
+                file.as_file()
+                    .sync_all()
+                    .map_err(io_error(format!("syncing {}", file.path().display())))?;
+                let hash = hex::encode(digest.finalize_reset());
+                let target = Blobs::path_of(dir, &hash)?;
+                if let Some(parent) = target.parent() {
+                    fs::create_dir_all(parent)
+                        .map_err(io_error(format!("creating {}", parent.display())))?;
+                }
+                file.persist(&target)
+                    .map_err(|e| Error::io(format!("storing {}", target.display()), e.error))?;
+                if let Some(parent) = target.parent() {
+                    File::open(parent)
+                        .and_then(|d| d.sync_all())
+                        .map_err(io_error(format!("syncing {}", parent.display())))?;
+                }
+                Ok(FileRef { hash, size })
             }
             Blobs::Memory(map) => {
                 let mut bytes = Vec::new();

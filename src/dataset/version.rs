@@ -9,7 +9,7 @@
 use std::fmt;
 
 use super::index::VersionIndex;
-use crate::error::{Error, Result};
+use crate::error::{Error, Result, excerpt};
 use crate::graph::read_node;
 use crate::store::Tables;
 
@@ -130,7 +130,10 @@ pub(crate) fn resolve(
                 1
             } else {
                 steps.parse::<u64>().map_err(|_| {
-                    Error::InvalidArgument(format!("{name:?}: what follows ~ must be a number"))
+                    Error::InvalidArgument(format!(
+                        "{:?}: what follows ~ must be a number",
+                        excerpt(name)
+                    ))
                 })?
             };
             (base, steps)
@@ -138,7 +141,7 @@ pub(crate) fn resolve(
         None => (name, 0),
     };
     let not_found = |pending| Error::VersionNotFound {
-        name: name.to_string(),
+        name: excerpt(name).into_owned(),
         pending,
     };
     let mut version = match base {
@@ -165,7 +168,8 @@ pub(crate) fn resolve(
         let record = index.record(tables, iseq)?;
         let parent = record.first_parent().ok_or_else(|| {
             Error::InvalidArgument(format!(
-                "{name:?} goes back past the first commit of its history"
+                "{:?} goes back past the first commit of its history",
+                excerpt(name)
             ))
         })?;
         version = Version(index.record(tables, parent)?.inner.node.clone());
@@ -202,7 +206,7 @@ fn by_prefix(
         0 => Err(not_found(pending)),
         1 => Ok(Version(versions.remove(0))),
         _ => Err(Error::AmbiguousVersion {
-            prefix: prefix.to_string(),
+            prefix: excerpt(prefix).into_owned(),
             matches: versions.into_iter().take(5).collect(),
         }),
     }

@@ -5,7 +5,7 @@
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::process::{Child, Command, Output, Stdio};
 
 use serde_json::Value;
 
@@ -83,16 +83,21 @@ impl Repo {
             .unwrap()
     }
 
-    /// Runs `strata ARGS` with `input` on standard input.
-    pub fn run_with_input(&self, args: &[&str], input: &[u8]) -> Output {
-        let mut child = strata()
+    /// Starts `strata ARGS` in the repository's folder, its output piped.
+    pub fn spawn(&self, args: &[&str], stdin: Stdio) -> Child {
+        strata()
             .args(args)
             .current_dir(self.path())
-            .stdin(Stdio::piped())
+            .stdin(stdin)
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()
-            .unwrap();
+            .unwrap()
+    }
+
+    /// Runs `strata ARGS` with `input` on standard input.
+    pub fn run_with_input(&self, args: &[&str], input: &[u8]) -> Output {
+        let mut child = self.spawn(args, Stdio::piped());
         child.stdin.take().unwrap().write_all(input).unwrap();
         child.wait_with_output().unwrap()
     }

@@ -1,25 +1,43 @@
 //! `strata`, the command-line tool: a thin layer over the library's public API.
 //!
-//! One module per command group, each with clap `Args` structs and `run` functions. Data
-//! goes to stdout, progress and errors to stderr (errors as one line `strata: <error>`).
-//! Exit codes: 0 ok, 1 failure (including "not found"), 2 usage error. `docs/cli.md`
-//! documents every command.
+//! One file per command group, each with clap `Args` structs that implement [`Run`]; one
+//! output layer (`output`: text or JSON); opening the repository in one place (`open`:
+//! read-only for reads, waiting for the lock for writes). Data goes to stdout, progress and
+//! errors to stderr (errors as one line `strata: <error>`). Exit codes: 0 ok, 1 failure
+//! (including "not found"), 2 usage error. `docs/cli.md` documents every command.
+//!
+//! Adding a command group: one file with its `Args` and their `Run`, one line in
+//! `commands!` below.
 
+mod args;
 mod check;
-mod context;
+mod command;
+mod commits;
+mod compare;
 mod demo;
+mod error;
+mod export;
 mod files;
+mod import;
+mod lanes;
+mod ls;
+mod merge;
+mod open;
+mod output;
 mod plumbing;
+mod progress;
 mod repo;
+mod resolve;
 mod rows;
-mod transfer;
 mod versions;
 
 use std::io::{self, Write};
 use std::process::ExitCode;
 
-use clap::{CommandFactory, Parser, Subcommand};
-use context::{CliError, CliResult, Global};
+use clap::{CommandFactory, Parser};
+use command::Run;
+use error::CliResult;
+use open::RepoPath;
 
 /// strata: a versioned, forkable, replicating dataset store (git for datasets, for devices
 /// that are offline most of the time).
@@ -27,35 +45,55 @@ use context::{CliError, CliResult, Global};
 #[command(name = "strata", version, propagate_version = true)]
 struct Cli {
     #[command(flatten)]
-    global: Global,
+    top: RepoPath,
 
     #[command(subcommand)]
     command: Command,
 }
 
-#[derive(Debug, Subcommand)]
-enum Command {
+/// Declares the commands: each variant's arguments run themselves.
+macro_rules! commands {
+    ($($(#[$meta:meta])* $name:ident($args:ty),)*) => {
+        #[derive(Debug, clap::Subcommand)]
+        enum Command {
+            $($(#[$meta])* $name($args),)*
+        }
+
+        impl Run for Command {
+            fn run(self, top: &RepoPath) -> CliResult {
+                match self {
+                    $(Command::$name(args) => args.run(top),)*
+                }
+            }
+        }
+    };
+}
+
+commands! {
     Init(repo::InitArgs),
     Status(repo::StatusArgs),
     Put(rows::PutArgs),
     Get(rows::GetArgs),
     Del(rows::DelArgs),
+    #[command(visible_alias = "rows")]
+    Ls(ls::LsArgs),
     History(rows::HistoryArgs),
     Forks(rows::ForksArgs),
-    Datasets(rows::DatasetsArgs),
-    Import(transfer::ImportArgs),
-    Export(transfer::ExportArgs),
+    Datasets(ls::DatasetsArgs),
+    Import(import::ImportArgs),
+    Export(export::ExportArgs),
     Log(versions::LogArgs),
     Heads(versions::HeadsArgs),
+    Show(versions::ShowArgs),
     Checkout(versions::CheckoutArgs),
-    Diff(versions::DiffArgs),
-    Merge(versions::MergeArgs),
+    Diff(compare::DiffArgs),
+    Merge(merge::MergeArgs),
     #[command(subcommand)]
     Files(files::FilesCommand),
     Fsck(check::FsckArgs),
     #[command(subcommand)]
     Graph(plumbing::GraphCommand),
-    Demo(demo::Args),
+    Demo(demo::DemoArgs),
     Completions(CompletionsArgs),
 }
 
@@ -68,33 +106,12 @@ struct CompletionsArgs {
     shell: clap_complete::Shell,
 }
 
-fn run(cli: Cli) -> CliResult {
-    let global = &cli.global;
-    match cli.command {
-        Command::Init(args) => repo::init(global, args),
-        Command::Status(args) => repo::status(global, args),
-        Command::Put(args) => rows::put(global, args),
-        Command::Get(args) => rows::get(global, args),
-        Command::Del(args) => rows::del(global, args),
-        Command::History(args) => rows::history(global, args),
-        Command::Forks(args) => rows::forks(global, args),
-        Command::Datasets(args) => rows::datasets(global, args),
-        Command::Import(args) => transfer::import(global, args),
-        Command::Export(args) => transfer::export(global, args),
-        Command::Log(args) => versions::log(global, args),
-        Command::Heads(args) => versions::heads(global, args),
-        Command::Checkout(args) => versions::checkout(global, args),
-        Command::Diff(args) => versions::diff(global, args),
-        Command::Merge(args) => versions::merge(global, args),
-        Command::Files(command) => files::run(global, command),
-        Command::Fsck(args) => check::fsck(global, args),
-        Command::Graph(command) => plumbing::run(global, command),
-        Command::Demo(args) => demo::run(args),
-        Command::Completions(args) => {
-            let mut out = io::stdout().lock();
-            clap_complete::generate(args.shell, &mut Cli::command(), "strata", &mut out);
-            Ok(())
-        }
+impl Run for CompletionsArgs {
+    fn run(self, _: &RepoPath) -> CliResult {
+        let mut out = io::stdout().lock();
+        clap_complete::generate(self.shell, &mut Cli::command(), "strata", &mut out);
+        out.flush()?;
+        Ok(())
     }
 }
 
@@ -102,12 +119,19 @@ fn main() -> ExitCode {
     // On a usage error clap prints the usage and exits with code 2; `--help` and
     // `--version` exit with 0.
     let cli = Cli::parse();
-    match run(cli) {
+    if cli.top.repo.is_some() && matches!(cli.command, Command::Demo(_) | Command::Completions(_)) {
+        let mut usage = Cli::command();
+        usage
+            .error(
+                clap::error::ErrorKind::ArgumentConflict,
+                "`demo` and `completions` work on no repository: leave out --repo",
+            )
+            .exit();
+    }
+    match cli.command.run(&cli.top) {
         Ok(()) => ExitCode::SUCCESS,
         // The reader of our output went away (`strata export | head`): stop quietly.
-        Err(CliError::Output(source)) if source.kind() == io::ErrorKind::BrokenPipe => {
-            ExitCode::SUCCESS
-        }
+        Err(error) if error.is_broken_pipe() => ExitCode::SUCCESS,
         Err(error) => {
             // Nothing sensible is left to do if stderr itself is gone.
             let _ = writeln!(io::stderr().lock(), "strata: {error}");

@@ -1,11 +1,14 @@
 //! `graph ...`: plumbing over the hyperlog graph, for scripts and tests.
 
-use std::io::Write;
+use std::io::{self, Write};
 
 use serde_json::{Value, json};
-use strata::{Node, TextOrHex};
+use strata::{Node, TextOrHex, excerpt};
 
-use crate::context::{CliResult, Global, stdout, write_json};
+use crate::command::Run;
+use crate::error::{CliError, CliResult};
+use crate::open::{RepoPath, WriteRepo};
+use crate::output::{Output, Render};
 
 /// Low-level access to the graph (hyperlog-compatible nodes).
 ///
@@ -29,16 +32,20 @@ pub enum GraphCommand {
         /// Print the node as JSON.
         #[arg(long)]
         json: bool,
+        #[command(flatten)]
+        repo: WriteRepo,
     },
     /// Print one node.
     ///
     /// Example: `strata graph get 8c7efb22`
     Get {
-        /// The node's key, or a unique prefix of 8+ characters of it.
+        /// The node's key, or a unique prefix of 4+ characters of it.
         key: String,
         /// Print the node as JSON.
         #[arg(long)]
         json: bool,
+        #[command(flatten)]
+        repo: RepoPath,
     },
     /// Print the graph's heads (nodes no other node links to), ordered by key.
     ///
@@ -49,6 +56,8 @@ pub enum GraphCommand {
         /// Print one JSON object per head (NDJSON).
         #[arg(long)]
         json: bool,
+        #[command(flatten)]
+        repo: RepoPath,
     },
     /// Print nodes in local change order after change N.
     ///
@@ -60,75 +69,107 @@ pub enum GraphCommand {
         /// Print one JSON object per node (NDJSON).
         #[arg(long)]
         json: bool,
+        #[command(flatten)]
+        repo: RepoPath,
     },
 }
 
-pub fn run(global: &Global, command: GraphCommand) -> CliResult {
-    let repo = global.open()?;
-    let graph = repo.graph();
-    let mut out = stdout();
-    match command {
-        GraphCommand::Add { value, links, json } => {
-            let node = graph.add(&links, value.as_bytes())?;
-            if json {
-                write_json(&mut out, &node_json(&node))?;
-            } else {
-                writeln!(out, "{}", node.key)?;
-            }
-        }
-        GraphCommand::Get { key, json } => {
-            // A full key, or a unique prefix of 4+ characters.
-            let node = graph.find(&key)?;
-            if json {
-                write_json(&mut out, &node_json(&node))?;
-            } else {
+/// The longest node key: a SHA-512 in hex (strata's own are SHA-256, 64 characters).
+const MAX_KEY: usize = 128;
+
+/// How a node is printed as text.
+#[derive(Clone, Copy)]
+enum Style {
+    /// Its key.
+    Key,
+    /// Every field, one per line.
+    Full,
+    /// `CHANGE KEY LOG SEQ`, tab-separated.
+    Change,
+}
+
+struct Shown(Node, Style);
+
+impl Render for Shown {
+    /// A node as JSON: its key, links, value (text, or `{"hex": …}`), and where it is
+    /// recorded.
+    fn json(&self) -> Value {
+        let node = &self.0;
+        json!({
+            "key": node.key,
+            "links": node.links,
+            "value": TextOrHex(&node.value),
+            "change": node.change,
+            "log": node.log,
+            "seq": node.seq,
+            "identity": node.identity.as_ref().map(hex::encode),
+            "signature": node.signature.as_ref().map(hex::encode),
+        })
+    }
+
+    fn text(&self, out: &mut dyn Write) -> io::Result<()> {
+        let node = &self.0;
+        match self.1 {
+            Style::Key => writeln!(out, "{}", node.key),
+            Style::Change => writeln!(
+                out,
+                "{}\t{}\t{}\t{}",
+                node.change, node.key, node.log, node.seq
+            ),
+            Style::Full => {
                 writeln!(out, "key       {}", node.key)?;
                 writeln!(out, "change    {}", node.change)?;
                 writeln!(out, "log       {} (seq {})", node.log, node.seq)?;
                 for link in &node.links {
                     writeln!(out, "link      {link}")?;
                 }
-                writeln!(out, "value     {}", TextOrHex(&node.value))?;
-            }
-        }
-        GraphCommand::Heads { json } => {
-            for node in graph.heads()? {
-                if json {
-                    write_json(&mut out, &node_json(&node))?;
-                } else {
-                    writeln!(out, "{}", node.key)?;
-                }
-            }
-        }
-        GraphCommand::Changes { since, json } => {
-            for node in graph.changes(since) {
-                let node = node?;
-                if json {
-                    write_json(&mut out, &node_json(&node))?;
-                } else {
-                    writeln!(
-                        out,
-                        "{}\t{}\t{}\t{}",
-                        node.change, node.key, node.log, node.seq
-                    )?;
-                }
+                writeln!(out, "value     {}", TextOrHex(&node.value))
             }
         }
     }
-    out.flush()?;
-    Ok(())
 }
 
-/// A node as JSON: its key, links, value (text, or `{"hex": …}`), and where it is recorded.
-fn node_json(node: &Node) -> Value {
-    json!({
-        "key": node.key,
-        "links": node.links,
-        "value": TextOrHex(&node.value),
-        "change": node.change,
-        "log": node.log,
-        "seq": node.seq,
-        "identity": node.identity.as_ref().map(hex::encode),
-        "signature": node.signature.as_ref().map(hex::encode),
-    })
+impl Run for GraphCommand {
+    fn run(self, top: &RepoPath) -> CliResult {
+        match self {
+            GraphCommand::Add {
+                value,
+                links,
+                json,
+                repo,
+            } => {
+                let node = repo.open(top)?.graph().add(&links, value.as_bytes())?;
+                let mut out = Output::new(json);
+                out.show(&Shown(node, Style::Key))?;
+                out.finish()
+            }
+            GraphCommand::Get { key, json, repo } => {
+                // No node key is longer than a hash; do not quote a long name back whole.
+                if key.len() > MAX_KEY {
+                    return Err(CliError::NotFound(format!(
+                        "not found: node {}",
+                        excerpt(&key)
+                    )));
+                }
+                let node = repo.read(top)?.graph().find(&key)?;
+                let mut out = Output::new(json);
+                out.show(&Shown(node, Style::Full))?;
+                out.finish()
+            }
+            GraphCommand::Heads { json, repo } => {
+                let mut out = Output::new(json);
+                for node in repo.read(top)?.graph().heads()? {
+                    out.show(&Shown(node, Style::Key))?;
+                }
+                out.finish()
+            }
+            GraphCommand::Changes { since, json, repo } => {
+                let mut out = Output::new(json);
+                for node in repo.read(top)?.graph().changes(since) {
+                    out.show(&Shown(node?, Style::Change))?;
+                }
+                out.finish()
+            }
+        }
+    }
 }
