@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use rand::{Rng, SeedableRng};
 use strata::{Doc, Error, Graph, GraphOptions, Node, Repository};
-use strata::{Limits, Mode, Payload, Session, Stop, memory};
+use strata::{Limits, Mode, Payload, PipeReader, PipeWriter, Session, Stop, duplex};
 
 fn graph(log: &str) -> Graph {
     Graph::in_memory(GraphOptions {
@@ -98,7 +98,7 @@ fn wants(stream: &[u8]) -> Vec<(String, u64)> {
 
 /// Runs `a` against `b` over an in-memory duplex, recording what each side sends.
 fn sync_recorded(a: &Graph, b: &Graph) -> (Vec<u8>, Vec<u8>) {
-    let (a_end, b_end) = memory::duplex(64 * 1024);
+    let (a_end, b_end) = duplex(64 * 1024);
     let (a_seen, b_seen) = (Arc::default(), Arc::default());
     let a_tap = Tap {
         inner: a_end.writer,
@@ -183,7 +183,11 @@ fn diverged(each: usize) -> (Graph, Graph) {
 #[test]
 fn pipes_of_three_bytes_do_not_deadlock() {
     let (a, b) = diverged(1500);
-    let (ra, rb) = memory::sync_over(3, &Session::new(), &a, &Session::new(), &b).unwrap();
+    let (a_end, b_end) = duplex(3);
+    let b_graph = b.clone();
+    let other = thread::spawn(move || Session::new().run(&b_graph, b_end.reader, b_end.writer));
+    let ra = Session::new().run(&a, a_end.reader, a_end.writer).unwrap();
+    let rb = other.join().unwrap().unwrap();
     assert_eq!(head_keys(&a), head_keys(&b));
     assert_eq!(a.change_count(), 3001);
     assert_eq!(
@@ -202,17 +206,21 @@ fn pipes_of_three_bytes_do_not_deadlock() {
 #[test]
 fn modes_push_and_pull_move_nodes_one_way() {
     let (a, b) = diverged(20);
-    memory::sync(&Session::new().mode(Mode::Push), &a, &Session::new(), &b).unwrap();
+    Session::new()
+        .mode(Mode::Push)
+        .run_in_memory(&a, &Session::new(), &b)
+        .unwrap();
     assert_eq!((a.change_count(), b.change_count()), (21, 41));
     let (c, d) = diverged(20);
-    memory::sync(&Session::new().mode(Mode::Pull), &c, &Session::new(), &d).unwrap();
+    Session::new()
+        .mode(Mode::Pull)
+        .run_in_memory(&c, &Session::new(), &d)
+        .unwrap();
     assert_eq!((c.change_count(), d.change_count()), (41, 21));
-    let both = memory::sync(
-        &Session::new().mode(Mode::Pull),
-        &c,
-        &Session::new().mode(Mode::Pull),
-        &d,
-    );
+    let both =
+        Session::new()
+            .mode(Mode::Pull)
+            .run_in_memory(&c, &Session::new().mode(Mode::Pull), &d);
     assert!(both.unwrap_err().to_string().contains("both pulling"));
 }
 
@@ -246,7 +254,7 @@ fn a_session_cut_at_any_byte_loses_nothing_and_the_next_completes_it() {
     for round in 0..6 {
         let (a, b) = diverged(400);
         let cut_at = rng.random_range(10..60_000);
-        let (a_end, b_end) = memory::duplex(4096);
+        let (a_end, b_end) = duplex(4096);
         let b_graph = b.clone();
         let other = thread::spawn(move || Session::new().run(&b_graph, b_end.reader, b_end.writer));
         let writer = Cut {
@@ -260,7 +268,9 @@ fn a_session_cut_at_any_byte_loses_nothing_and_the_next_completes_it() {
             "round {round}: cut at {cut_at}"
         );
         let (had_a, had_b) = (a.change_count(), b.change_count());
-        let (ra, rb) = memory::sync(&Session::new(), &a, &Session::new(), &b).unwrap();
+        let (ra, rb) = Session::new()
+            .run_in_memory(&a, &Session::new(), &b)
+            .unwrap();
         assert_eq!(head_keys(&a), head_keys(&b), "round {round}");
         assert_eq!(a.change_count(), 801);
         assert_eq!(
@@ -279,7 +289,7 @@ fn live_mode_forwards_both_ways_and_never_echoes() {
     let session = Session::new().live(true).stop_signal(stop.clone());
     let (s1, s2) = (session.clone(), session.clone());
     let (ga, gb) = (a.clone(), b.clone());
-    let running = thread::spawn(move || memory::sync(&s1, &ga, &s2, &gb));
+    let running = thread::spawn(move || s1.run_in_memory(&ga, &s2, &gb));
     for i in 0..30 {
         a.append(format!("live a{i}")).unwrap();
         b.append(format!("live b{i}")).unwrap();
@@ -304,9 +314,9 @@ fn live_mode_forwards_both_ways_and_never_echoes() {
 /// peer (what strata sent, and where to write).
 fn against<F>(session: Session, graph: &Graph, script: F) -> Result<strata::SyncReport, Error>
 where
-    F: FnOnce(memory::PipeReader, memory::PipeWriter) + Send + 'static,
+    F: FnOnce(PipeReader, PipeWriter) + Send + 'static,
 {
-    let (ours, theirs) = memory::duplex(1 << 20);
+    let (ours, theirs) = duplex(1 << 20);
     let peer = thread::spawn(move || script(theirs.reader, theirs.writer));
     let result = session.run(graph, ours.reader, ours.writer);
     peer.join().unwrap();
@@ -334,7 +344,7 @@ fn node_frame(node: &Node) -> Vec<u8> {
 const HANDSHAKE: [u8; 4] = [3, 0, 8, 1];
 
 /// Writes `bytes` and hangs up, then reads until strata closes (so its writes never block).
-fn say_then_drain(bytes: Vec<u8>) -> impl FnOnce(memory::PipeReader, memory::PipeWriter) + Send {
+fn say_then_drain(bytes: Vec<u8>) -> impl FnOnce(PipeReader, PipeWriter) + Send {
     move |mut reader, mut writer| {
         let _ = writer.write_all(&bytes);
         drop(writer);
@@ -478,7 +488,9 @@ fn repositories_sync_rows_and_files() {
     a.put("other", "k2", "v2").unwrap();
     let blob = vec![42u8; 200_000];
     a.put_file("files", "big.bin", &mut &blob[..]).unwrap();
-    let (ra, rb) = memory::sync(&Session::new(), &a, &Session::new(), &b).unwrap();
+    let (ra, rb) = Session::new()
+        .run_in_memory(&a, &Session::new(), &b)
+        .unwrap();
     assert_eq!(rb.progress.payloads_received, 3);
     assert_eq!(rb.progress.files_received, 1);
     assert_eq!(rb.progress.file_bytes_received, 200_000);
@@ -500,11 +512,13 @@ fn graph_only_then_a_full_sync_completes_pending_commits() {
     a.put("d", "hello", "world").unwrap();
     a.put("d", "hello", "again").unwrap();
     let graph_only = Session::new().payload(Payload::GraphOnly);
-    memory::sync(&Session::new(), &a, &graph_only, &b).unwrap();
+    Session::new().run_in_memory(&a, &graph_only, &b).unwrap();
     assert_eq!(b.graph().change_count(), 2);
     assert_eq!(b.status().unwrap().pending, 2);
     assert!(b.get("d", "hello").unwrap().is_none());
-    let (_, rb) = memory::sync(&Session::new(), &a, &Session::new(), &b).unwrap();
+    let (_, rb) = Session::new()
+        .run_in_memory(&a, &Session::new(), &b)
+        .unwrap();
     assert_eq!(rb.progress.nodes_received, 0);
     assert_eq!(rb.progress.payloads_received, 2);
     assert_eq!(b.status().unwrap().pending, 0);
@@ -521,13 +535,9 @@ fn rows_only_and_chosen_datasets() {
     let hash = a.get("sites", "f").unwrap().unwrap().file.unwrap().hash;
 
     let rows = Repository::in_memory().unwrap();
-    memory::sync(
-        &Session::new(),
-        &a,
-        &Session::new().payload(Payload::RowsOnly),
-        &rows,
-    )
-    .unwrap();
+    Session::new()
+        .run_in_memory(&a, &Session::new().payload(Payload::RowsOnly), &rows)
+        .unwrap();
     assert_eq!(rows.get("private", "k").unwrap().unwrap().value, b"secret");
     assert!(rows.get("sites", "f").unwrap().is_some());
     assert!(
@@ -537,7 +547,9 @@ fn rows_only_and_chosen_datasets() {
 
     let chosen = Repository::in_memory().unwrap();
     let only_sites = Session::new().payload(Payload::Datasets(vec![b"sites".to_vec()]));
-    memory::sync(&Session::new(), &a, &only_sites, &chosen).unwrap();
+    Session::new()
+        .run_in_memory(&a, &only_sites, &chosen)
+        .unwrap();
     assert!(chosen.has_blob(&hash).unwrap());
     assert_eq!(
         chosen.status().unwrap().pending,
@@ -552,7 +564,9 @@ fn a_graph_session_and_a_repository_session_exchange_nodes() {
     repo.put("d", "k", "v").unwrap();
     let bare = graph("bare");
     bare.add_doc(Doc::new(vec![], "plain")).unwrap();
-    let (rr, rg) = memory::sync(&Session::new(), &repo, &Session::new(), &bare).unwrap();
+    let (rr, rg) = Session::new()
+        .run_in_memory(&repo, &Session::new(), &bare)
+        .unwrap();
     assert_eq!(
         (rr.progress.nodes_received, rg.progress.nodes_received),
         (1, 1)

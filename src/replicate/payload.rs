@@ -16,13 +16,11 @@ use std::io::Read;
 use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
 use std::thread::JoinHandle;
 
-use sha2::{Digest, Sha256};
-
 use super::message::Message;
 use super::{Payload, Progress};
-use crate::dataset::{Commit, Content, FileRef, OpKind, Operation, Repository};
+use crate::dataset::{Commit, Content, FileRef, OpKind, Operation, Repository, operations_hash};
 use crate::error::{Error, Result};
-use crate::graph::{Node, framed_update};
+use crate::graph::Node;
 use crate::protobuf::{FieldReader, put_bytes, put_varint};
 
 /// What starts a strata hello inside the handshake's metadata.
@@ -104,15 +102,6 @@ impl Hello {
             repository,
         }))
     }
-}
-
-/// The framed SHA-256 of operations, as a commit names them.
-fn operations_hash(operations: &[Vec<u8>]) -> String {
-    let mut digest = Sha256::new();
-    for op in operations {
-        framed_update(&mut digest, op);
-    }
-    hex::encode(digest.finalize())
 }
 
 /// Whether a choice takes the payload of a commit touching `dataset`.
@@ -345,7 +334,7 @@ impl PayloadExchange {
             operations,
             bytes,
         } = self.asked.remove(&hash).unwrap_or_default();
-        let actual = operations_hash(&operations);
+        let actual = operations_hash(operations.iter().map(Vec::as_slice));
         if actual != hash {
             return Err(Error::Replication(format!(
                 "operations checksum mismatch: asked for {hash}, received bytes hashing to {actual}"
