@@ -64,7 +64,8 @@ pub use graph::{
 };
 pub use replicate::{
     DuplexEnd, Limits, Mode, OnTcpSession, Payload, Peer, PipeReader, PipeWriter, Progress,
-    Replica, Session, Stop, SyncReport, TcpServer, duplex, sync_in_memory,
+    Replica, Session, Stop, SyncFile, SyncFileReport, SyncReport, TcpServer, duplex,
+    sync_in_memory,
 };
 pub use store::{Durability, Entry};
 

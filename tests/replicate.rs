@@ -8,7 +8,9 @@ use std::time::{Duration, Instant};
 
 use rand::{Rng, SeedableRng};
 use strata::{Doc, Error, Graph, GraphOptions, Node, Repository};
-use strata::{Limits, Mode, Payload, PipeReader, PipeWriter, Session, Stop, duplex};
+use strata::{
+    Limits, Mode, Payload, PipeReader, PipeWriter, Session, Stop, SyncFile, duplex, sync_in_memory,
+};
 
 fn graph(log: &str) -> Graph {
     Graph::in_memory(GraphOptions {
@@ -572,4 +574,258 @@ fn a_graph_session_and_a_repository_session_exchange_nodes() {
         (1, 1)
     );
     assert_eq!(rr.progress.payloads_sent, 0);
+}
+
+/// What every version of `repo` holds, row by row: the same on every device once synced.
+fn every_version(repo: &Repository) -> Vec<(String, Vec<(Vec<u8>, Vec<u8>, Vec<u8>)>)> {
+    let mut versions: Vec<String> = repo.graph().changes(0).map(|n| n.unwrap().key).collect();
+    versions.sort();
+    versions
+        .into_iter()
+        .map(|key| {
+            let view = repo.at(&repo.resolve(&key).unwrap()).unwrap();
+            let mut rows = Vec::new();
+            for dataset in view.datasets().unwrap() {
+                for row in view.range(&dataset, strata::Range::all()) {
+                    let row = row.unwrap();
+                    rows.push((dataset.clone(), row.key, row.value));
+                }
+            }
+            (key, rows)
+        })
+        .collect()
+}
+
+/// The Mapeo example's forks: two devices edit the same row concurrently and sync; both
+/// show the same two forks; a merge on one resolves them on both after the next sync.
+#[test]
+fn forks_from_two_devices_show_alike_and_a_merge_settles_them_everywhere() {
+    let x = Repository::in_memory().unwrap();
+    let z = Repository::in_memory().unwrap();
+    x.put("points", "A", r#"{"name":"spring"}"#).unwrap();
+    sync_in_memory(&x, &z).unwrap();
+    let on_x = x.put("points", "A", r#"{"name":"well"}"#).unwrap();
+    let on_z = z.put("points", "A", r#"{"name":"fountain"}"#).unwrap();
+    sync_in_memory(&x, &z).unwrap();
+
+    let forks = |repo: &Repository| -> Vec<(String, Vec<u8>)> {
+        let mut forks: Vec<_> = repo
+            .forks("points", "A")
+            .unwrap()
+            .into_iter()
+            .map(|f| (f.version.as_str().to_string(), f.value))
+            .collect();
+        forks.sort();
+        forks
+    };
+    assert_eq!(forks(&x).len(), 2);
+    assert_eq!(forks(&x), forks(&z));
+    let mut both = vec![on_x.as_str().to_string(), on_z.as_str().to_string()];
+    both.sort();
+    assert_eq!(forks(&x).into_iter().map(|f| f.0).collect::<Vec<_>>(), both);
+    assert_eq!(x.heads().unwrap(), z.heads().unwrap());
+    assert!(x.get("points", "A").unwrap().unwrap().forked);
+
+    let merged = z
+        .merge(&[])
+        .put("points", "A", r#"{"name":"well and fountain"}"#)
+        .commit()
+        .unwrap();
+    sync_in_memory(&x, &z).unwrap();
+    for repo in [&x, &z] {
+        assert_eq!(repo.heads().unwrap(), vec![merged.clone()]);
+        let row = repo.get("points", "A").unwrap().unwrap();
+        assert_eq!(row.value, br#"{"name":"well and fountain"}"#);
+        assert!(!row.forked);
+        assert_eq!(repo.forks("points", "A").unwrap().len(), 1);
+    }
+    assert_eq!(every_version(&x), every_version(&z));
+}
+
+fn file_bytes(repo: &Repository, dataset: &str, key: &str) -> Vec<u8> {
+    let mut bytes = Vec::new();
+    repo.open_file(dataset, key)
+        .unwrap()
+        .read_to_end(&mut bytes)
+        .unwrap();
+    bytes
+}
+
+#[test]
+fn files_left_out_by_a_rows_only_sync_come_with_the_next_full_sync() {
+    let a = Repository::in_memory().unwrap();
+    a.put_file("photos", "p1.jpg", &mut &[1u8; 70_000][..])
+        .unwrap();
+    a.put_file("photos", "p2.jpg", &mut &b"small"[..]).unwrap();
+    let b = Repository::in_memory().unwrap();
+    Session::new()
+        .run_in_memory(&a, &Session::new().payload(Payload::RowsOnly), &b)
+        .unwrap();
+    let p1 = b.get("photos", "p1.jpg").unwrap().unwrap().file.unwrap();
+    assert!(!b.has_blob(&p1.hash).unwrap());
+
+    let (_, rb) = Session::new()
+        .run_in_memory(&a, &Session::new(), &b)
+        .unwrap();
+    assert_eq!(rb.progress.nodes_received, 0);
+    assert_eq!(rb.progress.files_received, 2);
+    assert_eq!(rb.progress.file_bytes_received, 70_005);
+    assert_eq!(file_bytes(&b, "photos", "p1.jpg"), vec![1u8; 70_000]);
+    assert_eq!(file_bytes(&b, "photos", "p2.jpg"), b"small");
+    assert!(b.fsck(&mut |_, _| {}).unwrap().is_ok());
+    // Nothing is left to fetch.
+    let (_, again) = Session::new()
+        .run_in_memory(&a, &Session::new(), &b)
+        .unwrap();
+    assert_eq!(again.progress.files_received, 0);
+}
+
+#[test]
+fn a_blob_that_does_not_match_its_hash_is_never_stored() {
+    let dir = tempfile::tempdir().unwrap();
+    for repo in [
+        Repository::init(dir.path()).unwrap(),
+        Repository::in_memory().unwrap(),
+    ] {
+        let right = repo.add_blob(&mut &b"the right bytes"[..]).unwrap();
+        let expected = strata::FileRef {
+            hash: right.hash.replace('0', "1").replace('a', "0"),
+            size: right.size,
+        };
+        assert_ne!(expected.hash, right.hash);
+        let error = repo
+            .add_blob_checked(&mut &b"the wrong bytes"[..], &expected)
+            .unwrap_err();
+        assert!(error.to_string().contains("checksum mismatch"), "{error}");
+        assert!(!repo.has_blob(&expected.hash).unwrap());
+        let wrong = repo.add_blob(&mut &b"probe"[..]).unwrap();
+        assert!(repo.has_blob(&wrong.hash).unwrap());
+        // A longer stream fails as soon as it passes the expected size.
+        let long = vec![7u8; 1 << 20];
+        let small = strata::FileRef {
+            hash: expected.hash.clone(),
+            size: 10,
+        };
+        assert!(repo.add_blob_checked(&mut &long[..], &small).is_err());
+        let long_hash = repo.add_blob(&mut &long[..]).unwrap().hash;
+        // (Stored only by the unchecked call just above.)
+        assert!(repo.has_blob(&long_hash).unwrap());
+        repo.add_blob_checked(&mut &b"the right bytes"[..], &right)
+            .unwrap();
+        assert!(repo.has_blob(&right.hash).unwrap());
+    }
+}
+
+/// A sync file written from `from` for a recipient holding `since`.
+fn sync_file(from: &Repository, since: Vec<(String, u64)>) -> Vec<u8> {
+    let mut out = Vec::new();
+    SyncFile::new().since(since).write(from, &mut out).unwrap();
+    out
+}
+
+fn apply(bytes: &[u8], to: &Repository) -> Result<strata::SyncReport, Error> {
+    SyncFile::new().apply(to, io::Cursor::new(bytes.to_vec()))
+}
+
+#[test]
+fn a_sync_file_brings_what_the_recipient_lacks_and_applying_it_again_changes_nothing() {
+    let a = Repository::in_memory().unwrap();
+    let b = Repository::in_memory().unwrap();
+    a.put("sites", "s1", "one").unwrap();
+    sync_in_memory(&a, &b).unwrap();
+    a.put("sites", "s2", "two").unwrap();
+    a.put_file("photos", "p.jpg", &mut &[9u8; 150_000][..])
+        .unwrap();
+    b.put("sites", "s3", "three").unwrap();
+
+    let bytes = sync_file(&a, b.graph().logs().unwrap());
+    let report = apply(&bytes, &b).unwrap();
+    assert_eq!(report.progress.nodes_received, 2, "only what b lacked");
+    assert_eq!(report.progress.nodes_to_receive, 2);
+    assert_eq!(report.progress.payloads_received, 2);
+    assert_eq!(report.progress.files_received, 1);
+    assert_eq!(b.get("sites", "s2").unwrap().unwrap().value, b"two");
+    assert_eq!(file_bytes(&b, "photos", "p.jpg"), vec![9u8; 150_000]);
+    assert!(b.fsck(&mut |_, _| {}).unwrap().is_ok());
+
+    let before = every_version(&b);
+    let again = apply(&bytes, &b).unwrap();
+    assert_eq!(again.progress.nodes_received, 0);
+    assert_eq!(again.progress.payloads_received, 0);
+    assert_eq!(again.progress.files_received, 0);
+    assert_eq!(every_version(&b), before);
+
+    // And back the other way, everything: a's copy then matches b's at every version.
+    apply(&sync_file(&b, Vec::new()), &a).unwrap();
+    assert_eq!(every_version(&a), every_version(&b));
+    assert_eq!(a.heads().unwrap(), b.heads().unwrap());
+}
+
+#[test]
+fn a_truncated_or_altered_sync_file_is_refused_whole() {
+    let a = Repository::in_memory().unwrap();
+    for i in 0..20 {
+        a.put("sites", format!("s{i}"), format!("value {i}"))
+            .unwrap();
+    }
+    a.put_file("photos", "p.jpg", &mut &[5u8; 100_000][..])
+        .unwrap();
+    let bytes = sync_file(&a, Vec::new());
+    let untouched = |b: &Repository| {
+        assert_eq!(b.graph().change_count(), 0);
+        assert!(b.missing_payloads().unwrap().is_empty());
+        let photo = a.get("photos", "p.jpg").unwrap().unwrap().file.unwrap();
+        assert!(!b.has_blob(&photo.hash).unwrap());
+    };
+    let mut cases: Vec<(String, Vec<u8>)> = Vec::new();
+    for cut in [
+        0,
+        5,
+        13,
+        40,
+        bytes.len() / 3,
+        bytes.len() / 2,
+        bytes.len() - 1,
+    ] {
+        cases.push((format!("cut at {cut}"), bytes[..cut].to_vec()));
+    }
+    for at in [
+        3,
+        20,
+        200,
+        bytes.len() / 2,
+        bytes.len() - 40,
+        bytes.len() - 2,
+    ] {
+        let mut altered = bytes.clone();
+        altered[at] ^= 0x20;
+        cases.push((format!("byte {at} altered"), altered));
+    }
+    cases.push(("a byte appended".into(), [bytes.clone(), vec![0]].concat()));
+    for (what, file) in cases {
+        let b = Repository::in_memory().unwrap();
+        let error = apply(&file, &b).unwrap_err().to_string();
+        assert!(
+            error.contains("sync file") || error.contains("malformed"),
+            "{what}: {error}"
+        );
+        untouched(&b);
+    }
+    let b = Repository::in_memory().unwrap();
+    apply(&bytes, &b).unwrap();
+    assert_eq!(every_version(&a), every_version(&b));
+}
+
+#[test]
+fn a_sync_file_that_does_not_continue_the_recipient_is_refused() {
+    let a = Repository::in_memory().unwrap();
+    a.put("sites", "s1", "one").unwrap();
+    a.put("sites", "s2", "two").unwrap();
+    let b = Repository::in_memory().unwrap();
+    // Written for a recipient holding a's first commit; b holds nothing.
+    let log = a.graph().log_id();
+    let bytes = sync_file(&a, vec![(log, 1)]);
+    let error = apply(&bytes, &b).unwrap_err().to_string();
+    assert!(error.contains("apply an earlier file first"), "{error}");
+    assert_eq!(b.graph().change_count(), 0);
 }

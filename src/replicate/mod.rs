@@ -8,13 +8,14 @@
 //! [`Session::run_in_memory`], [`duplex`]: two replicas in one program), TCP
 //! ([`TcpServer`] for many peers, [`Session::connect_tcp`]), standard streams
 //! ([`Session::serve_stdio`], and [`Session::run_command`] for a child process, so
-//! `ssh host strata serve --stdio` works as with git), and sync files ([`create_bundle`],
-//! [`apply_bundle`]: a session's messages written to a file and played back elsewhere).
+//! `ssh host strata serve --stdio` works as with git), and sync files ([`SyncFile`]: what a
+//! session would send, written to a file and applied elsewhere with the same checks).
 //!
 //! The pieces, top to bottom: `frame.rs` (length prefixes), `message.rs` (the messages),
 //! `connection.rs` (a framed stream whose reading and writing never wait on each other),
 //! `session.rs` (the state machine), `incoming.rs` and `outgoing.rs` (receiving and
-//! sending nodes), `payload.rs` (operations and files). The wire is described byte by byte
+//! sending nodes), `payload.rs` (operations and files), `bundle.rs` (sync files), and the
+//! transports (`memory.rs`, `tcp.rs`, `stdio.rs`). The wire is described byte by byte
 //! in `docs/protocol.md`.
 //!
 //! ```
@@ -31,6 +32,7 @@
 //! # Ok::<(), strata::Error>(())
 //! ```
 
+mod bundle;
 mod connection;
 mod frame;
 mod incoming;
@@ -42,6 +44,7 @@ mod session;
 mod stdio;
 mod tcp;
 
+pub use bundle::{SyncFile, SyncFileReport};
 pub use memory::{DuplexEnd, PipeReader, PipeWriter, duplex, sync_in_memory};
 pub use tcp::{OnTcpSession, TcpServer};
 
