@@ -1,5 +1,8 @@
 //! Replication between strata replicas: in process, over tiny buffers, cut at random
-//! bytes, live, with payload, and against hostile peers.
+//! bytes, live, with payload, and against hostile peers; forks and merges across devices;
+//! sync files.
+
+mod replicate_support;
 
 use std::io::{self, Read, Write};
 use std::sync::{Arc, Mutex};
@@ -7,6 +10,7 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use rand::{Rng, SeedableRng};
+use replicate_support::{every_version, file_bytes};
 use strata::{Doc, Error, Graph, GraphOptions, Node, Repository};
 use strata::{
     Limits, Mode, Payload, PipeReader, PipeWriter, Session, Stop, SyncFile, duplex, sync_in_memory,
@@ -576,26 +580,6 @@ fn a_graph_session_and_a_repository_session_exchange_nodes() {
     assert_eq!(rr.progress.payloads_sent, 0);
 }
 
-/// What every version of `repo` holds, row by row: the same on every device once synced.
-fn every_version(repo: &Repository) -> Vec<(String, Vec<(Vec<u8>, Vec<u8>, Vec<u8>)>)> {
-    let mut versions: Vec<String> = repo.graph().changes(0).map(|n| n.unwrap().key).collect();
-    versions.sort();
-    versions
-        .into_iter()
-        .map(|key| {
-            let view = repo.at(&repo.resolve(&key).unwrap()).unwrap();
-            let mut rows = Vec::new();
-            for dataset in view.datasets().unwrap() {
-                for row in view.range(&dataset, strata::Range::all()) {
-                    let row = row.unwrap();
-                    rows.push((dataset.clone(), row.key, row.value));
-                }
-            }
-            (key, rows)
-        })
-        .collect()
-}
-
 /// The Mapeo example's forks: two devices edit the same row concurrently and sync; both
 /// show the same two forks; a merge on one resolves them on both after the next sync.
 #[test]
@@ -640,15 +624,6 @@ fn forks_from_two_devices_show_alike_and_a_merge_settles_them_everywhere() {
         assert_eq!(repo.forks("points", "A").unwrap().len(), 1);
     }
     assert_eq!(every_version(&x), every_version(&z));
-}
-
-fn file_bytes(repo: &Repository, dataset: &str, key: &str) -> Vec<u8> {
-    let mut bytes = Vec::new();
-    repo.open_file(dataset, key)
-        .unwrap()
-        .read_to_end(&mut bytes)
-        .unwrap();
-    bytes
 }
 
 #[test]
