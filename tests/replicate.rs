@@ -10,7 +10,7 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use rand::{Rng, SeedableRng};
-use replicate_support::{every_version, file_bytes};
+use replicate_support::{Cut, every_version, file_bytes};
 use strata::{Doc, Error, Graph, GraphOptions, Node, Repository};
 use strata::{
     Limits, Mode, Payload, PipeReader, PipeWriter, Session, Stop, SyncFile, duplex, sync_in_memory,
@@ -228,30 +228,6 @@ fn modes_push_and_pull_move_nodes_one_way() {
             .mode(Mode::Pull)
             .run_in_memory(&c, &Session::new().mode(Mode::Pull), &d);
     assert!(both.unwrap_err().to_string().contains("both pulling"));
-}
-
-/// A writer that fails after `left` bytes, cutting the stream there.
-struct Cut<W> {
-    inner: Option<W>,
-    left: usize,
-}
-
-impl<W: Write> Write for Cut<W> {
-    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        let Some(inner) = &mut self.inner else {
-            return Err(io::ErrorKind::BrokenPipe.into());
-        };
-        if self.left == 0 {
-            self.inner = None;
-            return Err(io::ErrorKind::BrokenPipe.into());
-        }
-        let n = inner.write(&buf[..buf.len().min(self.left)])?;
-        self.left -= n;
-        Ok(n)
-    }
-    fn flush(&mut self) -> io::Result<()> {
-        self.inner.as_mut().map_or(Ok(()), Write::flush)
-    }
 }
 
 #[test]

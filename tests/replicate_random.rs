@@ -9,14 +9,14 @@
 
 mod replicate_support;
 
-use std::io::{self, Write};
+use std::io;
 use std::net::TcpListener;
 use std::thread;
 use std::time::Duration;
 
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
-use replicate_support::every_version;
+use replicate_support::{Cut, every_version};
 use strata::{Limits, MergePolicy, Payload, Repository, Session, SyncFile, duplex};
 
 fn env(name: &str, default: u64) -> u64 {
@@ -24,30 +24,6 @@ fn env(name: &str, default: u64) -> u64 {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(default)
-}
-
-/// A writer that fails after `left` bytes: the session is cut there.
-struct Cut<W> {
-    inner: Option<W>,
-    left: usize,
-}
-
-impl<W: Write> Write for Cut<W> {
-    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        let Some(inner) = &mut self.inner else {
-            return Err(io::ErrorKind::BrokenPipe.into());
-        };
-        if self.left == 0 {
-            self.inner = None;
-            return Err(io::ErrorKind::BrokenPipe.into());
-        }
-        let n = inner.write(&buf[..buf.len().min(self.left)])?;
-        self.left -= n;
-        Ok(n)
-    }
-    fn flush(&mut self) -> io::Result<()> {
-        self.inner.as_mut().map_or(Ok(()), Write::flush)
-    }
 }
 
 fn session(payload: Payload) -> Session {

@@ -1,7 +1,7 @@
 //! Helpers shared by the replication tests.
 #![allow(dead_code)]
 
-use std::io::Read;
+use std::io::{self, Read, Write};
 
 use strata::{Range, Repository};
 
@@ -42,4 +42,28 @@ pub fn file_bytes(repo: &Repository, dataset: &str, key: &str) -> Vec<u8> {
         .read_to_end(&mut bytes)
         .expect("the blob");
     bytes
+}
+
+/// A writer that fails after `left` bytes: the session is cut there.
+pub struct Cut<W> {
+    pub inner: Option<W>,
+    pub left: usize,
+}
+
+impl<W: Write> Write for Cut<W> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        let Some(inner) = &mut self.inner else {
+            return Err(io::ErrorKind::BrokenPipe.into());
+        };
+        if self.left == 0 {
+            self.inner = None;
+            return Err(io::ErrorKind::BrokenPipe.into());
+        }
+        let n = inner.write(&buf[..buf.len().min(self.left)])?;
+        self.left -= n;
+        Ok(n)
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        self.inner.as_mut().map_or(Ok(()), Write::flush)
+    }
 }
