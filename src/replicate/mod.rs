@@ -375,7 +375,10 @@ impl Session {
         let mut watcher: Option<Watcher> = None;
         let mut frames = VecDeque::new();
         loop {
-            produce(engine, connection)?;
+            let (sent, more) = produce(engine, connection)?;
+            if sent {
+                active = Instant::now();
+            }
             if reported.0.elapsed() >= TICK && *engine.progress() != reported.1 {
                 self.report(engine.progress());
                 reported = (Instant::now(), engine.progress().clone());
@@ -394,7 +397,8 @@ impl Session {
             if engine.is_live() && watcher.is_none() {
                 watcher = Some(Watcher::start(engine.graph().clone(), connection)?);
             }
-            let want_room = connection.room() == 0 || engine.live_behind();
+            // With more to send, wait for room (there may be some already).
+            let want_room = more || engine.live_behind();
             let idle = (!engine.is_live())
                 .then_some(self.limits.idle_timeout)
                 .flatten()
@@ -470,15 +474,17 @@ impl Session {
 
 /// Sends what the engine has to say while the outbox has room, gathered into writes of at
 /// most [`GATHER`] bytes: few enough for locks and wake-ups not to count, small enough for
-/// the writer thread to send one while the session produces the next.
-fn produce(engine: &mut Engine, connection: &Connection) -> Result<()> {
-    loop {
-        let room = connection.room().min(GATHER);
-        if room == 0 {
-            return Ok(());
-        }
+/// the writer thread to send one while the session produces the next. Produces at most
+/// the room there was when called, so a writer that keeps up cannot keep the session from
+/// its other work (received frames, timeouts). Returns whether anything was sent, and
+/// whether the engine may have more.
+fn produce(engine: &mut Engine, connection: &Connection) -> Result<(bool, bool)> {
+    let mut budget = connection.room();
+    let mut sent = false;
+    let mut exhausted = false;
+    while budget > 0 {
+        let room = budget.min(GATHER);
         let mut framed = Vec::with_capacity(room + 1024);
-        let mut exhausted = false;
         while framed.len() < room {
             match engine.next_output()? {
                 Some(message) => frame::encode(&message, &mut framed),
@@ -488,11 +494,14 @@ fn produce(engine: &mut Engine, connection: &Connection) -> Result<()> {
                 }
             }
         }
+        budget = budget.saturating_sub(framed.len());
+        sent |= !framed.is_empty();
         connection.send_framed(framed)?;
         if exhausted {
-            return Ok(());
+            break;
         }
     }
+    Ok((sent, !exhausted))
 }
 
 /// In a live session, wakes the session when the graph grows.

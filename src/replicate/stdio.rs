@@ -19,7 +19,8 @@ impl Session {
     /// Starts `command` with piped standard input and output, runs this session with
     /// whatever speaks on them, and waits for the command to exit. The command's standard
     /// error is left as is (an ssh password prompt or a remote error shows there). A
-    /// command that fails is an error even if the session succeeded.
+    /// command that fails is an error, even if the session succeeded, and its failure is
+    /// the one reported.
     pub fn run_command(
         &self,
         command: &mut Command,
@@ -45,13 +46,15 @@ impl Session {
         let status = child
             .wait()
             .map_err(|e| Error::io("waiting for the command", e))?;
-        let report = result?;
         if !status.success() {
+            // The command's failure explains the session's (a broken pipe, an early end).
+            let session = result.err().map(|e| format!("; the session: {e}"));
             return Err(Error::Replication(format!(
-                "the command {:?} failed: {status}",
-                command.get_program()
+                "the command {:?} failed: {status}{}",
+                command.get_program(),
+                session.unwrap_or_default()
             )));
         }
-        Ok(report)
+        result
     }
 }
