@@ -14,7 +14,9 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Instant;
 
-use strata::{Doc, FramedSha256, Graph, GraphOptions, NodeHasher, Repository, Session, TcpServer};
+use strata::{
+    Doc, FramedSha256, Graph, GraphOptions, NodeHasher, Repository, Session, SyncFile, TcpServer,
+};
 
 fn nodes() -> usize {
     std::env::var("STRATA_SYNC_NODES")
@@ -41,6 +43,22 @@ fn fill(graph: &Graph, count: usize) {
         graph.batch(docs).unwrap();
         written += size;
     }
+}
+
+/// Imports `count` ~80-byte rows into dataset "rows", 1,000 rows a commit.
+fn import_rows(repo: &Repository, count: usize) {
+    repo.import(
+        "rows",
+        (0..count as u32).map(|i| {
+            Ok((
+                format!("{i:08}").into_bytes(),
+                format!("{{\"v\":{i},\"pad\":\"{}\"}}", "y".repeat(60)).into_bytes(),
+            ))
+        }),
+        1000,
+        None,
+    )
+    .unwrap();
 }
 
 /// Whether to measure `what` ("graph" or "rows"): `STRATA_SYNC_ONLY` picks one.
@@ -81,18 +99,7 @@ fn graph_only(count: usize) {
 
 fn rows(count: usize) {
     let repo = Repository::in_memory().unwrap();
-    repo.import(
-        "rows",
-        (0..count as u32).map(|i| {
-            Ok((
-                format!("{i:08}").into_bytes(),
-                format!("{{\"v\":{i},\"pad\":\"{}\"}}", "y".repeat(60)).into_bytes(),
-            ))
-        }),
-        1000,
-        None,
-    )
-    .unwrap();
+    import_rows(&repo, count);
     let server =
         TcpServer::start("127.0.0.1:0", Session::new(), &repo, Arc::new(|_, _| {})).unwrap();
     let copy = Repository::in_memory().unwrap();
@@ -107,6 +114,52 @@ fn rows(count: usize) {
         count as f64 / seconds
     );
     server.stop();
+}
+
+/// Writes a sync file of every node (then of every row, with payload) to a temporary file
+/// and applies it to an empty replica.
+#[test]
+#[ignore = "a measurement; run it explicitly"]
+fn sync_file_write_and_apply_rates() {
+    let count = nodes();
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("sync-file");
+    let rate = |what: &str, n: usize, started: Instant, bytes: u64| {
+        let seconds = started.elapsed().as_secs_f64();
+        println!(
+            "{what}: {n} in {seconds:.2} s = {:.0}/s ({:.1} MB)",
+            n as f64 / seconds,
+            bytes as f64 / 1e6
+        );
+    };
+
+    let source = Graph::in_memory(GraphOptions::default()).unwrap();
+    fill(&source, count);
+    let started = Instant::now();
+    let out = std::fs::File::create(&path).unwrap();
+    let report = SyncFile::new().write(&source, out).unwrap();
+    rate("graph file written, nodes", count, started, report.bytes);
+    let target = Graph::in_memory(GraphOptions::default()).unwrap();
+    let started = Instant::now();
+    let applied = SyncFile::new()
+        .apply(&target, std::fs::File::open(&path).unwrap())
+        .unwrap();
+    assert_eq!(applied.progress.nodes_received, count as u64);
+    rate("graph file applied, nodes", count, started, report.bytes);
+
+    let repo = Repository::in_memory().unwrap();
+    import_rows(&repo, count);
+    let started = Instant::now();
+    let out = std::fs::File::create(&path).unwrap();
+    let report = SyncFile::new().write(&repo, out).unwrap();
+    rate("rows file written, rows", count, started, report.bytes);
+    let copy = Repository::in_memory().unwrap();
+    let started = Instant::now();
+    let applied = SyncFile::new()
+        .apply(&copy, std::fs::File::open(&path).unwrap())
+        .unwrap();
+    assert_eq!(applied.progress.operations_received, count as u64);
+    rate("rows file applied, rows", count, started, report.bytes);
 }
 
 fn work_dir() -> PathBuf {
