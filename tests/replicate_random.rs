@@ -48,7 +48,7 @@ fn write(rng: &mut StdRng, repo: &Repository, step: usize) {
     let dataset = format!("d{}", rng.random_range(0..2));
     let key = format!("k{}", rng.random_range(0..6));
     match rng.random_range(0..10) {
-        0 | 1 | 2 => {
+        0..=2 => {
             repo.put(&dataset, &key, format!("v{step}")).unwrap();
         }
         3 => {
