@@ -244,12 +244,13 @@ impl SyncFile {
         Ok(())
     }
 
-    /// Applies the file read from `file` to `replica`: checks the whole file, then stores
-    /// what the replica lacks with every check a session makes. A repository takes the
-    /// payload too; a bare graph only the nodes.
+    /// Applies the file read from `file` (from its start) to `replica`: checks the whole
+    /// file, then stores what the replica lacks with every check a session makes. A
+    /// repository takes the payload too; a bare graph only the nodes.
     pub fn apply(&self, replica: impl Into<Replica>, file: impl Read + Seek) -> Result<SyncReport> {
         let replica = replica.into();
         let mut reader = FileReader::new(file, self.limits.max_frame);
+        reader.rewind()?;
         let logs = reader.verify()?;
         let mut incoming = Incoming::new(replica.graph.clone(), self.limits.max_waiting);
         let mut progress = Progress::default();
@@ -355,7 +356,7 @@ impl<R: Read + Seek> FileReader<R> {
     }
 
     /// Checks the magic and version; leaves the reader at the first frame.
-    fn header(&mut self) -> Result<Vec<u8>> {
+    fn header(&mut self) -> Result<()> {
         let mut header = vec![0u8; MAGIC.len() + 1];
         self.read_exact(&mut header)?;
         if !header.starts_with(MAGIC) {
@@ -367,7 +368,7 @@ impl<R: Read + Seek> FileReader<R> {
                 header[MAGIC.len()]
             )));
         }
-        Ok(header)
+        Ok(())
     }
 
     /// The next frame's length prefix and bytes; `None` at the end of the input.
@@ -406,12 +407,13 @@ impl<R: Read + Seek> FileReader<R> {
         Ok(Some((prefix, body)))
     }
 
-    /// Reads the whole file: checks the header, that every frame decodes, the count and
-    /// hash in the end frame, and that nothing follows it. Returns each log the file
-    /// holds, with the entries it holds of it: `(since, last)`.
+    /// Reads the whole file from the first frame on: checks that every frame decodes, the
+    /// count and hash in the end frame, and that nothing follows it. Returns each log the
+    /// file holds, with the entries it holds of it: `(since, last)`.
     fn verify(&mut self) -> Result<BTreeMap<String, (u64, u64)>> {
         let mut digest = Sha256::new();
-        digest.update(self.header()?);
+        digest.update(MAGIC);
+        digest.update([FORMAT]);
         let mut frames = 0u64;
         let mut logs: BTreeMap<String, (u64, u64)> = BTreeMap::new();
         loop {
@@ -453,12 +455,12 @@ impl<R: Read + Seek> FileReader<R> {
         }
     }
 
-    /// Goes back to the first frame.
+    /// Goes to the first frame, checking the header on the way.
     fn rewind(&mut self) -> Result<()> {
         self.input
             .seek(SeekFrom::Start(0))
             .map_err(|e| Error::io("reading the sync file", e))?;
-        self.header().map(drop)
+        self.header()
     }
 
     /// The next message frame (the end frame ends the iteration).
