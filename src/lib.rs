@@ -66,7 +66,9 @@ pub use graph::{
     Verifier, framed_update,
 };
 pub use replicate::{
-    Limits, Mode, Payload, Peer, Progress, Replica, Session, Stop, SyncReport, memory, stdio, tcp,
+    DuplexEnd, Limits, Mode, OnTcpSession, Payload, Peer, PipeReader, PipeWriter, Progress,
+    Replica, Session, Stop, SyncFile, SyncFileReport, SyncReport, TcpServer, duplex,
+    sync_in_memory,
 };
 pub use store::{Durability, Entry};
 

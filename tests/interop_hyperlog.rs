@@ -14,7 +14,7 @@ use std::time::Duration;
 
 use serde_json::Value;
 use strata::{Graph, GraphOptions};
-use strata::{Mode, Session, tcp};
+use strata::{Mode, Session};
 
 /// One npm install at a time, across the tests of this file.
 static INSTALL: Mutex<()> = Mutex::new(());
@@ -110,7 +110,9 @@ fn assert_same(graph: &Graph, stats: &Value, nodes: u64) {
 
 fn connect_to(peer: &mut Peer, session: &Session, graph: &Graph) -> strata::SyncReport {
     let port = peer.line()["port"].as_u64().unwrap();
-    tcp::connect(("127.0.0.1", port as u16), session, graph).unwrap()
+    session
+        .connect_tcp(("127.0.0.1", port as u16), graph)
+        .unwrap()
 }
 
 #[test]
@@ -154,13 +156,13 @@ fn serve_to_hyperlog(
     args: &[&str],
 ) -> (Value, strata::SyncReport) {
     let (done, reports) = mpsc::channel();
-    let on_session: tcp::OnSession = std::sync::Arc::new(move |_, result| {
+    let on_session: strata::OnTcpSession = std::sync::Arc::new(move |_, result| {
         let _ = done.send(match result {
             Ok(report) => Ok(report.clone()),
             Err(error) => Err(error.to_string()),
         });
     });
-    let server = tcp::Server::start("127.0.0.1:0", session, local, on_session).unwrap();
+    let server = strata::TcpServer::start("127.0.0.1:0", session, local, on_session).unwrap();
     let port = server.local_addr().port().to_string();
     let mut full = vec!["connect", port.as_str()];
     full.extend_from_slice(args);

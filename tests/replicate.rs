@@ -1,5 +1,8 @@
 //! Replication between strata replicas: in process, over tiny buffers, cut at random
-//! bytes, live, with payload, and against hostile peers.
+//! bytes, live, with payload, and against hostile peers; forks and merges across devices;
+//! sync files.
+
+mod replicate_support;
 
 use std::io::{self, Read, Write};
 use std::sync::{Arc, Mutex};
@@ -7,8 +10,11 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use rand::{Rng, SeedableRng};
+use replicate_support::{Cut, every_version, file_bytes};
 use strata::{Doc, Error, Graph, GraphOptions, Node, Repository};
-use strata::{Limits, Mode, Payload, Session, Stop, memory};
+use strata::{
+    Limits, Mode, Payload, PipeReader, PipeWriter, Session, Stop, SyncFile, duplex, sync_in_memory,
+};
 
 fn graph(log: &str) -> Graph {
     Graph::in_memory(GraphOptions {
@@ -98,7 +104,7 @@ fn wants(stream: &[u8]) -> Vec<(String, u64)> {
 
 /// Runs `a` against `b` over an in-memory duplex, recording what each side sends.
 fn sync_recorded(a: &Graph, b: &Graph) -> (Vec<u8>, Vec<u8>) {
-    let (a_end, b_end) = memory::duplex(64 * 1024);
+    let (a_end, b_end) = duplex(64 * 1024);
     let (a_seen, b_seen) = (Arc::default(), Arc::default());
     let a_tap = Tap {
         inner: a_end.writer,
@@ -183,7 +189,11 @@ fn diverged(each: usize) -> (Graph, Graph) {
 #[test]
 fn pipes_of_three_bytes_do_not_deadlock() {
     let (a, b) = diverged(1500);
-    let (ra, rb) = memory::sync_over(3, &Session::new(), &a, &Session::new(), &b).unwrap();
+    let (a_end, b_end) = duplex(3);
+    let b_graph = b.clone();
+    let other = thread::spawn(move || Session::new().run(&b_graph, b_end.reader, b_end.writer));
+    let ra = Session::new().run(&a, a_end.reader, a_end.writer).unwrap();
+    let rb = other.join().unwrap().unwrap();
     assert_eq!(head_keys(&a), head_keys(&b));
     assert_eq!(a.change_count(), 3001);
     assert_eq!(
@@ -202,42 +212,22 @@ fn pipes_of_three_bytes_do_not_deadlock() {
 #[test]
 fn modes_push_and_pull_move_nodes_one_way() {
     let (a, b) = diverged(20);
-    memory::sync(&Session::new().mode(Mode::Push), &a, &Session::new(), &b).unwrap();
+    Session::new()
+        .mode(Mode::Push)
+        .run_in_memory(&a, &Session::new(), &b)
+        .unwrap();
     assert_eq!((a.change_count(), b.change_count()), (21, 41));
     let (c, d) = diverged(20);
-    memory::sync(&Session::new().mode(Mode::Pull), &c, &Session::new(), &d).unwrap();
+    Session::new()
+        .mode(Mode::Pull)
+        .run_in_memory(&c, &Session::new(), &d)
+        .unwrap();
     assert_eq!((c.change_count(), d.change_count()), (41, 21));
-    let both = memory::sync(
-        &Session::new().mode(Mode::Pull),
-        &c,
-        &Session::new().mode(Mode::Pull),
-        &d,
-    );
+    let both =
+        Session::new()
+            .mode(Mode::Pull)
+            .run_in_memory(&c, &Session::new().mode(Mode::Pull), &d);
     assert!(both.unwrap_err().to_string().contains("both pulling"));
-}
-
-/// A writer that fails after `left` bytes, cutting the stream there.
-struct Cut<W> {
-    inner: Option<W>,
-    left: usize,
-}
-
-impl<W: Write> Write for Cut<W> {
-    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        let Some(inner) = &mut self.inner else {
-            return Err(io::ErrorKind::BrokenPipe.into());
-        };
-        if self.left == 0 {
-            self.inner = None;
-            return Err(io::ErrorKind::BrokenPipe.into());
-        }
-        let n = inner.write(&buf[..buf.len().min(self.left)])?;
-        self.left -= n;
-        Ok(n)
-    }
-    fn flush(&mut self) -> io::Result<()> {
-        self.inner.as_mut().map_or(Ok(()), Write::flush)
-    }
 }
 
 #[test]
@@ -246,7 +236,7 @@ fn a_session_cut_at_any_byte_loses_nothing_and_the_next_completes_it() {
     for round in 0..6 {
         let (a, b) = diverged(400);
         let cut_at = rng.random_range(10..60_000);
-        let (a_end, b_end) = memory::duplex(4096);
+        let (a_end, b_end) = duplex(4096);
         let b_graph = b.clone();
         let other = thread::spawn(move || Session::new().run(&b_graph, b_end.reader, b_end.writer));
         let writer = Cut {
@@ -260,7 +250,9 @@ fn a_session_cut_at_any_byte_loses_nothing_and_the_next_completes_it() {
             "round {round}: cut at {cut_at}"
         );
         let (had_a, had_b) = (a.change_count(), b.change_count());
-        let (ra, rb) = memory::sync(&Session::new(), &a, &Session::new(), &b).unwrap();
+        let (ra, rb) = Session::new()
+            .run_in_memory(&a, &Session::new(), &b)
+            .unwrap();
         assert_eq!(head_keys(&a), head_keys(&b), "round {round}");
         assert_eq!(a.change_count(), 801);
         assert_eq!(
@@ -279,7 +271,7 @@ fn live_mode_forwards_both_ways_and_never_echoes() {
     let session = Session::new().live(true).stop_signal(stop.clone());
     let (s1, s2) = (session.clone(), session.clone());
     let (ga, gb) = (a.clone(), b.clone());
-    let running = thread::spawn(move || memory::sync(&s1, &ga, &s2, &gb));
+    let running = thread::spawn(move || s1.run_in_memory(&ga, &s2, &gb));
     for i in 0..30 {
         a.append(format!("live a{i}")).unwrap();
         b.append(format!("live b{i}")).unwrap();
@@ -304,9 +296,9 @@ fn live_mode_forwards_both_ways_and_never_echoes() {
 /// peer (what strata sent, and where to write).
 fn against<F>(session: Session, graph: &Graph, script: F) -> Result<strata::SyncReport, Error>
 where
-    F: FnOnce(memory::PipeReader, memory::PipeWriter) + Send + 'static,
+    F: FnOnce(PipeReader, PipeWriter) + Send + 'static,
 {
-    let (ours, theirs) = memory::duplex(1 << 20);
+    let (ours, theirs) = duplex(1 << 20);
     let peer = thread::spawn(move || script(theirs.reader, theirs.writer));
     let result = session.run(graph, ours.reader, ours.writer);
     peer.join().unwrap();
@@ -334,7 +326,7 @@ fn node_frame(node: &Node) -> Vec<u8> {
 const HANDSHAKE: [u8; 4] = [3, 0, 8, 1];
 
 /// Writes `bytes` and hangs up, then reads until strata closes (so its writes never block).
-fn say_then_drain(bytes: Vec<u8>) -> impl FnOnce(memory::PipeReader, memory::PipeWriter) + Send {
+fn say_then_drain(bytes: Vec<u8>) -> impl FnOnce(PipeReader, PipeWriter) + Send {
     move |mut reader, mut writer| {
         let _ = writer.write_all(&bytes);
         drop(writer);
@@ -478,7 +470,9 @@ fn repositories_sync_rows_and_files() {
     a.put("other", "k2", "v2").unwrap();
     let blob = vec![42u8; 200_000];
     a.put_file("files", "big.bin", &mut &blob[..]).unwrap();
-    let (ra, rb) = memory::sync(&Session::new(), &a, &Session::new(), &b).unwrap();
+    let (ra, rb) = Session::new()
+        .run_in_memory(&a, &Session::new(), &b)
+        .unwrap();
     assert_eq!(rb.progress.payloads_received, 3);
     assert_eq!(rb.progress.files_received, 1);
     assert_eq!(rb.progress.file_bytes_received, 200_000);
@@ -500,11 +494,13 @@ fn graph_only_then_a_full_sync_completes_pending_commits() {
     a.put("d", "hello", "world").unwrap();
     a.put("d", "hello", "again").unwrap();
     let graph_only = Session::new().payload(Payload::GraphOnly);
-    memory::sync(&Session::new(), &a, &graph_only, &b).unwrap();
+    Session::new().run_in_memory(&a, &graph_only, &b).unwrap();
     assert_eq!(b.graph().change_count(), 2);
     assert_eq!(b.status().unwrap().pending, 2);
     assert!(b.get("d", "hello").unwrap().is_none());
-    let (_, rb) = memory::sync(&Session::new(), &a, &Session::new(), &b).unwrap();
+    let (_, rb) = Session::new()
+        .run_in_memory(&a, &Session::new(), &b)
+        .unwrap();
     assert_eq!(rb.progress.nodes_received, 0);
     assert_eq!(rb.progress.payloads_received, 2);
     assert_eq!(b.status().unwrap().pending, 0);
@@ -521,13 +517,9 @@ fn rows_only_and_chosen_datasets() {
     let hash = a.get("sites", "f").unwrap().unwrap().file.unwrap().hash;
 
     let rows = Repository::in_memory().unwrap();
-    memory::sync(
-        &Session::new(),
-        &a,
-        &Session::new().payload(Payload::RowsOnly),
-        &rows,
-    )
-    .unwrap();
+    Session::new()
+        .run_in_memory(&a, &Session::new().payload(Payload::RowsOnly), &rows)
+        .unwrap();
     assert_eq!(rows.get("private", "k").unwrap().unwrap().value, b"secret");
     assert!(rows.get("sites", "f").unwrap().is_some());
     assert!(
@@ -537,7 +529,9 @@ fn rows_only_and_chosen_datasets() {
 
     let chosen = Repository::in_memory().unwrap();
     let only_sites = Session::new().payload(Payload::Datasets(vec![b"sites".to_vec()]));
-    memory::sync(&Session::new(), &a, &only_sites, &chosen).unwrap();
+    Session::new()
+        .run_in_memory(&a, &only_sites, &chosen)
+        .unwrap();
     assert!(chosen.has_blob(&hash).unwrap());
     assert_eq!(
         chosen.status().unwrap().pending,
@@ -552,10 +546,237 @@ fn a_graph_session_and_a_repository_session_exchange_nodes() {
     repo.put("d", "k", "v").unwrap();
     let bare = graph("bare");
     bare.add_doc(Doc::new(vec![], "plain")).unwrap();
-    let (rr, rg) = memory::sync(&Session::new(), &repo, &Session::new(), &bare).unwrap();
+    let (rr, rg) = Session::new()
+        .run_in_memory(&repo, &Session::new(), &bare)
+        .unwrap();
     assert_eq!(
         (rr.progress.nodes_received, rg.progress.nodes_received),
         (1, 1)
     );
     assert_eq!(rr.progress.payloads_sent, 0);
+}
+
+/// The Mapeo example's forks: two devices edit the same row concurrently and sync; both
+/// show the same two forks; a merge on one resolves them on both after the next sync.
+#[test]
+fn forks_from_two_devices_show_alike_and_a_merge_settles_them_everywhere() {
+    let x = Repository::in_memory().unwrap();
+    let z = Repository::in_memory().unwrap();
+    x.put("points", "A", r#"{"name":"spring"}"#).unwrap();
+    sync_in_memory(&x, &z).unwrap();
+    let on_x = x.put("points", "A", r#"{"name":"well"}"#).unwrap();
+    let on_z = z.put("points", "A", r#"{"name":"fountain"}"#).unwrap();
+    sync_in_memory(&x, &z).unwrap();
+
+    let forks = |repo: &Repository| -> Vec<(String, Vec<u8>)> {
+        let mut forks: Vec<_> = repo
+            .forks("points", "A")
+            .unwrap()
+            .into_iter()
+            .map(|f| (f.version.as_str().to_string(), f.value))
+            .collect();
+        forks.sort();
+        forks
+    };
+    assert_eq!(forks(&x).len(), 2);
+    assert_eq!(forks(&x), forks(&z));
+    let mut both = vec![on_x.as_str().to_string(), on_z.as_str().to_string()];
+    both.sort();
+    assert_eq!(forks(&x).into_iter().map(|f| f.0).collect::<Vec<_>>(), both);
+    assert_eq!(x.heads().unwrap(), z.heads().unwrap());
+    assert!(x.get("points", "A").unwrap().unwrap().forked);
+
+    let merged = z
+        .merge(&[])
+        .put("points", "A", r#"{"name":"well and fountain"}"#)
+        .commit()
+        .unwrap();
+    sync_in_memory(&x, &z).unwrap();
+    for repo in [&x, &z] {
+        assert_eq!(repo.heads().unwrap(), vec![merged.clone()]);
+        let row = repo.get("points", "A").unwrap().unwrap();
+        assert_eq!(row.value, br#"{"name":"well and fountain"}"#);
+        assert!(!row.forked);
+        assert_eq!(repo.forks("points", "A").unwrap().len(), 1);
+    }
+    assert_eq!(every_version(&x), every_version(&z));
+}
+
+#[test]
+fn files_left_out_by_a_rows_only_sync_come_with_the_next_full_sync() {
+    let a = Repository::in_memory().unwrap();
+    a.put_file("photos", "p1.jpg", &mut &[1u8; 70_000][..])
+        .unwrap();
+    a.put_file("photos", "p2.jpg", &mut &b"small"[..]).unwrap();
+    let b = Repository::in_memory().unwrap();
+    Session::new()
+        .run_in_memory(&a, &Session::new().payload(Payload::RowsOnly), &b)
+        .unwrap();
+    let p1 = b.get("photos", "p1.jpg").unwrap().unwrap().file.unwrap();
+    assert!(!b.has_blob(&p1.hash).unwrap());
+
+    let (_, rb) = Session::new()
+        .run_in_memory(&a, &Session::new(), &b)
+        .unwrap();
+    assert_eq!(rb.progress.nodes_received, 0);
+    assert_eq!(rb.progress.files_received, 2);
+    assert_eq!(rb.progress.file_bytes_received, 70_005);
+    assert_eq!(file_bytes(&b, "photos", "p1.jpg"), vec![1u8; 70_000]);
+    assert_eq!(file_bytes(&b, "photos", "p2.jpg"), b"small");
+    assert!(b.fsck(&mut |_, _| {}).unwrap().is_ok());
+    // Nothing is left to fetch.
+    let (_, again) = Session::new()
+        .run_in_memory(&a, &Session::new(), &b)
+        .unwrap();
+    assert_eq!(again.progress.files_received, 0);
+}
+
+#[test]
+fn a_blob_that_does_not_match_its_hash_is_never_stored() {
+    let dir = tempfile::tempdir().unwrap();
+    for repo in [
+        Repository::init(dir.path()).unwrap(),
+        Repository::in_memory().unwrap(),
+    ] {
+        let right = repo.add_blob(&mut &b"the right bytes"[..]).unwrap();
+        let expected = strata::FileRef {
+            hash: right.hash.replace('0', "1").replace('a', "0"),
+            size: right.size,
+        };
+        assert_ne!(expected.hash, right.hash);
+        let error = repo
+            .add_blob_checked(&mut &b"the wrong bytes"[..], &expected)
+            .unwrap_err();
+        assert!(error.to_string().contains("checksum mismatch"), "{error}");
+        assert!(!repo.has_blob(&expected.hash).unwrap());
+        let wrong = repo.add_blob(&mut &b"probe"[..]).unwrap();
+        assert!(repo.has_blob(&wrong.hash).unwrap());
+        // A longer stream fails as soon as it passes the expected size.
+        let long = vec![7u8; 1 << 20];
+        let small = strata::FileRef {
+            hash: expected.hash.clone(),
+            size: 10,
+        };
+        assert!(repo.add_blob_checked(&mut &long[..], &small).is_err());
+        let long_hash = repo.add_blob(&mut &long[..]).unwrap().hash;
+        // (Stored only by the unchecked call just above.)
+        assert!(repo.has_blob(&long_hash).unwrap());
+        repo.add_blob_checked(&mut &b"the right bytes"[..], &right)
+            .unwrap();
+        assert!(repo.has_blob(&right.hash).unwrap());
+    }
+}
+
+/// A sync file written from `from` for a recipient holding `since`.
+fn sync_file(from: &Repository, since: Vec<(String, u64)>) -> Vec<u8> {
+    let mut out = Vec::new();
+    SyncFile::new().since(since).write(from, &mut out).unwrap();
+    out
+}
+
+fn apply(bytes: &[u8], to: &Repository) -> Result<strata::SyncReport, Error> {
+    SyncFile::new().apply(to, io::Cursor::new(bytes.to_vec()))
+}
+
+#[test]
+fn a_sync_file_brings_what_the_recipient_lacks_and_applying_it_again_changes_nothing() {
+    let a = Repository::in_memory().unwrap();
+    let b = Repository::in_memory().unwrap();
+    a.put("sites", "s1", "one").unwrap();
+    sync_in_memory(&a, &b).unwrap();
+    a.put("sites", "s2", "two").unwrap();
+    a.put_file("photos", "p.jpg", &mut &[9u8; 150_000][..])
+        .unwrap();
+    b.put("sites", "s3", "three").unwrap();
+
+    let bytes = sync_file(&a, b.graph().logs().unwrap());
+    let report = apply(&bytes, &b).unwrap();
+    assert_eq!(report.progress.nodes_received, 2, "only what b lacked");
+    assert_eq!(report.progress.nodes_to_receive, 2);
+    assert_eq!(report.progress.payloads_received, 2);
+    assert_eq!(report.progress.files_received, 1);
+    assert_eq!(b.get("sites", "s2").unwrap().unwrap().value, b"two");
+    assert_eq!(file_bytes(&b, "photos", "p.jpg"), vec![9u8; 150_000]);
+    assert!(b.fsck(&mut |_, _| {}).unwrap().is_ok());
+
+    let before = every_version(&b);
+    let again = apply(&bytes, &b).unwrap();
+    assert_eq!(again.progress.nodes_received, 0);
+    assert_eq!(again.progress.payloads_received, 0);
+    assert_eq!(again.progress.files_received, 0);
+    assert_eq!(every_version(&b), before);
+
+    // And back the other way, everything: a's copy then matches b's at every version.
+    apply(&sync_file(&b, Vec::new()), &a).unwrap();
+    assert_eq!(every_version(&a), every_version(&b));
+    assert_eq!(a.heads().unwrap(), b.heads().unwrap());
+}
+
+#[test]
+fn a_truncated_or_altered_sync_file_is_refused_whole() {
+    let a = Repository::in_memory().unwrap();
+    for i in 0..20 {
+        a.put("sites", format!("s{i}"), format!("value {i}"))
+            .unwrap();
+    }
+    a.put_file("photos", "p.jpg", &mut &[5u8; 100_000][..])
+        .unwrap();
+    let bytes = sync_file(&a, Vec::new());
+    let untouched = |b: &Repository| {
+        assert_eq!(b.graph().change_count(), 0);
+        assert!(b.missing_payloads().unwrap().is_empty());
+        let photo = a.get("photos", "p.jpg").unwrap().unwrap().file.unwrap();
+        assert!(!b.has_blob(&photo.hash).unwrap());
+    };
+    let mut cases: Vec<(String, Vec<u8>)> = Vec::new();
+    for cut in [
+        0,
+        5,
+        13,
+        40,
+        bytes.len() / 3,
+        bytes.len() / 2,
+        bytes.len() - 1,
+    ] {
+        cases.push((format!("cut at {cut}"), bytes[..cut].to_vec()));
+    }
+    for at in [
+        3,
+        20,
+        200,
+        bytes.len() / 2,
+        bytes.len() - 40,
+        bytes.len() - 2,
+    ] {
+        let mut altered = bytes.clone();
+        altered[at] ^= 0x20;
+        cases.push((format!("byte {at} altered"), altered));
+    }
+    cases.push(("a byte appended".into(), [bytes.clone(), vec![0]].concat()));
+    for (what, file) in cases {
+        let b = Repository::in_memory().unwrap();
+        let error = apply(&file, &b).unwrap_err().to_string();
+        assert!(
+            error.contains("sync file") || error.contains("malformed"),
+            "{what}: {error}"
+        );
+        untouched(&b);
+    }
+    let b = Repository::in_memory().unwrap();
+    apply(&bytes, &b).unwrap();
+    assert_eq!(every_version(&a), every_version(&b));
+}
+
+#[test]
+fn a_sync_file_that_does_not_continue_the_recipient_is_refused() {
+    let a = Repository::in_memory().unwrap();
+    a.put("sites", "s1", "one").unwrap();
+    a.put("sites", "s2", "two").unwrap();
+    let b = Repository::in_memory().unwrap();
+    // Written for a recipient holding a's first commit; b holds nothing.
+    let log = a.graph().log_id();
+    let bytes = sync_file(&a, vec![(log, 1)]);
+    let error = apply(&bytes, &b).unwrap_err().to_string();
+    assert!(error.contains("apply an earlier file first"), "{error}");
+    assert_eq!(b.graph().change_count(), 0);
 }

@@ -5,8 +5,15 @@
 //! Blobs are written and read as streams: written to a temporary file while hashing
 //! (`tempfile::NamedTempFile`, removed if the write fails), synced, then renamed into place
 //! (`persist`); read through a reader that checks the hash when it reaches the end.
+//! A blob received from elsewhere is written with the hash and size it must have
+//! ([`Blobs::write_checked`]): bytes that do not match never reach the store.
+//!
+//! Replication also keeps a list of *wanted* blobs: those that file rows received without
+//! their contents name (a rows-only sync, say), so that a later sync asks for exactly those
+//! without scanning the history. Each is a small record under `wanted/`, removed when the
+//! blob arrives.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::fs::{self, File};
 use std::io::{self, Read, Write};
 use std::path::PathBuf;
@@ -23,8 +30,77 @@ const CHUNK: usize = 64 * 1024;
 #[derive(Clone)]
 pub(crate) enum Blobs {
     Dir(PathBuf),
-    /// For in-memory repositories (tests): blobs are held in memory.
-    Memory(Arc<Mutex<HashMap<String, Arc<Vec<u8>>>>>),
+    /// For in-memory repositories (tests): blobs, and wanted blobs, are held in memory.
+    Memory {
+        blobs: Arc<Mutex<HashMap<String, Arc<Vec<u8>>>>>,
+        wanted: Arc<Mutex<BTreeMap<String, Vec<u8>>>>,
+    },
+}
+
+/// What a write of a blob must produce, if anything in particular.
+#[derive(Clone, Copy)]
+enum Expect<'a> {
+    Anything,
+    Exactly(&'a FileRef),
+}
+
+impl Expect<'_> {
+    /// Fails once more bytes than expected have arrived: a peer cannot fill the disk.
+    fn check_size(self, size: u64) -> Result<()> {
+        match self {
+            Expect::Exactly(file) if size > file.size => Err(mismatch(file, "more bytes")),
+            _ => Ok(()),
+        }
+    }
+
+    fn check(self, actual: &FileRef) -> Result<()> {
+        match self {
+            Expect::Exactly(file) if file.hash != actual.hash => {
+                Err(mismatch(file, &format!("bytes hashing to {}", actual.hash)))
+            }
+            Expect::Exactly(file) if file.size != actual.size => {
+                Err(mismatch(file, &format!("{} bytes", actual.size)))
+            }
+            _ => Ok(()),
+        }
+    }
+}
+
+/// Reads `reader` to the end into `sink`, hashing as it goes; fails as soon as the bytes
+/// cannot be what `expect` says, and at the end unless they are.
+fn copy(
+    reader: &mut dyn Read,
+    expect: Expect,
+    mut sink: impl FnMut(&[u8]) -> Result<()>,
+) -> Result<FileRef> {
+    let mut digest = Sha256::new();
+    let mut size = 0u64;
+    let mut buf = vec![0u8; CHUNK];
+    loop {
+        let n = reader
+            .read(&mut buf)
+            .map_err(io_error("reading the file to store".into()))?;
+        if n == 0 {
+            break;
+        }
+        digest.update(&buf[..n]);
+        size += n as u64;
+        expect.check_size(size)?;
+        sink(&buf[..n])?;
+    }
+    let stored = FileRef {
+        hash: hex::encode(digest.finalize()),
+        size,
+    };
+    expect.check(&stored)?;
+    Ok(stored)
+}
+
+fn mismatch(file: &FileRef, got: &str) -> Error {
+    Error::Replication(format!(
+        "file checksum mismatch: blob {} ({} bytes) arrived as {got}",
+        file.hash, file.size
+    ))
 }
 
 fn io_error(context: String) -> impl FnOnce(io::Error) -> Error {
@@ -44,7 +120,10 @@ impl Blobs {
     }
 
     pub(crate) fn in_memory() -> Blobs {
-        Blobs::Memory(Arc::default())
+        Blobs::Memory {
+            blobs: Arc::default(),
+            wanted: Arc::default(),
+        }
     }
 
     fn path_of(dir: &std::path::Path, hash: &str) -> Result<PathBuf> {
@@ -59,9 +138,18 @@ impl Blobs {
 
     /// Streams `reader` into the store; returns the blob's hash and size.
     pub(crate) fn write(&self, reader: &mut dyn Read) -> Result<FileRef> {
-        let mut digest = Sha256::new();
-        let mut size = 0u64;
-        let mut buf = vec![0u8; CHUNK];
+        self.write_expecting(reader, Expect::Anything)
+    }
+
+    /// Streams `reader` into the store only if it holds exactly the blob `file` names:
+    /// the bytes go to a temporary file (or buffer) first and are moved into place once
+    /// their size and hash match. A blob that was wanted is no longer.
+    pub(crate) fn write_checked(&self, reader: &mut dyn Read, file: &FileRef) -> Result<()> {
+        self.write_expecting(reader, Expect::Exactly(file))?;
+        self.unwant(&file.hash)
+    }
+
+    fn write_expecting(&self, reader: &mut dyn Read, expect: Expect) -> Result<FileRef> {
         match self {
             Blobs::Dir(dir) => {
                 // Written to a temporary file beside the blobs (removed if anything fails),
@@ -70,22 +158,13 @@ impl Blobs {
                 let mut file = tempfile::NamedTempFile::new_in(&tmp_dir).map_err(io_error(
                     format!("creating a file in {}", tmp_dir.display()),
                 ))?;
-                loop {
-                    let n = reader
-                        .read(&mut buf)
-                        .map_err(io_error("reading the file to store".into()))?;
-                    if n == 0 {
-                        break;
-                    }
-                    digest.update(&buf[..n]);
-                    file.write_all(&buf[..n])
-                        .map_err(io_error(format!("writing {}", file.path().display())))?;
-                    size += n as u64;
-                }
+                let FileRef { hash, size } = copy(reader, expect, |bytes| {
+                    file.write_all(bytes)
+                        .map_err(io_error(format!("writing {}", file.path().display())))
+                })?;
                 file.as_file()
                     .sync_all()
                     .map_err(io_error(format!("syncing {}", file.path().display())))?;
-                let hash = hex::encode(digest.finalize_reset());
                 let target = Blobs::path_of(dir, &hash)?;
                 if let Some(parent) = target.parent() {
                     fs::create_dir_all(parent)
@@ -100,18 +179,17 @@ impl Blobs {
                 }
                 Ok(FileRef { hash, size })
             }
-            Blobs::Memory(map) => {
+            Blobs::Memory { blobs, .. } => {
                 let mut bytes = Vec::new();
-                reader
-                    .read_to_end(&mut bytes)
-                    .map_err(io_error("reading the file to store".into()))?;
-                digest.update(&bytes);
-                let hash = hex::encode(digest.finalize());
-                let size = bytes.len() as u64;
-                map.lock()
+                let stored = copy(reader, expect, |piece| {
+                    bytes.extend_from_slice(piece);
+                    Ok(())
+                })?;
+                blobs
+                    .lock()
                     .unwrap_or_else(|p| p.into_inner())
-                    .insert(hash.clone(), Arc::new(bytes));
-                Ok(FileRef { hash, size })
+                    .insert(stored.hash.clone(), Arc::new(bytes));
+                Ok(stored)
             }
         }
     }
@@ -119,11 +197,117 @@ impl Blobs {
     pub(crate) fn contains(&self, hash: &str) -> Result<bool> {
         match self {
             Blobs::Dir(dir) => Ok(Blobs::path_of(dir, hash)?.is_file()),
-            Blobs::Memory(map) => Ok(map
+            Blobs::Memory { blobs, .. } => Ok(blobs
                 .lock()
                 .unwrap_or_else(|p| p.into_inner())
                 .contains_key(hash)),
         }
+    }
+
+    /// The size of the stored blob `hash`, if it is stored.
+    pub(crate) fn size(&self, hash: &str) -> Result<Option<u64>> {
+        match self {
+            Blobs::Dir(dir) => {
+                let path = Blobs::path_of(dir, hash)?;
+                match fs::metadata(&path) {
+                    Ok(meta) => Ok(Some(meta.len())),
+                    Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
+                    Err(e) => Err(Error::io(format!("reading {}", path.display()), e)),
+                }
+            }
+            Blobs::Memory { blobs, .. } => Ok(blobs
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .get(hash)
+                .map(|bytes| bytes.len() as u64)),
+        }
+    }
+
+    /// Records that the blob `hash` is wanted, with `record` (what asking for it takes).
+    pub(crate) fn want(&self, hash: &str, record: &[u8]) -> Result<()> {
+        match self {
+            Blobs::Dir(dir) => {
+                let path = Blobs::wanted_path(dir, hash)?;
+                if let Some(parent) = path.parent() {
+                    fs::create_dir_all(parent)
+                        .map_err(io_error(format!("creating {}", parent.display())))?;
+                }
+                fs::write(&path, record).map_err(io_error(format!("writing {}", path.display())))
+            }
+            Blobs::Memory { wanted, .. } => {
+                wanted
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .insert(hash.to_string(), record.to_vec());
+                Ok(())
+            }
+        }
+    }
+
+    fn unwant(&self, hash: &str) -> Result<()> {
+        match self {
+            Blobs::Dir(dir) => match fs::remove_file(Blobs::wanted_path(dir, hash)?) {
+                Err(e) if e.kind() != io::ErrorKind::NotFound => {
+                    Err(Error::io(format!("removing the want of blob {hash}"), e))
+                }
+                _ => Ok(()),
+            },
+            Blobs::Memory { wanted, .. } => {
+                wanted
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .remove(hash);
+                Ok(())
+            }
+        }
+    }
+
+    /// Up to `limit` wanted blobs, `(hash, record)`, in hash order. Costs one directory
+    /// listing: O(wanted blobs), whatever the history.
+    pub(crate) fn wanted(&self, limit: usize) -> Result<Vec<(String, Vec<u8>)>> {
+        match self {
+            Blobs::Dir(dir) => {
+                let folder = dir.join("wanted");
+                let entries = match fs::read_dir(&folder) {
+                    Ok(entries) => entries,
+                    Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
+                    Err(e) => return Err(Error::io(format!("listing {}", folder.display()), e)),
+                };
+                let mut hashes = Vec::new();
+                for entry in entries {
+                    let entry = entry.map_err(io_error(format!("listing {}", folder.display())))?;
+                    // Anything but a hash-named record (an editor's backup, say) is not ours.
+                    if let Some(name) = entry.file_name().to_str()
+                        && raw_hash(name).is_some()
+                    {
+                        hashes.push(name.to_string());
+                    }
+                }
+                hashes.sort();
+                hashes.truncate(limit);
+                hashes
+                    .into_iter()
+                    .map(|hash| {
+                        let path = folder.join(&hash);
+                        let record = fs::read(&path)
+                            .map_err(io_error(format!("reading {}", path.display())))?;
+                        Ok((hash, record))
+                    })
+                    .collect()
+            }
+            Blobs::Memory { wanted, .. } => Ok(wanted
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .iter()
+                .take(limit)
+                .map(|(hash, record)| (hash.clone(), record.clone()))
+                .collect()),
+        }
+    }
+
+    fn wanted_path(dir: &std::path::Path, hash: &str) -> Result<PathBuf> {
+        Blobs::path_of(dir, hash)?;
+        Ok(dir.join("wanted").join(hash))
     }
 
     /// A reader of the blob, which fails at the end if the bytes do not hash to `file.hash`.
@@ -142,8 +326,8 @@ impl Blobs {
                     Err(e) => return Err(Error::io(format!("opening {}", path.display()), e)),
                 }
             }
-            Blobs::Memory(map) => {
-                let bytes = map
+            Blobs::Memory { blobs, .. } => {
+                let bytes = blobs
                     .lock()
                     .unwrap_or_else(|p| p.into_inner())
                     .get(&file.hash)

@@ -40,6 +40,7 @@ pub use fsck::FsckReport;
 pub use importer::Importer;
 pub use merge::MergePolicy;
 pub use range::{Range, Rows};
+pub(crate) use replica::WantedBlob;
 pub use repository::{OpenOptions, Repository, STORAGE_DIR};
 pub use transaction::{Preview, Transaction};
 pub use version::Version;

@@ -18,7 +18,7 @@ use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::thread;
 use std::time::Instant;
 
-use super::frame::{self, Decoder};
+use super::frame::Decoder;
 use crate::error::{Error, Result};
 
 /// How many bytes one read of the transport asks for.
@@ -151,10 +151,12 @@ impl Connection {
         Poke(self.shared.clone())
     }
 
-    /// Queues one message (type byte and body) for sending, framed.
-    pub(crate) fn send(&self, message: &[u8]) -> Result<()> {
-        let mut framed = Vec::with_capacity(message.len() + 5);
-        frame::encode(message, &mut framed);
+    /// Queues bytes holding whole frames, back to back, for sending. Sessions gather many
+    /// messages into one call: one lock and one wake-up of the writer for all of them.
+    pub(crate) fn send_framed(&self, framed: Vec<u8>) -> Result<()> {
+        if framed.is_empty() {
+            return Ok(());
+        }
         let mut mail = self.shared.lock();
         check_write(&mut mail)?;
         mail.outbox_bytes += framed.len();
@@ -164,19 +166,30 @@ impl Connection {
         Ok(())
     }
 
-    /// Whether the outbox can take more nodes.
-    pub(crate) fn has_room(&self) -> bool {
-        self.shared.lock().outbox_bytes < self.buffers.outbox
+    /// How many more bytes the outbox takes before the session should stop producing.
+    pub(crate) fn room(&self) -> usize {
+        self.buffers
+            .outbox
+            .saturating_sub(self.shared.lock().outbox_bytes)
     }
 
-    /// A frame that has already arrived, without waiting.
-    pub(crate) fn try_frame(&self) -> Option<Vec<u8>> {
+    /// Moves up to `max` frames that have already arrived into `into`, without waiting.
+    pub(crate) fn take_frames(&self, into: &mut VecDeque<Vec<u8>>, max: usize) {
         let mut mail = self.shared.lock();
-        let frame = mail.inbox.pop_front()?;
-        mail.inbox_bytes -= frame.len();
+        let was_full = mail.inbox_bytes >= self.buffers.inbox;
+        for _ in 0..max {
+            let Some(frame) = mail.inbox.pop_front() else {
+                break;
+            };
+            mail.inbox_bytes -= frame.len();
+            into.push_back(frame);
+        }
         drop(mail);
-        self.shared.signal.notify_all();
-        Some(frame)
+        // Only a reader stopped by a full inbox waits for room; waking it otherwise costs
+        // a system call per frame for nothing.
+        if was_full {
+            self.shared.signal.notify_all();
+        }
     }
 
     /// Waits for the next thing the session must react to: a frame (first), then, when
@@ -185,10 +198,13 @@ impl Connection {
     pub(crate) fn next_event(&self, want_room: bool, deadline: Option<Instant>) -> Result<Event> {
         let mut mail = self.shared.lock();
         loop {
+            let was_full = mail.inbox_bytes >= self.buffers.inbox;
             if let Some(frame) = mail.inbox.pop_front() {
                 mail.inbox_bytes -= frame.len();
                 drop(mail);
-                self.shared.signal.notify_all();
+                if was_full {
+                    self.shared.signal.notify_all();
+                }
                 return Ok(Event::Frame(frame));
             }
             check_write(&mut mail)?;

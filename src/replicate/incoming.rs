@@ -125,17 +125,23 @@ impl Incoming {
                 Verdict::Wait(lack) => self.wait(lack, node)?,
                 Verdict::Again => self.add_to_batch(node),
                 Verdict::Ready => {
-                    self.next_seq.insert(node.log.clone(), node.seq + 1);
+                    if let Some(next) = self.next_seq.get_mut(&node.log) {
+                        *next = node.seq + 1;
+                    }
                     self.recent.insert(&node.key);
                     ready.push((node.log.clone(), node.seq));
-                    for lack in [
-                        Lack::Node(node.key.clone()),
-                        Lack::Entry(node.log.clone(), node.seq),
-                    ] {
-                        if let Some(freed) = self.waiting.remove(&lack) {
-                            self.waiting_nodes -= freed.len();
-                            self.waiting_bytes -= freed.iter().map(size_of).sum::<usize>();
-                            work.extend(freed);
+                    // Nothing waits while the peer sends in order (the usual case): then
+                    // this costs no lookup at all.
+                    if !self.waiting.is_empty() {
+                        for lack in [
+                            Lack::Node(node.key.clone()),
+                            Lack::Entry(node.log.clone(), node.seq),
+                        ] {
+                            if let Some(freed) = self.waiting.remove(&lack) {
+                                self.waiting_nodes -= freed.len();
+                                self.waiting_bytes -= freed.iter().map(size_of).sum::<usize>();
+                                work.extend(freed);
+                            }
                         }
                     }
                     self.add_to_batch(node);

@@ -2,7 +2,8 @@
 //!
 //! [`duplex`] makes a pair of connected stream ends over bounded in-memory pipes (a
 //! capacity of a few bytes is allowed, to test that nothing depends on buffering);
-//! [`sync`] runs two sessions against each other over one.
+//! [`sync_in_memory`] and [`Session::run_in_memory`] run two sessions against each other
+//! over one, each on its own thread.
 
 use std::collections::VecDeque;
 use std::io::{self, Read, Write};
@@ -43,7 +44,7 @@ pub struct PipeReader(Arc<Pipe>);
 pub struct PipeWriter(Arc<Pipe>);
 
 /// A one-way pipe holding at most `capacity` bytes (at least 1).
-pub fn pipe(capacity: usize) -> (PipeWriter, PipeReader) {
+fn pipe(capacity: usize) -> (PipeWriter, PipeReader) {
     let pipe = Arc::new(Pipe {
         state: Mutex::new(PipeState {
             bytes: VecDeque::new(),
@@ -111,7 +112,7 @@ impl Drop for PipeWriter {
 }
 
 /// One end of a [`duplex`]: what it reads and where it writes.
-pub struct End {
+pub struct DuplexEnd {
     /// What the other end writes.
     pub reader: PipeReader,
     /// What the other end reads.
@@ -119,50 +120,63 @@ pub struct End {
 }
 
 /// Two connected ends; each direction buffers at most `capacity` bytes.
-pub fn duplex(capacity: usize) -> (End, End) {
+pub fn duplex(capacity: usize) -> (DuplexEnd, DuplexEnd) {
     let (a_writer, b_reader) = pipe(capacity);
     let (b_writer, a_reader) = pipe(capacity);
     (
-        End {
+        DuplexEnd {
             reader: a_reader,
             writer: a_writer,
         },
-        End {
+        DuplexEnd {
             reader: b_reader,
             writer: b_writer,
         },
     )
 }
 
-/// Runs session `a` on replica `a_replica` against session `b` on `b_replica` over an
-/// in-memory duplex, the two on their own threads; returns both reports. Either side's
-/// error is returned (the first side's first).
-pub fn sync(
-    a: &Session,
-    a_replica: impl Into<Replica>,
-    b: &Session,
-    b_replica: impl Into<Replica>,
+/// Syncs two replicas in one program, with default sessions (both ways, everything):
+/// the simplest way for an embedder to bring two repositories level. Returns both
+/// reports, `a`'s first.
+///
+/// ```
+/// let a = strata::Repository::in_memory()?;
+/// let b = strata::Repository::in_memory()?;
+/// a.put("sites", "A", "1")?;
+/// strata::sync_in_memory(&a, &b)?;
+/// assert_eq!(b.get("sites", "A")?.unwrap().value, b"1");
+/// # Ok::<(), strata::Error>(())
+/// ```
+pub fn sync_in_memory(
+    a: impl Into<Replica>,
+    b: impl Into<Replica>,
 ) -> Result<(SyncReport, SyncReport)> {
-    sync_over(64 * 1024, a, a_replica, b, b_replica)
+    Session::new().run_in_memory(a, &Session::new(), b)
 }
 
-/// [`sync`] over pipes holding at most `capacity` bytes each way.
-pub fn sync_over(
-    capacity: usize,
-    a: &Session,
-    a_replica: impl Into<Replica>,
-    b: &Session,
-    b_replica: impl Into<Replica>,
-) -> Result<(SyncReport, SyncReport)> {
-    let (a_end, b_end) = duplex(capacity);
-    let (b, b_replica) = (b.clone(), b_replica.into());
-    let other = thread::Builder::new()
-        .name("strata-peer".into())
-        .spawn(move || b.run(b_replica, b_end.reader, b_end.writer))
-        .map_err(|e| Error::io("starting the second session", e))?;
-    let a_result = a.run(a_replica, a_end.reader, a_end.writer);
-    let b_result = other
-        .join()
-        .map_err(|_| Error::Replication("the second session panicked".into()))?;
-    Ok((a_result?, b_result?))
+/// How many bytes each direction of [`Session::run_in_memory`]'s pipes holds.
+const PIPE: usize = 64 * 1024;
+
+impl Session {
+    /// Runs this session on `replica` against `peer` on `peer_replica`, in this program:
+    /// the two run on their own threads over an in-memory duplex. Returns both reports,
+    /// this side's first; either side's error is returned (this side's first).
+    pub fn run_in_memory(
+        &self,
+        replica: impl Into<Replica>,
+        peer: &Session,
+        peer_replica: impl Into<Replica>,
+    ) -> Result<(SyncReport, SyncReport)> {
+        let (ours, theirs) = duplex(PIPE);
+        let (peer, peer_replica) = (peer.clone(), peer_replica.into());
+        let other = thread::Builder::new()
+            .name("strata-peer".into())
+            .spawn(move || peer.run(peer_replica, theirs.reader, theirs.writer))
+            .map_err(|e| Error::io("starting the second session", e))?;
+        let ours = self.run(replica, ours.reader, ours.writer);
+        let theirs = other
+            .join()
+            .map_err(|_| Error::Replication("the second session panicked".into()))?;
+        Ok((ours?, theirs?))
+    }
 }

@@ -4,42 +4,51 @@
 //! A [`Session`] holds the options of one exchange (mode, live, what payload to fetch,
 //! limits, a progress callback) and runs it over any byte stream with [`Session::run`]. It
 //! works on a [`Repository`] (nodes and payload) or on a bare [`Graph`] (nodes only). The
-//! transports are helpers around `run`: [`memory`] (two replicas in one program), [`tcp`]
-//! (a server for many peers and a client), [`stdio`] (a child process's standard streams,
-//! so `ssh host strata serve --stdio` works as with git), and [`bundle`] (sync files).
+//! transports are helpers around `run`: in memory ([`sync_in_memory`],
+//! [`Session::run_in_memory`], [`duplex`]: two replicas in one program), TCP
+//! ([`TcpServer`] for many peers, [`Session::connect_tcp`]), standard streams
+//! ([`Session::serve_stdio`], and [`Session::run_command`] for a child process, so
+//! `ssh host strata serve --stdio` works as with git), and sync files ([`SyncFile`]: what a
+//! session would send, written to a file and applied elsewhere with the same checks).
 //!
 //! The pieces, top to bottom: `frame.rs` (length prefixes), `message.rs` (the messages),
 //! `connection.rs` (a framed stream whose reading and writing never wait on each other),
 //! `session.rs` (the state machine), `incoming.rs` and `outgoing.rs` (receiving and
-//! sending nodes), `payload.rs` (operations and files). The wire is described byte by byte
+//! sending nodes), `payload.rs` (operations and files), `bundle.rs` (sync files), and the
+//! transports (`memory.rs`, `tcp.rs`, `stdio.rs`). The wire is described byte by byte
 //! in `docs/protocol.md`.
 //!
 //! ```
-//! use strata::{Session, memory};
-//! use strata::{Graph, GraphOptions};
+//! use strata::{Graph, GraphOptions, sync_in_memory};
 //!
 //! let a = Graph::in_memory(GraphOptions::default())?;
 //! let b = Graph::in_memory(GraphOptions::default())?;
 //! a.append("hello")?;
 //! b.append("world")?;
-//! let (ra, rb) = memory::sync(&Session::new(), &a, &Session::new(), &b)?;
+//! let (ra, rb) = sync_in_memory(&a, &b)?;
 //! assert_eq!((ra.progress.nodes_sent, rb.progress.nodes_sent), (1, 1));
 //! let keys = |g: &Graph| g.heads().map(|h| h.into_iter().map(|n| n.key).collect::<Vec<_>>());
 //! assert_eq!(keys(&a)?, keys(&b)?);
 //! # Ok::<(), strata::Error>(())
 //! ```
 
+mod bundle;
 mod connection;
 mod frame;
 mod incoming;
-pub mod memory;
+mod memory;
 mod message;
 mod outgoing;
 mod payload;
 mod session;
-pub mod stdio;
-pub mod tcp;
+mod stdio;
+mod tcp;
 
+pub use bundle::{SyncFile, SyncFileReport};
+pub use memory::{DuplexEnd, PipeReader, PipeWriter, duplex, sync_in_memory};
+pub use tcp::{OnTcpSession, TcpServer};
+
+use std::collections::VecDeque;
 use std::io::{Read, Write};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -249,6 +258,8 @@ impl std::fmt::Debug for Session {
 const TICK: Duration = Duration::from_millis(100);
 /// How long a batch of received nodes may wait for more before it is stored.
 const BATCH_WAIT: Duration = Duration::from_millis(20);
+/// The most bytes of messages handed to the writer thread at once.
+const GATHER: usize = 32 * 1024;
 /// How long a finished session waits for the peer to close its side.
 const LINGER: Duration = Duration::from_secs(5);
 
@@ -362,12 +373,11 @@ impl Session {
         let mut active = Instant::now();
         let mut reported = (Instant::now(), Progress::default());
         let mut watcher: Option<Watcher> = None;
+        let mut frames = VecDeque::new();
         loop {
-            while connection.has_room() {
-                match engine.next_output()? {
-                    Some(message) => connection.send(&message)?,
-                    None => break,
-                }
+            let (sent, more) = produce(engine, connection)?;
+            if sent {
+                active = Instant::now();
             }
             if reported.0.elapsed() >= TICK && *engine.progress() != reported.1 {
                 self.report(engine.progress());
@@ -387,7 +397,8 @@ impl Session {
             if engine.is_live() && watcher.is_none() {
                 watcher = Some(Watcher::start(engine.graph().clone(), connection)?);
             }
-            let want_room = !connection.has_room() || engine.live_behind();
+            // With more to send, wait for room (there may be some already).
+            let want_room = more || engine.live_behind();
             let idle = (!engine.is_live())
                 .then_some(self.limits.idle_timeout)
                 .flatten()
@@ -408,11 +419,9 @@ impl Session {
                     engine.receive(&frame)?;
                     // Take what else has arrived, then store the batch only if nothing
                     // more is waiting: batches stay large while the peer streams.
-                    for _ in 0..256 {
-                        match connection.try_frame() {
-                            Some(frame) => engine.receive(&frame)?,
-                            None => break,
-                        }
+                    connection.take_frames(&mut frames, 1024);
+                    for frame in frames.drain(..) {
+                        engine.receive(&frame)?;
                     }
                 }
                 Event::Room => active = Instant::now(),
@@ -447,9 +456,11 @@ impl Session {
         }
         drop(watcher);
         engine.idle()?;
+        let mut rest = Vec::new();
         while let Some(message) = engine.next_output()? {
-            connection.send(&message)?;
+            frame::encode(&message, &mut rest);
         }
+        connection.send_framed(rest)?;
         let linger = Instant::now() + LINGER;
         connection.finish(Some(total.map_or(linger, |t| t.max(linger))))?;
         // Let the peer close its side (it has everything); whatever it still says is
@@ -459,6 +470,38 @@ impl Session {
         }
         Ok(())
     }
+}
+
+/// Sends what the engine has to say while the outbox has room, gathered into writes of at
+/// most [`GATHER`] bytes: few enough for locks and wake-ups not to count, small enough for
+/// the writer thread to send one while the session produces the next. Produces at most
+/// the room there was when called, so a writer that keeps up cannot keep the session from
+/// its other work (received frames, timeouts). Returns whether anything was sent, and
+/// whether the engine may have more.
+fn produce(engine: &mut Engine, connection: &Connection) -> Result<(bool, bool)> {
+    let mut budget = connection.room();
+    let mut sent = false;
+    let mut exhausted = false;
+    while budget > 0 {
+        let room = budget.min(GATHER);
+        let mut framed = Vec::with_capacity(room + 1024);
+        while framed.len() < room {
+            match engine.next_output()? {
+                Some(message) => frame::encode(&message, &mut framed),
+                None => {
+                    exhausted = true;
+                    break;
+                }
+            }
+        }
+        budget = budget.saturating_sub(framed.len());
+        sent |= !framed.is_empty();
+        connection.send_framed(framed)?;
+        if exhausted {
+            break;
+        }
+    }
+    Ok((sent, !exhausted))
 }
 
 /// In a live session, wakes the session when the graph grows.

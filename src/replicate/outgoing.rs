@@ -2,14 +2,20 @@
 //! entry at a time, the logs merged by local change number.
 //!
 //! Like hyperlog's outgoing queue, at most one entry per wanted log is queued: the next one
-//! of that log, read when the previous one has gone out. The queue hands out the entry
+//! of that log, taken when the previous one has gone out. The queue hands out the entry
 //! with the lowest local change. Local change order is topological, so once every log the
 //! peer wants is known, this merge sends every node after its links (see `docs/protocol.md`
 //! for the argument); strata waits for a strata peer's `WantsDone` before sending, and so
-//! sends in causal order. Memory is one queued entry per wanted log.
+//! sends in causal order.
+//!
+//! Entries are read from the changelogs a page at a time ([`Graph::log_entries`]): a run
+//! of entries is stored as one record, so reading them one by one would decode the whole
+//! run for every node sent. Pages shrink as more logs are sent at once, so the entries
+//! held stay under [`BUFFERED`] whatever the number of logs; with one queued entry per
+//! wanted log, memory is O(wanted logs) plus that constant.
 
 use std::cmp::Reverse;
-use std::collections::{BinaryHeap, HashMap};
+use std::collections::{BinaryHeap, HashMap, VecDeque};
 
 use crate::error::{Error, Result};
 use crate::graph::{Graph, Node};
@@ -24,12 +30,19 @@ struct Queued {
     key: String,
 }
 
+/// The most entries read ahead from one log at a time.
+const PAGE: usize = 512;
+/// The most entries read ahead across all logs being sent.
+const BUFFERED: usize = 64 * 1024;
+
 /// The sending half of a session.
 pub(crate) struct Outgoing {
     graph: Graph,
     /// The last seq of each log as of the session's snapshot: nothing later is sent.
     limits: HashMap<String, u64>,
     queue: BinaryHeap<Reverse<Queued>>,
+    /// Entries read ahead, per log being sent, in seq order.
+    ahead: HashMap<String, VecDeque<(u64, Entry)>>,
 }
 
 impl Outgoing {
@@ -38,6 +51,7 @@ impl Outgoing {
             graph,
             limits,
             queue: BinaryHeap::new(),
+            ahead: HashMap::new(),
         }
     }
 
@@ -57,12 +71,35 @@ impl Outgoing {
         logs
     }
 
-    /// The entry at `(log, seq)` if it is within the snapshot.
-    pub(crate) fn entry(&self, log: &str, seq: u64) -> Result<Option<Entry>> {
-        if seq == 0 || seq > self.limit(log) {
+    /// The entry at `(log, seq)` if it is within the snapshot. Logs are read forward: the
+    /// entries after `seq` are read ahead for the calls that follow.
+    pub(crate) fn entry(&mut self, log: &str, seq: u64) -> Result<Option<Entry>> {
+        let limit = self.limit(log);
+        if seq == 0 || seq > limit {
+            self.ahead.remove(log);
             return Ok(None);
         }
-        self.graph.log_entry(log, seq)
+        if let Some(ahead) = self.ahead.get_mut(log) {
+            while ahead.front().is_some_and(|(at, _)| *at < seq) {
+                ahead.pop_front();
+            }
+            if let Some((at, _)) = ahead.front()
+                && *at == seq
+            {
+                return Ok(ahead.pop_front().map(|(_, entry)| entry));
+            }
+        }
+        let logs = self.ahead.len().max(1);
+        let page = (BUFFERED / logs).clamp(1, PAGE);
+        let wanted = usize::try_from(limit - seq + 1).unwrap_or(usize::MAX);
+        let mut entries: VecDeque<(u64, Entry)> =
+            self.graph.log_entries(log, seq, page.min(wanted))?.into();
+        let first = match entries.pop_front() {
+            Some((at, entry)) if at == seq => entry,
+            _ => return Ok(None),
+        };
+        self.ahead.insert(log.to_string(), entries);
+        Ok(Some(first))
     }
 
     /// Queues an entry read by [`Outgoing::entry`].

@@ -11,18 +11,18 @@
 //! pending. A side that will ask for nothing more says `PayloadDone`; the session ends when
 //! both have, and every request was answered.
 
-use std::collections::{HashMap, HashSet, VecDeque};
+use std::collections::{HashMap, VecDeque};
 use std::io::Read;
 use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
 use std::thread::JoinHandle;
 
-use sha2::{Digest, Sha256};
-
 use super::message::Message;
 use super::{Payload, Progress};
-use crate::dataset::{Commit, Content, FileRef, OpKind, Operation, Repository};
+use crate::dataset::{
+    Commit, Content, FileRef, OpKind, Operation, Repository, WantedBlob, operations_hash,
+};
 use crate::error::{Error, Result};
-use crate::graph::{Node, framed_update};
+use crate::graph::Node;
 use crate::protobuf::{FieldReader, put_bytes, put_varint};
 
 /// What starts a strata hello inside the handshake's metadata.
@@ -30,7 +30,9 @@ const MAGIC: &[u8] = b"strata\0";
 /// The version of strata's extensions.
 const HELLO_VERSION: u64 = 1;
 /// The largest piece of operations or file bytes sent in one message.
-const PIECE: usize = 64 * 1024;
+pub(crate) const PIECE: usize = 64 * 1024;
+/// How many wanted blobs one session asks for (the rest wait for the next session).
+const PENDING_FILES: usize = 4096;
 
 /// A strata peer's introduction.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -106,15 +108,6 @@ impl Hello {
     }
 }
 
-/// The framed SHA-256 of operations, as a commit names them.
-fn operations_hash(operations: &[Vec<u8>]) -> String {
-    let mut digest = Sha256::new();
-    for op in operations {
-        framed_update(&mut digest, op);
-    }
-    hex::encode(digest.finalize())
-}
-
 /// Whether a choice takes the payload of a commit touching `dataset`.
 fn covers(choice: &Payload, dataset: &[u8]) -> bool {
     match choice {
@@ -125,17 +118,31 @@ fn covers(choice: &Payload, dataset: &[u8]) -> bool {
 }
 
 /// Whether a choice takes the files of `dataset`.
-fn covers_files(choice: &Payload, dataset: &[u8]) -> bool {
+pub(crate) fn covers_files(choice: &Payload, dataset: &[u8]) -> bool {
     !matches!(choice, Payload::RowsOnly) && covers(choice, dataset)
+}
+
+/// Whether a choice takes the payload of a commit with these operations.
+pub(crate) fn touches(choice: &Payload, operations: &[Vec<u8>]) -> Result<bool> {
+    match choice {
+        Payload::Datasets(_) => {
+            for op in operations {
+                if covers(choice, &Operation::decode(op)?.dataset) {
+                    return Ok(true);
+                }
+            }
+            Ok(false)
+        }
+        choice => Ok(*choice != Payload::GraphOnly),
+    }
 }
 
 /// A request from the peer, waiting to be answered.
 enum Request {
     Operations(String),
+    /// A blob by hash, for a row of `dataset` (what the peer's choice is checked against).
     File {
-        version: String,
         dataset: Vec<u8>,
-        key: Vec<u8>,
         hash: String,
     },
 }
@@ -152,14 +159,53 @@ enum Answer {
     },
 }
 
-/// A blob being received: its bytes go to a thread that streams them into the blob store.
-struct FileIn {
-    hash: String,
+/// A blob being received in pieces: the pieces go to a thread that streams them into the
+/// blob store with [`Repository::add_blob_checked`], so nothing is stored unless the whole
+/// blob is exactly the one expected. Sessions and sync files share it.
+pub(crate) struct BlobSink {
+    pub file: FileRef,
     chunks: SyncSender<Vec<u8>>,
     writer: JoinHandle<Result<()>>,
 }
 
-/// Reads the chunks a [`FileIn`] forwards.
+impl BlobSink {
+    pub(crate) fn start(repo: &Repository, file: FileRef) -> Result<BlobSink> {
+        let (chunks, from) = sync_channel(8);
+        let (repo, expected) = (repo.clone(), file.clone());
+        let writer = std::thread::Builder::new()
+            .name("strata-file".into())
+            .spawn(move || {
+                let mut reader = Chunks {
+                    from,
+                    current: Vec::new(),
+                    at: 0,
+                };
+                repo.add_blob_checked(&mut reader, &expected)
+            })
+            .map_err(|e| Error::io("starting a file writer", e))?;
+        Ok(BlobSink {
+            file,
+            chunks,
+            writer,
+        })
+    }
+
+    /// Passes on a piece. `false` means the writer has stopped early (too many bytes, or a
+    /// storage error): [`BlobSink::finish`] says why.
+    pub(crate) fn write(&self, data: Vec<u8>) -> bool {
+        data.is_empty() || self.chunks.send(data).is_ok()
+    }
+
+    /// Ends the blob: stored if it is exactly the one expected, an error otherwise.
+    pub(crate) fn finish(self) -> Result<()> {
+        drop(self.chunks);
+        self.writer
+            .join()
+            .map_err(|_| Error::Replication("the file writer panicked".into()))?
+    }
+}
+
+/// Reads the chunks a [`BlobSink`] forwards.
 struct Chunks {
     from: Receiver<Vec<u8>>,
     current: Vec<u8>,
@@ -181,12 +227,33 @@ impl Read for Chunks {
     }
 }
 
-/// Operations asked for: the commit that names them, and the pieces received so far.
+/// Operations arriving in pieces, held until the last one so they can be checked whole.
+#[derive(Default)]
+pub(crate) struct Pieces {
+    pub operations: Vec<Vec<u8>>,
+    pub bytes: usize,
+}
+
+impl Pieces {
+    /// Adds a piece of the operations `hash`; fails past `max` bytes in all.
+    pub(crate) fn add(&mut self, hash: &str, operations: Vec<Vec<u8>>, max: usize) -> Result<()> {
+        self.bytes += operations.iter().map(Vec::len).sum::<usize>();
+        if self.bytes > max {
+            return Err(Error::Replication(format!(
+                "the operations {hash} are larger than the limit of {max} bytes"
+            )));
+        }
+        self.operations.extend(operations);
+        Ok(())
+    }
+}
+
+/// Operations asked for: the commit that names them (empty when not known), and the
+/// pieces received so far.
 #[derive(Default)]
 struct Asked {
     version: String,
-    operations: Vec<Vec<u8>>,
-    bytes: usize,
+    pieces: Pieces,
 }
 
 /// One session's payload exchange.
@@ -200,8 +267,9 @@ pub(crate) struct PayloadExchange {
     out: VecDeque<Message>,
     /// Operations asked for, by hash.
     asked: HashMap<String, Asked>,
-    files_asked: HashSet<String>,
-    file_in: Option<FileIn>,
+    /// Files asked for, by hash: what each must be.
+    files_asked: HashMap<String, FileRef>,
+    file_in: Option<BlobSink>,
     requests: VecDeque<Request>,
     answer: Option<Answer>,
     graph_done: bool,
@@ -223,7 +291,7 @@ impl PayloadExchange {
             max_payload,
             out: VecDeque::new(),
             asked: HashMap::new(),
-            files_asked: HashSet::new(),
+            files_asked: HashMap::new(),
             file_in: None,
             requests: VecDeque::new(),
             answer: None,
@@ -259,17 +327,44 @@ impl PayloadExchange {
         Ok(())
     }
 
-    /// Asks for the operations of commits stored before this session without them, so a
-    /// later session completes an earlier partial one. Finding them reads the whole graph,
-    /// so this runs only when the repository reports pending commits.
+    /// Asks for what earlier sessions left out, so a later session completes an earlier
+    /// partial one: the operations pending commits wait for, and the blobs that file rows
+    /// received without their contents name. Both come from lists the repository keeps
+    /// (`Repository::missing_payloads`, the wanted blobs), never from reading history; each
+    /// session takes up to a page of each.
     pub(crate) fn ask_pending(&mut self, progress: &mut Progress) -> Result<()> {
-        if self.choice == Payload::GraphOnly || self.repo.status()?.pending == 0 {
+        if self.choice == Payload::GraphOnly {
             return Ok(());
         }
-        for node in self.repo.graph().changes(0) {
-            self.nodes_stored(std::slice::from_ref(&node?), progress)?;
+        for hash in self.repo.missing_payloads()? {
+            if !self.asked.contains_key(&hash) {
+                self.asked.insert(hash.clone(), Asked::default());
+                self.out.push_back(Message::WantPayload { hash });
+            }
+        }
+        for wanted in self.repo.wanted_blobs(PENDING_FILES)? {
+            self.ask_file(wanted, progress);
         }
         Ok(())
+    }
+
+    /// Asks for the blob of a file row if this side's choice takes it and it is not asked
+    /// for already.
+    fn ask_file(&mut self, wanted: WantedBlob, progress: &mut Progress) {
+        if !covers_files(&self.choice, &wanted.dataset)
+            || self.files_asked.contains_key(&wanted.file.hash)
+        {
+            return;
+        }
+        progress.file_bytes_to_receive += wanted.file.size;
+        self.files_asked
+            .insert(wanted.file.hash.clone(), wanted.file.clone());
+        self.out.push_back(Message::WantFile {
+            version: wanted.version,
+            dataset: wanted.dataset,
+            key: wanted.key,
+            hash: wanted.file.hash,
+        });
     }
 
     /// The graph exchange is over: no more commits will arrive.
@@ -285,17 +380,9 @@ impl PayloadExchange {
     pub(crate) fn receive(&mut self, message: Message, progress: &mut Progress) -> Result<()> {
         match message {
             Message::WantPayload { hash } => self.requests.push_back(Request::Operations(hash)),
-            Message::WantFile {
-                version,
-                dataset,
-                key,
-                hash,
-            } => self.requests.push_back(Request::File {
-                version,
-                dataset,
-                key,
-                hash,
-            }),
+            Message::WantFile { dataset, hash, .. } => {
+                self.requests.push_back(Request::File { dataset, hash })
+            }
             Message::PayloadDone => self.remote_done = true,
             Message::Payload {
                 hash,
@@ -310,7 +397,7 @@ impl PayloadExchange {
             Message::FileData { hash, data, last } => {
                 self.file_piece(hash, data, last, progress)?
             }
-            Message::NoFile { hash } if !self.files_asked.remove(&hash) => {
+            Message::NoFile { hash } if self.files_asked.remove(&hash).is_none() => {
                 return Err(unasked("file", &hash));
             }
             _ => {}
@@ -325,55 +412,24 @@ impl PayloadExchange {
         last: bool,
         progress: &mut Progress,
     ) -> Result<()> {
-        let asked = self
-            .asked
+        self.asked
             .get_mut(&hash)
-            .ok_or_else(|| unasked("operations", &hash))?;
-        asked.bytes += operations.iter().map(Vec::len).sum::<usize>();
-        if asked.bytes > self.max_payload {
-            return Err(Error::Replication(format!(
-                "the operations {hash} are larger than the limit of {} bytes",
-                self.max_payload
-            )));
-        }
-        asked.operations.extend(operations);
+            .ok_or_else(|| unasked("operations", &hash))?
+            .pieces
+            .add(&hash, operations, self.max_payload)?;
         if !last {
             return Ok(());
         }
         let Asked {
             version,
-            operations,
-            bytes,
+            pieces: Pieces { operations, bytes },
         } = self.asked.remove(&hash).unwrap_or_default();
-        let actual = operations_hash(&operations);
-        if actual != hash {
-            return Err(Error::Replication(format!(
-                "operations checksum mismatch: asked for {hash}, received bytes hashing to {actual}"
-            )));
-        }
-        self.repo.add_payload(&operations)?;
+        let missing = store_operations(&self.repo, &hash, &operations, &version)?;
         progress.payloads_received += 1;
         progress.payload_bytes_received += bytes as u64;
         progress.operations_received += operations.len() as u64;
-        for op in &operations {
-            let op = Operation::decode(op)?;
-            if op.kind != OpKind::Put
-                || op.content != Content::File
-                || !covers_files(&self.choice, &op.dataset)
-            {
-                continue;
-            }
-            let file = FileRef::decode(op.value.as_deref().unwrap_or_default())?;
-            if self.repo.has_blob(&file.hash)? || !self.files_asked.insert(file.hash.clone()) {
-                continue;
-            }
-            progress.file_bytes_to_receive += file.size;
-            self.out.push_back(Message::WantFile {
-                version: version.clone(),
-                dataset: op.dataset,
-                key: op.key,
-                hash: file.hash,
-            });
+        for wanted in missing {
+            self.ask_file(wanted, progress);
         }
         Ok(())
     }
@@ -385,19 +441,18 @@ impl PayloadExchange {
         last: bool,
         progress: &mut Progress,
     ) -> Result<()> {
-        if !self.files_asked.contains(&hash) {
+        let Some(file) = self.files_asked.get(&hash) else {
             return Err(unasked("file", &hash));
-        }
-        if self.file_in.as_ref().is_some_and(|f| f.hash != hash) {
+        };
+        if self.file_in.as_ref().is_some_and(|f| f.file.hash != hash) {
             return Err(Error::Replication("the peer interleaved two files".into()));
         }
         if self.file_in.is_none() {
-            self.file_in = Some(self.start_file(hash.clone())?);
+            self.file_in = Some(BlobSink::start(&self.repo, file.clone())?);
         }
         progress.file_bytes_received += data.len() as u64;
-        if let Some(file_in) = &self.file_in
-            && !data.is_empty()
-            && file_in.chunks.send(data).is_err()
+        if let Some(sink) = &self.file_in
+            && !sink.write(data)
         {
             // The writer stopped early: its result says why.
             return self.finish_file(progress);
@@ -408,46 +463,12 @@ impl PayloadExchange {
         Ok(())
     }
 
-    fn start_file(&self, hash: String) -> Result<FileIn> {
-        let (chunks, from) = sync_channel(8);
-        let repo = self.repo.clone();
-        let writer = std::thread::Builder::new()
-            .name("strata-file".into())
-            .spawn(move || {
-                let mut reader = Chunks {
-                    from,
-                    current: Vec::new(),
-                    at: 0,
-                };
-                // A transaction that is never committed stores the blob alone.
-                repo.transaction().put_file("", "", &mut reader).map(|_| ())
-            })
-            .map_err(|e| Error::io("starting a file writer", e))?;
-        Ok(FileIn {
-            hash,
-            chunks,
-            writer,
-        })
-    }
-
     fn finish_file(&mut self, progress: &mut Progress) -> Result<()> {
-        let Some(FileIn {
-            hash,
-            chunks,
-            writer,
-        }) = self.file_in.take()
-        else {
+        let Some(sink) = self.file_in.take() else {
             return Ok(());
         };
-        drop(chunks);
-        writer
-            .join()
-            .map_err(|_| Error::Replication("the file writer panicked".into()))??;
-        if !self.repo.has_blob(&hash)? {
-            return Err(Error::Replication(format!(
-                "file checksum mismatch: the bytes received for {hash} hash to something else"
-            )));
-        }
+        let hash = sink.file.hash.clone();
+        sink.finish()?;
         self.files_asked.remove(&hash);
         progress.files_received += 1;
         Ok(())
@@ -481,7 +502,7 @@ impl PayloadExchange {
         match request {
             Request::Operations(hash) => {
                 let operations = match self.repo.payload(&hash)? {
-                    Some(ops) if self.touches_chosen(&ops)? => ops,
+                    Some(ops) if touches(&self.remote_choice, &ops)? => ops,
                     _ => return Ok(Message::NoPayload { hash }),
                 };
                 progress.payloads_sent += 1;
@@ -493,58 +514,23 @@ impl PayloadExchange {
                     .continue_answer(progress)?
                     .unwrap_or(Message::NoPayload { hash }))
             }
-            Request::File {
-                version,
-                dataset,
-                key,
-                hash,
-            } => {
+            Request::File { dataset, hash } => {
                 if !covers_files(&self.remote_choice, &dataset) {
                     return Ok(Message::NoFile { hash });
                 }
-                let Ok(reader) = self.open_file(&version, &dataset, &key, &hash) else {
+                let Some(reader) = self.repo.open_stored_blob(&hash)? else {
                     return Ok(Message::NoFile { hash });
                 };
                 progress.files_sent += 1;
                 self.answer = Some(Answer::File {
                     hash: hash.clone(),
-                    reader,
+                    reader: Box::new(reader),
                 });
                 Ok(self
                     .continue_answer(progress)?
                     .unwrap_or(Message::NoFile { hash }))
             }
         }
-    }
-
-    /// Whether operations touch a dataset the peer chose.
-    fn touches_chosen(&self, operations: &[Vec<u8>]) -> Result<bool> {
-        match &self.remote_choice {
-            Payload::Datasets(_) => {
-                for op in operations {
-                    if covers(&self.remote_choice, &Operation::decode(op)?.dataset) {
-                        return Ok(true);
-                    }
-                }
-                Ok(false)
-            }
-            choice => Ok(*choice != Payload::GraphOnly),
-        }
-    }
-
-    fn open_file(
-        &self,
-        version: &str,
-        dataset: &[u8],
-        key: &[u8],
-        hash: &str,
-    ) -> Result<Box<dyn Read + Send>> {
-        let view = self.repo.at(&self.repo.resolve(version)?)?;
-        let named = view.get(dataset, key)?.and_then(|row| row.file);
-        if named.is_none_or(|file| file.hash != hash) {
-            return Err(Error::NotFound(format!("file {hash}")));
-        }
-        Ok(Box::new(view.open_file(dataset, key)?))
     }
 
     fn continue_answer(&mut self, progress: &mut Progress) -> Result<Option<Message>> {
@@ -591,8 +577,47 @@ impl PayloadExchange {
     }
 }
 
+/// Stores received operations that claim to be `hash`, named by commit `version` (empty
+/// when not known), after checking that they are: records the blobs their file rows name
+/// that are not here first (so a crash cannot lose the record), then stores the
+/// operations. Returns those missing blobs. Sessions and sync files share this.
+pub(crate) fn store_operations(
+    repo: &Repository,
+    hash: &str,
+    operations: &[Vec<u8>],
+    version: &str,
+) -> Result<Vec<WantedBlob>> {
+    let actual = operations_hash(operations.iter().map(Vec::as_slice));
+    if actual != hash {
+        return Err(Error::Replication(format!(
+            "operations checksum mismatch: expected {hash}, received bytes hashing to {actual}"
+        )));
+    }
+    let mut missing = Vec::new();
+    for op in operations {
+        let op = Operation::decode(op)?;
+        if op.kind != OpKind::Put || op.content != Content::File {
+            continue;
+        }
+        let file = FileRef::decode(op.value.as_deref().unwrap_or_default())?;
+        if repo.has_blob(&file.hash)? {
+            continue;
+        }
+        let wanted = WantedBlob {
+            file,
+            version: version.to_string(),
+            dataset: op.dataset,
+            key: op.key,
+        };
+        repo.want_blob(&wanted)?;
+        missing.push(wanted);
+    }
+    repo.add_payload(operations)?;
+    Ok(missing)
+}
+
 /// Reads until `buf` is full or the reader ends.
-fn read_full(reader: &mut dyn Read, buf: &mut [u8]) -> Result<usize> {
+pub(crate) fn read_full(reader: &mut dyn Read, buf: &mut [u8]) -> Result<usize> {
     let mut filled = 0;
     while filled < buf.len() {
         match reader.read(&mut buf[filled..]) {

@@ -321,9 +321,10 @@ impl Engine {
 
     /// Sends a Have for `log` once per session, at the snapshot's seq.
     fn advertise(&mut self, log: &str) {
-        if !self.advertised.insert(log.to_string()) {
+        if self.advertised.contains(log) {
             return;
         }
+        self.advertised.insert(log.to_string());
         let seq = self.outgoing.limit(log);
         if seq > 0 {
             self.control(&Message::Have(LogHead {
@@ -334,8 +335,12 @@ impl Engine {
     }
 
     fn know(&mut self, log: &str, seq: u64) {
-        let known = self.peer_known.entry(log.to_string()).or_default();
-        *known = (*known).max(seq);
+        match self.peer_known.get_mut(log) {
+            Some(known) => *known = (*known).max(seq),
+            None => {
+                self.peer_known.insert(log.to_string(), seq);
+            }
+        }
     }
 
     fn check_logs(&self, count: usize) -> Result<()> {

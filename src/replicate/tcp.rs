@@ -1,9 +1,10 @@
 //! TCP transport: a server that takes many peers, one session each, and a client.
 //!
-//! Every accepted connection runs its own session on its own thread, with the server's
-//! session options (a clone per peer), so the idle and total timeouts of its
-//! [`Limits`](super::Limits) apply to each peer. [`Server::stop`] stops accepting and ends
-//! live sessions.
+//! Every connection a [`TcpServer`] accepts runs its own session on its own thread, with
+//! the server's session options (a clone per peer), so the idle and total timeouts of its
+//! [`Limits`](super::Limits) apply to each peer. [`TcpServer::stop`] stops accepting and
+//! ends live sessions. [`Session::connect_tcp`] is the client; [`Session::run_tcp`] runs a
+//! session over a socket connected some other way.
 
 use std::io::{self, Write};
 use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream, ToSocketAddrs};
@@ -34,40 +35,44 @@ impl Drop for WriteHalf {
     }
 }
 
-/// Runs `session` over a connected socket, then closes it (which also ends the session's
-/// reader thread).
-pub fn run_over(stream: TcpStream, session: &Session, replica: Replica) -> Result<SyncReport> {
-    let context = |e| Error::io("setting up the connection", e);
-    stream.set_nodelay(true).map_err(context)?;
-    let reader = stream.try_clone().map_err(context)?;
-    let writer = WriteHalf(stream.try_clone().map_err(context)?);
-    let result = session.run(replica, reader, writer);
-    let _ = stream.shutdown(Shutdown::Both);
-    result
+impl Session {
+    /// Runs this session over a connected socket, then closes it (which also ends the
+    /// session's reader thread).
+    pub fn run_tcp(&self, stream: TcpStream, replica: impl Into<Replica>) -> Result<SyncReport> {
+        let context = |e| Error::io("setting up the connection", e);
+        stream.set_nodelay(true).map_err(context)?;
+        let reader = stream.try_clone().map_err(context)?;
+        let writer = WriteHalf(stream.try_clone().map_err(context)?);
+        let result = self.run(replica, reader, writer);
+        let _ = stream.shutdown(Shutdown::Both);
+        result
+    }
+
+    /// Connects to a server (a [`TcpServer`], or hyperlog) at `address` and runs this
+    /// session with it.
+    pub fn connect_tcp(
+        &self,
+        address: impl ToSocketAddrs,
+        replica: impl Into<Replica>,
+    ) -> Result<SyncReport> {
+        let stream = TcpStream::connect(address).map_err(|e| Error::io("connecting", e))?;
+        self.run_tcp(stream, replica)
+    }
 }
 
-/// Connects to a server at `address` and runs `session` with it.
-pub fn connect(
-    address: impl ToSocketAddrs,
-    session: &Session,
-    replica: impl Into<Replica>,
-) -> Result<SyncReport> {
-    let stream = TcpStream::connect(address).map_err(|e| Error::io("connecting", e))?;
-    run_over(stream, session, replica.into())
-}
+/// What a [`TcpServer`] is told about each finished peer session: the peer's address and
+/// how the session ended.
+pub type OnTcpSession = Arc<dyn Fn(SocketAddr, &Result<SyncReport>) + Send + Sync>;
 
-/// What a server reports about each finished peer session.
-pub type OnSession = Arc<dyn Fn(SocketAddr, &Result<SyncReport>) + Send + Sync>;
-
-/// A server accepting peers on a background thread.
-pub struct Server {
+/// A server accepting peers on a background thread, one session each.
+pub struct TcpServer {
     address: SocketAddr,
     session: Session,
     accepting: Option<JoinHandle<()>>,
     active: Arc<AtomicUsize>,
 }
 
-impl Server {
+impl TcpServer {
     /// Listens on `address` (port 0 picks a free port) and serves `replica` to every peer
     /// that connects, each with a clone of `session`; `on_session` is told how each one
     /// ended.
@@ -75,8 +80,8 @@ impl Server {
         address: impl ToSocketAddrs,
         session: Session,
         replica: impl Into<Replica>,
-        on_session: OnSession,
-    ) -> Result<Server> {
+        on_session: OnTcpSession,
+    ) -> Result<TcpServer> {
         let listener = TcpListener::bind(address).map_err(|e| Error::io("listening", e))?;
         let local = listener
             .local_addr()
@@ -92,7 +97,7 @@ impl Server {
             .name("strata-accept".into())
             .spawn(move || accept_loop(&listener, &template, &replica, &counter, &on_session))
             .map_err(|e| Error::io("starting the server", e))?;
-        Ok(Server {
+        Ok(TcpServer {
             address: local,
             session,
             accepting: Some(accepting),
@@ -123,7 +128,7 @@ impl Server {
     }
 }
 
-impl Drop for Server {
+impl Drop for TcpServer {
     fn drop(&mut self) {
         self.shut_down();
     }
@@ -134,7 +139,7 @@ fn accept_loop(
     session: &Session,
     replica: &Replica,
     active: &Arc<AtomicUsize>,
-    on_session: &OnSession,
+    on_session: &OnTcpSession,
 ) {
     let stop = session.stopper();
     while !stop.is_stopped() {
@@ -150,7 +155,7 @@ fn accept_loop(
                 let spawned = thread::Builder::new()
                     .name("strata-peer".into())
                     .spawn(move || {
-                        let result = run_over(stream, &session, replica);
+                        let result = session.run_tcp(stream, replica);
                         running.fetch_sub(1, Ordering::SeqCst);
                         on_session(peer, &result);
                     });
