@@ -34,37 +34,48 @@ mod kind {
 
 /// The first message each side sends.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub(crate) struct Handshake {
+pub struct Handshake {
+    /// The protocol version (1).
     pub version: u64,
     /// `sync`, `push` or `pull`; hyperlog omits it for sync.
     pub mode: Option<String>,
     /// Free bytes; strata puts its hello here.
     pub metadata: Option<Vec<u8>>,
+    /// Whether the sender stays connected for new nodes after the exchange.
     pub live: bool,
 }
 
 /// "I have log `log` up to `seq`" (Have) or "send me log `log` after `seq`" (Want).
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub(crate) struct LogHead {
+pub struct LogHead {
+    /// The log id.
     pub log: String,
+    /// A sequence number in that log.
     pub seq: u64,
 }
 
 /// One message of either protocol.
+// The extension messages' fields are the ones their variant's text names; docs/protocol.md
+// gives each byte by byte.
+#[allow(missing_docs)]
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub(crate) enum Message {
+pub enum Message {
+    /// hyperlog: the first message.
     Handshake(Handshake),
+    /// hyperlog: "I have this log up to this seq".
     Have(LogHead),
+    /// hyperlog: "send me this log after this seq".
     Want(LogHead),
+    /// hyperlog: one node.
     Node(Node),
+    /// hyperlog: "I have sent a Have for each of my heads".
     SentHeads,
+    /// hyperlog: "I have received everything I wanted".
     SentWants,
     /// strata: "I have sent every Want your Haves called for".
     WantsDone,
     /// strata: "send me the operations with this hash".
-    WantPayload {
-        hash: String,
-    },
+    WantPayload { hash: String },
     /// strata: a piece of the operations with this hash; `last` on the final piece.
     Payload {
         hash: String,
@@ -72,9 +83,7 @@ pub(crate) enum Message {
         last: bool,
     },
     /// strata: "you will not get these operations from me" (not here, or not chosen).
-    NoPayload {
-        hash: String,
-    },
+    NoPayload { hash: String },
     /// strata: "send me the blob of this file row of commit `version`".
     WantFile {
         version: String,
@@ -89,9 +98,7 @@ pub(crate) enum Message {
         last: bool,
     },
     /// strata: "you will not get this blob from me".
-    NoFile {
-        hash: String,
-    },
+    NoFile { hash: String },
     /// strata: "I will ask for no more payload".
     PayloadDone,
     /// A type neither protocol defines: ignored.
@@ -100,7 +107,7 @@ pub(crate) enum Message {
 
 impl Message {
     /// The type byte and protobuf body, ready to be framed.
-    pub(crate) fn encode(&self) -> Vec<u8> {
+    pub fn encode(&self) -> Vec<u8> {
         let mut buf = Vec::with_capacity(64);
         match self {
             Message::Handshake(h) => {
@@ -162,7 +169,7 @@ impl Message {
     }
 
     /// Decodes one frame. An empty frame has no type byte and is an error.
-    pub(crate) fn decode(frame: &[u8]) -> Result<Message> {
+    pub fn decode(frame: &[u8]) -> Result<Message> {
         let (&kind, body) = frame
             .split_first()
             .ok_or_else(|| Error::malformed("message", "an empty frame has no type byte"))?;

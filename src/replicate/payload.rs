@@ -34,7 +34,7 @@ const PIECE: usize = 64 * 1024;
 
 /// A strata peer's introduction.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub(crate) struct Hello {
+pub struct Hello {
     /// What the peer wants to receive.
     pub payload: Payload,
     /// Whether the peer has a repository (and so takes part in the payload exchange).
@@ -49,7 +49,8 @@ impl Hello {
         }
     }
 
-    pub(crate) fn encode(&self) -> Vec<u8> {
+    /// The handshake metadata that introduces a strata peer.
+    pub fn encode(&self) -> Vec<u8> {
         let mut buf = MAGIC.to_vec();
         put_varint(&mut buf, 1, HELLO_VERSION);
         let (kind, datasets): (u64, &[Vec<u8>]) = match &self.payload {
@@ -68,7 +69,7 @@ impl Hello {
 
     /// The hello in a handshake's metadata, or `None` for other metadata (a plain
     /// hyperlog peer's).
-    pub(crate) fn decode(metadata: &[u8]) -> Result<Option<Hello>> {
+    pub fn decode(metadata: &[u8]) -> Result<Option<Hello>> {
         const WHAT: &str = "strata hello";
         let Some(body) = metadata.strip_prefix(MAGIC) else {
             return Ok(None);
