@@ -451,3 +451,21 @@ fn write_seeds() {
         seeds.root.display()
     );
 }
+
+// ---------------------------------------------------------------------------------------
+// Findings: each input as the fuzzer found it (minimised), through its target's check and
+// the fixed behaviour it found wrong. docs/fuzzing.md lists them.
+
+/// `operation`: a delete whose bytes name file content (`28 02`) decoded as a delete of
+/// file content, but encodes (as dat-core does) without content, so it read back as a
+/// row delete. Fixed in src/dataset/commit.rs: a delete's content is always `Row`.
+#[test]
+fn finding_delete_naming_file_content_round_trips() {
+    let input = unhex("1a00 2802 0802");
+    checks::operation(&input);
+    let op = strata::Operation::decode(&input).unwrap();
+    assert_eq!(
+        (op.kind, op.content),
+        (strata::OpKind::Delete, strata::Content::Row)
+    );
+}

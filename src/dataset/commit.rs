@@ -241,7 +241,10 @@ impl Operation {
             value = Some(Vec::new());
         }
         if kind == OpKind::Delete {
+            // A delete has no value and no content (dat-core writes neither, nor does
+            // `encode`): whatever the bytes say of them, it removes the row, file or not.
             value = None;
+            content = Content::Row;
         }
         Ok(Operation {
             kind,
