@@ -469,3 +469,13 @@ fn finding_delete_naming_file_content_round_trips() {
         (strata::OpKind::Delete, strata::Content::Row)
     );
 }
+
+/// `runs`: a variable-width run of two empty node keys decoded, but two empty keys encode
+/// as the run of no keys. Fixed in src/store/runs.rs: node keys are never empty, so a run
+/// holding one is damage.
+#[test]
+fn finding_run_of_empty_node_keys_is_refused() {
+    let input = [1, 0, 0];
+    checks::runs(&input);
+    assert!(strata::internals::decoders::decode_keys(&input, 0).is_err());
+}

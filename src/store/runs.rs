@@ -128,6 +128,11 @@ pub fn decode_keys(record: &[u8], from: usize) -> Result<Vec<String>> {
             let mut index = 0;
             while !rest.is_empty() {
                 let key = take_prefixed(&mut rest, "key")?;
+                // Node keys are hashes, never empty; empty keys would also write back as
+                // the run of no keys (fixed width 0), so a record holding one is damage.
+                if key.is_empty() {
+                    return Err(bad("empty key"));
+                }
                 if index >= from {
                     keys.push(text(key)?);
                 }
