@@ -479,3 +479,29 @@ fn finding_run_of_empty_node_keys_is_refused() {
     checks::runs(&input);
     assert!(strata::internals::decoders::decode_keys(&input, 0).is_err());
 }
+
+/// `message`: a `WantFile` whose dataset field (3) came twice and whose key field (4) was
+/// missing was read as dataset and key, in arrival order; with the fields in the other
+/// order the dataset was taken for the key. Fixed in src/replicate/message.rs: each field
+/// by its number, the last of a repeated one counting, as protobuf reads them.
+#[test]
+fn finding_want_file_reads_dataset_and_key_by_field_number() {
+    use strata::internals::decoders::Message;
+
+    let input = unhex("14 0a0100 1200 1a00 1a00");
+    checks::message(&input);
+    assert!(Message::decode(&input).is_err(), "no key field");
+
+    // hash "h", version "v", key (4) "K" before dataset (3) "D".
+    let swapped = unhex("14 0a0168 120176 22014b 1a0144");
+    checks::message(&swapped);
+    assert_eq!(
+        Message::decode(&swapped).unwrap(),
+        Message::WantFile {
+            version: "v".into(),
+            dataset: b"D".to_vec(),
+            key: b"K".to_vec(),
+            hash: "h".into(),
+        }
+    );
+}

@@ -257,8 +257,19 @@ fn decode_log(body: &[u8], what: &'static str) -> Result<LogHead> {
 struct ExtFields {
     hash: Option<String>,
     text: Option<String>,
-    bytes: Vec<Vec<u8>>,
+    /// The bytes fields, each with its field number, in the order they came.
+    bytes: Vec<(u32, Vec<u8>)>,
     last: bool,
+}
+
+impl ExtFields {
+    /// The values of bytes field `number`, in order.
+    fn all(&self, number: u32) -> impl Iterator<Item = &Vec<u8>> {
+        self.bytes
+            .iter()
+            .filter(move |(n, _)| *n == number)
+            .map(|(_, bytes)| bytes)
+    }
 }
 
 /// Reads an extension body: 1 = hash, 2 = text or bytes (repeated for `Payload`), 3 and 4 =
@@ -274,7 +285,9 @@ fn decode_ext(body: &[u8], what: &'static str, allowed: &[u32]) -> Result<ExtFie
             (_, 1) => fields.hash = Some(field.string(&reader, number)?),
             ("WantFile", 2) => fields.text = Some(field.string(&reader, number)?),
             (_, 3) if what != "WantFile" => fields.last = field.varint(&reader, number)? != 0,
-            _ => fields.bytes.push(field.bytes(&reader, number)?.to_vec()),
+            _ => fields
+                .bytes
+                .push((number, field.bytes(&reader, number)?.to_vec())),
         }
     }
     if required(fields.hash.as_ref(), what, "hash")?.is_empty() {
@@ -290,21 +303,20 @@ fn decode_hash_only(body: &[u8], what: &'static str) -> Result<String> {
 
 fn decode_payload(body: &[u8]) -> Result<Message> {
     let fields = decode_ext(body, "Payload", &[1, 2, 3])?;
+    let operations = fields.all(2).cloned().collect();
     Ok(Message::Payload {
         hash: fields.hash.unwrap_or_default(),
-        operations: fields.bytes,
+        operations,
         last: fields.last,
     })
 }
 
 fn decode_want_file(body: &[u8]) -> Result<Message> {
     const WHAT: &str = "WantFile";
-    let mut fields = decode_ext(body, WHAT, &[1, 2, 3, 4])?;
-    if fields.bytes.len() != 2 {
-        return Err(Error::malformed(WHAT, "needs one dataset and one key"));
-    }
-    let key = fields.bytes.pop().unwrap_or_default();
-    let dataset = fields.bytes.pop().unwrap_or_default();
+    let fields = decode_ext(body, WHAT, &[1, 2, 3, 4])?;
+    // Fields may come in any order; of a repeated one the last counts, as in protobuf.
+    let dataset = required(fields.all(3).last(), WHAT, "dataset")?.clone();
+    let key = required(fields.all(4).last(), WHAT, "key")?.clone();
     Ok(Message::WantFile {
         version: required(fields.text, WHAT, "version")?,
         dataset,
@@ -314,13 +326,14 @@ fn decode_want_file(body: &[u8]) -> Result<Message> {
 }
 
 fn decode_file_data(body: &[u8]) -> Result<Message> {
-    let mut fields = decode_ext(body, "FileData", &[1, 2, 3])?;
+    let fields = decode_ext(body, "FileData", &[1, 2, 3])?;
     if fields.bytes.len() > 1 {
         return Err(Error::malformed("FileData", "more than one data field"));
     }
+    let data = fields.all(2).next().cloned().unwrap_or_default();
     Ok(Message::FileData {
         hash: fields.hash.unwrap_or_default(),
-        data: fields.bytes.pop().unwrap_or_default(),
+        data,
         last: fields.last,
     })
 }
