@@ -505,3 +505,20 @@ fn finding_want_file_reads_dataset_and_key_by_field_number() {
         }
     );
 }
+
+/// `commit`: a commit counting `u64::MAX` files and one put overflowed the sum of its
+/// counts (a panic with overflow checks; without them the sum wrapped to 0, and a commit
+/// that counts operations but names none was accepted). Fixed in src/dataset/commit.rs: the
+/// sum saturates (and so does the payload exchange's count of operations to receive).
+#[test]
+fn finding_commit_counts_that_overflow_are_refused_without_a_hash() {
+    let input = unhex("30 ffffffffffffffffff01 2001");
+    checks::commit(&input);
+    assert!(strata::Commit::decode(&input).is_err());
+    let commit = strata::Commit::decode(&unhex(&format!(
+        "30 ffffffffffffffffff01 2001 3a40{}",
+        hex::encode("ab".repeat(32))
+    )))
+    .unwrap();
+    assert_eq!(commit.operation_count(), u64::MAX);
+}

@@ -249,7 +249,9 @@ impl PayloadExchange {
             if self.asked.contains_key(&hash) || self.repo.payload(&hash)?.is_some() {
                 continue;
             }
-            progress.operations_to_receive += commit.operation_count();
+            progress.operations_to_receive = progress
+                .operations_to_receive
+                .saturating_add(commit.operation_count());
             let asked = Asked {
                 version: node.key.clone(),
                 ..Asked::default()
