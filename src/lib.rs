@@ -72,13 +72,26 @@ pub use replicate::{
 };
 pub use store::{Durability, Entry};
 
-/// The storage layer's internals, for the project's own storage tests only.
+/// The crate's internals, for the project's own tests and fuzz targets only.
 #[cfg(feature = "internals")]
 #[doc(hidden)]
 pub mod internals {
     pub use crate::store::crash::CrashFs;
     pub use crate::store::keys;
     pub use crate::store::kv;
+
+    /// Every decoder of bytes from outside (a peer, a file, a damaged disk) that the public
+    /// API does not already expose, for the fuzz targets in `fuzz/` and their replay in
+    /// `tests/fuzz_regressions.rs`.
+    pub mod decoders {
+        pub use crate::dataset::{IndexRecord, IndexRowEntry};
+        pub use crate::replicate::{
+            FrameDecoder, Handshake, Hello, LogHead, Message, encode_frame,
+        };
+        pub use crate::store::{
+            decode_entries, decode_keys, encode_entries, encode_keys, key_count,
+        };
+    }
 }
 pub use table::{
     Duplicates, KeyFields, TableFormat, TableKeys, TableReader, TableWriter, TextOrHex,

@@ -83,7 +83,11 @@ pub struct Commit {
 impl Commit {
     /// The number of operations the commit carries.
     pub fn operation_count(&self) -> u64 {
-        self.puts + self.deletes + self.files
+        // The counts are a writer's claims (a peer's commit can say anything): their sum
+        // saturates rather than overflow.
+        self.puts
+            .saturating_add(self.deletes)
+            .saturating_add(self.files)
     }
 
     /// dat-core's encoding, byte for byte (declaration order).
@@ -241,7 +245,10 @@ impl Operation {
             value = Some(Vec::new());
         }
         if kind == OpKind::Delete {
+            // A delete has no value and no content (dat-core writes neither, nor does
+            // `encode`): whatever the bytes say of them, it removes the row, file or not.
             value = None;
+            content = Content::Row;
         }
         Ok(Operation {
             kind,

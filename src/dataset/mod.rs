@@ -38,6 +38,8 @@ pub use diff::{Diff, DiffEntry};
 pub use feed::{CommitFeed, CommitInfo};
 pub use fsck::FsckReport;
 pub use importer::Importer;
+#[cfg(feature = "internals")]
+pub use index::{IndexRecord, IndexRowEntry};
 pub use merge::MergePolicy;
 pub use range::{Range, Rows};
 pub(crate) use replica::WantedBlob;

@@ -13,14 +13,14 @@ use crate::error::{Error, Result};
 const MAX_VARINT_BYTES: usize = 10;
 
 /// Appends `payload` to `out` as one frame.
-pub(crate) fn encode(payload: &[u8], out: &mut Vec<u8>) {
+pub fn encode(payload: &[u8], out: &mut Vec<u8>) {
     prost::encoding::encode_varint(payload.len() as u64, out);
     out.extend_from_slice(payload);
 }
 
 /// Turns a byte stream into frames.
 #[derive(Debug)]
-pub(crate) struct Decoder {
+pub struct Decoder {
     buf: Vec<u8>,
     /// Where the unconsumed bytes of `buf` start.
     start: usize,
@@ -37,7 +37,7 @@ enum Prefix {
 
 impl Decoder {
     /// A decoder that refuses frames longer than `max_frame` bytes.
-    pub(crate) fn new(max_frame: usize) -> Decoder {
+    pub fn new(max_frame: usize) -> Decoder {
         Decoder {
             buf: Vec::new(),
             start: 0,
@@ -46,7 +46,7 @@ impl Decoder {
     }
 
     /// Adds bytes received from the transport.
-    pub(crate) fn push(&mut self, bytes: &[u8]) {
+    pub fn push(&mut self, bytes: &[u8]) {
         if self.start > 0 && self.start == self.buf.len() {
             self.buf.clear();
             self.start = 0;
@@ -56,13 +56,13 @@ impl Decoder {
 
     /// Whether bytes of an unfinished frame are buffered: at the end of the stream, that
     /// means the stream was cut inside a frame.
-    pub(crate) fn has_partial(&self) -> bool {
+    pub fn has_partial(&self) -> bool {
         self.start < self.buf.len()
     }
 
     /// The next whole frame, if one is buffered. Fails on an invalid varint or a frame
     /// longer than the maximum.
-    pub(crate) fn next_frame(&mut self) -> Result<Option<Vec<u8>>> {
+    pub fn next_frame(&mut self) -> Result<Option<Vec<u8>>> {
         let rest = &self.buf[self.start..];
         let (len, prefix) = match self.prefix(rest)? {
             Prefix::Partial => return Ok(None),

@@ -34,37 +34,48 @@ mod kind {
 
 /// The first message each side sends.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub(crate) struct Handshake {
+pub struct Handshake {
+    /// The protocol version (1).
     pub version: u64,
     /// `sync`, `push` or `pull`; hyperlog omits it for sync.
     pub mode: Option<String>,
     /// Free bytes; strata puts its hello here.
     pub metadata: Option<Vec<u8>>,
+    /// Whether the sender stays connected for new nodes after the exchange.
     pub live: bool,
 }
 
 /// "I have log `log` up to `seq`" (Have) or "send me log `log` after `seq`" (Want).
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub(crate) struct LogHead {
+pub struct LogHead {
+    /// The log id.
     pub log: String,
+    /// A sequence number in that log.
     pub seq: u64,
 }
 
 /// One message of either protocol.
+// The extension messages' fields are the ones their variant's text names; docs/protocol.md
+// gives each byte by byte.
+#[allow(missing_docs)]
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub(crate) enum Message {
+pub enum Message {
+    /// hyperlog: the first message.
     Handshake(Handshake),
+    /// hyperlog: "I have this log up to this seq".
     Have(LogHead),
+    /// hyperlog: "send me this log after this seq".
     Want(LogHead),
+    /// hyperlog: one node.
     Node(Node),
+    /// hyperlog: "I have sent a Have for each of my heads".
     SentHeads,
+    /// hyperlog: "I have received everything I wanted".
     SentWants,
     /// strata: "I have sent every Want your Haves called for".
     WantsDone,
     /// strata: "send me the operations with this hash".
-    WantPayload {
-        hash: String,
-    },
+    WantPayload { hash: String },
     /// strata: a piece of the operations with this hash; `last` on the final piece.
     Payload {
         hash: String,
@@ -72,9 +83,7 @@ pub(crate) enum Message {
         last: bool,
     },
     /// strata: "you will not get these operations from me" (not here, or not chosen).
-    NoPayload {
-        hash: String,
-    },
+    NoPayload { hash: String },
     /// strata: "send me the blob of this file row of commit `version`".
     WantFile {
         version: String,
@@ -89,9 +98,7 @@ pub(crate) enum Message {
         last: bool,
     },
     /// strata: "you will not get this blob from me".
-    NoFile {
-        hash: String,
-    },
+    NoFile { hash: String },
     /// strata: "I will ask for no more payload".
     PayloadDone,
     /// A type neither protocol defines: ignored.
@@ -100,7 +107,7 @@ pub(crate) enum Message {
 
 impl Message {
     /// The type byte and protobuf body, ready to be framed.
-    pub(crate) fn encode(&self) -> Vec<u8> {
+    pub fn encode(&self) -> Vec<u8> {
         let mut buf = Vec::with_capacity(64);
         match self {
             Message::Handshake(h) => {
@@ -162,7 +169,7 @@ impl Message {
     }
 
     /// Decodes one frame. An empty frame has no type byte and is an error.
-    pub(crate) fn decode(frame: &[u8]) -> Result<Message> {
+    pub fn decode(frame: &[u8]) -> Result<Message> {
         let (&kind, body) = frame
             .split_first()
             .ok_or_else(|| Error::malformed("message", "an empty frame has no type byte"))?;
@@ -250,8 +257,19 @@ fn decode_log(body: &[u8], what: &'static str) -> Result<LogHead> {
 struct ExtFields {
     hash: Option<String>,
     text: Option<String>,
-    bytes: Vec<Vec<u8>>,
+    /// The bytes fields, each with its field number, in the order they came.
+    bytes: Vec<(u32, Vec<u8>)>,
     last: bool,
+}
+
+impl ExtFields {
+    /// The values of bytes field `number`, in order.
+    fn all(&self, number: u32) -> impl Iterator<Item = &Vec<u8>> {
+        self.bytes
+            .iter()
+            .filter(move |(n, _)| *n == number)
+            .map(|(_, bytes)| bytes)
+    }
 }
 
 /// Reads an extension body: 1 = hash, 2 = text or bytes (repeated for `Payload`), 3 and 4 =
@@ -267,7 +285,9 @@ fn decode_ext(body: &[u8], what: &'static str, allowed: &[u32]) -> Result<ExtFie
             (_, 1) => fields.hash = Some(field.string(&reader, number)?),
             ("WantFile", 2) => fields.text = Some(field.string(&reader, number)?),
             (_, 3) if what != "WantFile" => fields.last = field.varint(&reader, number)? != 0,
-            _ => fields.bytes.push(field.bytes(&reader, number)?.to_vec()),
+            _ => fields
+                .bytes
+                .push((number, field.bytes(&reader, number)?.to_vec())),
         }
     }
     if required(fields.hash.as_ref(), what, "hash")?.is_empty() {
@@ -283,21 +303,20 @@ fn decode_hash_only(body: &[u8], what: &'static str) -> Result<String> {
 
 fn decode_payload(body: &[u8]) -> Result<Message> {
     let fields = decode_ext(body, "Payload", &[1, 2, 3])?;
+    let operations = fields.all(2).cloned().collect();
     Ok(Message::Payload {
         hash: fields.hash.unwrap_or_default(),
-        operations: fields.bytes,
+        operations,
         last: fields.last,
     })
 }
 
 fn decode_want_file(body: &[u8]) -> Result<Message> {
     const WHAT: &str = "WantFile";
-    let mut fields = decode_ext(body, WHAT, &[1, 2, 3, 4])?;
-    if fields.bytes.len() != 2 {
-        return Err(Error::malformed(WHAT, "needs one dataset and one key"));
-    }
-    let key = fields.bytes.pop().unwrap_or_default();
-    let dataset = fields.bytes.pop().unwrap_or_default();
+    let fields = decode_ext(body, WHAT, &[1, 2, 3, 4])?;
+    // Fields may come in any order; of a repeated one the last counts, as in protobuf.
+    let dataset = required(fields.all(3).last(), WHAT, "dataset")?.clone();
+    let key = required(fields.all(4).last(), WHAT, "key")?.clone();
     Ok(Message::WantFile {
         version: required(fields.text, WHAT, "version")?,
         dataset,
@@ -307,13 +326,14 @@ fn decode_want_file(body: &[u8]) -> Result<Message> {
 }
 
 fn decode_file_data(body: &[u8]) -> Result<Message> {
-    let mut fields = decode_ext(body, "FileData", &[1, 2, 3])?;
+    let fields = decode_ext(body, "FileData", &[1, 2, 3])?;
     if fields.bytes.len() > 1 {
         return Err(Error::malformed("FileData", "more than one data field"));
     }
+    let data = fields.all(2).next().cloned().unwrap_or_default();
     Ok(Message::FileData {
         hash: fields.hash.unwrap_or_default(),
-        data: fields.bytes.pop().unwrap_or_default(),
+        data,
         last: fields.last,
     })
 }

@@ -58,6 +58,14 @@ use std::time::{Duration, Instant};
 use connection::{Buffers, Connection, Event};
 use session::{Engine, Settings};
 
+// The decoders of peer bytes, for `internals::decoders` (the fuzz targets).
+#[cfg(feature = "internals")]
+pub use frame::{Decoder as FrameDecoder, encode as encode_frame};
+#[cfg(feature = "internals")]
+pub use message::{Handshake, LogHead, Message};
+#[cfg(feature = "internals")]
+pub use payload::Hello;
+
 use crate::dataset::Repository;
 use crate::error::{Error, Result};
 use crate::graph::Graph;

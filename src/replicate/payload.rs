@@ -36,7 +36,7 @@ const PENDING_FILES: usize = 4096;
 
 /// A strata peer's introduction.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub(crate) struct Hello {
+pub struct Hello {
     /// What the peer wants to receive.
     pub payload: Payload,
     /// Whether the peer has a repository (and so takes part in the payload exchange).
@@ -51,7 +51,8 @@ impl Hello {
         }
     }
 
-    pub(crate) fn encode(&self) -> Vec<u8> {
+    /// The handshake metadata that introduces a strata peer.
+    pub fn encode(&self) -> Vec<u8> {
         let mut buf = MAGIC.to_vec();
         put_varint(&mut buf, 1, HELLO_VERSION);
         let (kind, datasets): (u64, &[Vec<u8>]) = match &self.payload {
@@ -70,7 +71,7 @@ impl Hello {
 
     /// The hello in a handshake's metadata, or `None` for other metadata (a plain
     /// hyperlog peer's).
-    pub(crate) fn decode(metadata: &[u8]) -> Result<Option<Hello>> {
+    pub fn decode(metadata: &[u8]) -> Result<Option<Hello>> {
         const WHAT: &str = "strata hello";
         let Some(body) = metadata.strip_prefix(MAGIC) else {
             return Ok(None);
@@ -316,7 +317,9 @@ impl PayloadExchange {
             if self.asked.contains_key(&hash) || self.repo.payload(&hash)?.is_some() {
                 continue;
             }
-            progress.operations_to_receive += commit.operation_count();
+            progress.operations_to_receive = progress
+                .operations_to_receive
+                .saturating_add(commit.operation_count());
             let asked = Asked {
                 version: node.key.clone(),
                 ..Asked::default()

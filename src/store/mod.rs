@@ -37,6 +37,9 @@ pub use kv::Durability;
 pub(crate) use kv::{Kv, Snapshot};
 pub use runs::Entry;
 pub(crate) use runs::NewRuns;
+// The decoders of changelog runs, for `internals::decoders` (the fuzz targets).
+#[cfg(feature = "internals")]
+pub use runs::{decode_entries, decode_keys, encode_entries, encode_keys, key_count};
 
 use crate::error::{Error, Result};
 

@@ -88,7 +88,7 @@ fn take_prefixed<'a>(rest: &mut &'a [u8], what: &str) -> Result<&'a [u8]> {
 
 /// Encodes node keys; keys of one length (the usual case) are stored back to back so one
 /// can be found without parsing the others.
-pub(crate) fn encode_keys(keys: &[&str]) -> Vec<u8> {
+pub fn encode_keys(keys: &[&str]) -> Vec<u8> {
     let width = keys.first().map_or(0, |k| k.len());
     let mut buf = Vec::with_capacity(keys.len() * width + 4);
     if keys.iter().all(|k| k.len() == width) {
@@ -107,7 +107,7 @@ pub(crate) fn encode_keys(keys: &[&str]) -> Vec<u8> {
 }
 
 /// The node keys of a run from position `from` on.
-pub(crate) fn decode_keys(record: &[u8], from: usize) -> Result<Vec<String>> {
+pub fn decode_keys(record: &[u8], from: usize) -> Result<Vec<String>> {
     let (&kind, mut rest) = record.split_first().ok_or_else(|| bad("empty"))?;
     let text =
         |bytes: &[u8]| String::from_utf8(bytes.to_vec()).map_err(|_| bad("key is not UTF-8"));
@@ -128,6 +128,11 @@ pub(crate) fn decode_keys(record: &[u8], from: usize) -> Result<Vec<String>> {
             let mut index = 0;
             while !rest.is_empty() {
                 let key = take_prefixed(&mut rest, "key")?;
+                // Node keys are hashes, never empty; empty keys would also write back as
+                // the run of no keys (fixed width 0), so a record holding one is damage.
+                if key.is_empty() {
+                    return Err(bad("empty key"));
+                }
                 if index >= from {
                     keys.push(text(key)?);
                 }
@@ -140,7 +145,7 @@ pub(crate) fn decode_keys(record: &[u8], from: usize) -> Result<Vec<String>> {
 }
 
 /// How many keys a run record holds.
-pub(crate) fn key_count(record: &[u8]) -> Result<u64> {
+pub fn key_count(record: &[u8]) -> Result<u64> {
     match record.split_first() {
         Some((&FIXED_WIDTH, mut rest)) => {
             let width = decode_varint(&mut rest).map_err(|_| bad("bad width"))?;
@@ -155,7 +160,8 @@ pub(crate) fn key_count(record: &[u8]) -> Result<u64> {
     }
 }
 
-pub(crate) fn encode_entries(entries: &[Entry]) -> Vec<u8> {
+/// Encodes a run of changelog entries, each length-prefixed.
+pub fn encode_entries(entries: &[Entry]) -> Vec<u8> {
     let mut buf = Vec::with_capacity(entries.len() * 80);
     for entry in entries {
         let encoded = entry.encode();
@@ -175,7 +181,8 @@ fn count_prefixed(mut rest: &[u8], what: &str) -> Result<u64> {
     Ok(count)
 }
 
-pub(crate) fn decode_entries(mut record: &[u8]) -> Result<Vec<Entry>> {
+/// The entries of a run written by [`encode_entries`].
+pub fn decode_entries(mut record: &[u8]) -> Result<Vec<Entry>> {
     let mut entries = Vec::new();
     while !record.is_empty() {
         entries.push(Entry::decode(take_prefixed(&mut record, "entry")?)?);

@@ -17,9 +17,10 @@ const VERSION_TEXT: u8 = 1;
 
 /// One version of a row.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub(crate) struct RowEntry {
+pub struct RowEntry {
     /// The index sequence number of the commit that wrote it.
     pub iseq: u64,
+    /// The row is deleted in this version (a tombstone).
     pub deleted: bool,
     /// The value is an encoded `FileRef`.
     pub file: bool,
@@ -33,7 +34,7 @@ pub(crate) struct RowEntry {
 
 impl RowEntry {
     /// The stored bytes (the iseq is in the key).
-    pub(crate) fn encode(&self) -> Vec<u8> {
+    pub fn encode(&self) -> Vec<u8> {
         let mut buf = Vec::with_capacity(self.value.len() + 40);
         buf.push(
             (u8::from(self.deleted) * DELETED)
@@ -55,7 +56,8 @@ impl RowEntry {
         buf
     }
 
-    pub(crate) fn decode(iseq: u64, bytes: &[u8]) -> Result<RowEntry> {
+    /// Decodes the stored bytes of the entry of the commit `iseq`.
+    pub fn decode(iseq: u64, bytes: &[u8]) -> Result<RowEntry> {
         let bad = |reason: &str| Error::corrupt(format!("row entry {iseq}: {reason}"));
         let [flags, tag, rest @ ..] = bytes else {
             return Err(bad("too short"));

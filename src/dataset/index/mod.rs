@@ -29,7 +29,10 @@ use lru::LruCache;
 pub(crate) use ancestry::{Ancestry, Seqs, excluded_for};
 pub(crate) use entry::{RowEntry, raw_hash};
 pub(crate) use record::Record;
+// The decoders of stored index values, for `internals::decoders` (the fuzz targets).
 pub(crate) use resolve::{RowState, entries_until, heads};
+#[cfg(feature = "internals")]
+pub use {entry::RowEntry as IndexRowEntry, record::Record as IndexRecord};
 
 use super::commit::{Commit, Content, OpKind, Operation};
 use crate::error::{Error, Result};

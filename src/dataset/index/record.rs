@@ -13,19 +13,23 @@ pub(crate) const MAX_ADDED_EXCLUSIONS: usize = 32;
 
 /// A decoded version record with its iseq.
 #[derive(Clone, Debug, PartialEq)]
-pub(crate) struct Record {
+pub struct Record {
+    /// The commit's index sequence number (it is in the key, not the stored bytes).
     pub iseq: u64,
+    /// The stored message.
     pub inner: VersionRecord,
 }
 
 impl Record {
-    pub(crate) fn decode(iseq: u64, bytes: &[u8]) -> Result<Record> {
+    /// Decodes the stored bytes of the record of `iseq`.
+    pub fn decode(iseq: u64, bytes: &[u8]) -> Result<Record> {
         let inner = VersionRecord::decode(bytes)
             .map_err(|e| Error::corrupt(format!("version record {iseq}: {e}")))?;
         Ok(Record { iseq, inner })
     }
 
-    pub(crate) fn encode(&self) -> Vec<u8> {
+    /// The stored bytes (the iseq is in the key).
+    pub fn encode(&self) -> Vec<u8> {
         self.inner.encode_to_vec()
     }
 
