@@ -54,8 +54,9 @@ pub mod proto {
 
 pub use dataset::{
     BlobReader, Commit, CommitFeed, CommitInfo, CommitType, Content, Diff, DiffEntry, FileRef,
-    FsckReport, Importer, MergePolicy, OpKind, OpenOptions, Operation, Preview, Range, RepoStatus,
-    Repository, Row, RowVersion, Rows, STORAGE_DIR, Transaction, Version, View, operations_hash,
+    FsckReport, Importer, LostNode, MergePolicy, OpKind, OpenOptions, Operation, Preview, Range,
+    RepairReport, RepoStatus, Repository, Row, RowVersion, Rows, STORAGE_DIR, ShortLog,
+    Transaction, Version, View, operations_hash,
 };
 pub use error::{ConflictRow, EXCERPT_BYTES, Error, Result, excerpt};
 pub use graph::{
@@ -65,7 +66,7 @@ pub use graph::{
 pub use replicate::{
     Limits, Mode, Payload, Peer, Progress, Replica, Session, Stop, SyncReport, memory, stdio, tcp,
 };
-pub use store::{Durability, Entry};
+pub use store::{Durability, Entry, Salvage};
 
 /// The storage layer's internals, for the project's own storage tests only.
 #[cfg(feature = "internals")]
