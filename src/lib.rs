@@ -57,8 +57,9 @@ pub mod proto {
 
 pub use dataset::{
     BlobReader, Commit, CommitFeed, CommitInfo, CommitType, Content, Diff, DiffEntry, FileRef,
-    FsckReport, Importer, MergePolicy, OpKind, OpenOptions, Operation, Preview, Range, RepoStatus,
-    Repository, Row, RowVersion, Rows, STORAGE_DIR, Transaction, Version, View, operations_hash,
+    FsckReport, Importer, LostNode, MergePolicy, OpKind, OpenOptions, Operation, Preview, Range,
+    RepairReport, RepoStatus, Repository, Row, RowVersion, Rows, STORAGE_DIR, ShortLog,
+    Transaction, Version, View, operations_hash,
 };
 pub use error::{ConflictRow, EXCERPT_BYTES, Error, Result, excerpt};
 pub use graph::{
@@ -70,7 +71,7 @@ pub use replicate::{
     Replica, Session, Stop, SyncFile, SyncFileReport, SyncReport, TcpServer, duplex,
     sync_in_memory,
 };
-pub use store::{Durability, Entry};
+pub use store::{Durability, Entry, Salvage};
 
 /// The crate's internals, for the project's own tests and fuzz targets only.
 #[cfg(feature = "internals")]

@@ -193,7 +193,7 @@ fn fsck_passes_on_a_healthy_repository_and_fails_on_a_damaged_one() {
         use strata::internals::keys::{KeyBuf, OPS};
         let mut kv = strata::internals::kv::Kv::open(&repo.storage().join("db")).unwrap();
         let chunks = KeyBuf::new(OPS).raw(&payload).finish();
-        let (chunk_key, _) = kv.scan_prefix(&chunks).unwrap().next().unwrap();
+        let (chunk_key, _) = kv.scan_prefix(&chunks).unwrap().next().unwrap().unwrap();
         let mut batch = strata::internals::kv::Batch::default();
         batch.put(&chunk_key, b"\x05\x08\x01\x1a\x01z");
         kv.write(batch, strata::Durability::Synced).unwrap();

@@ -294,9 +294,9 @@ fn fsck_reports_a_damaged_payload_a_lost_index_entry_and_a_corrupt_blob() {
         use strata::internals::keys::{KeyBuf, OPS, ROWS};
         let mut kv = strata::internals::kv::Kv::open(&storage.join("db")).unwrap();
         let chunks = KeyBuf::new(OPS).raw(&put_b).finish();
-        let (chunk_key, _) = kv.scan_prefix(&chunks).unwrap().next().unwrap();
+        let (chunk_key, _) = kv.scan_prefix(&chunks).unwrap().next().unwrap().unwrap();
         let entries = KeyBuf::new(ROWS).bytes(b"d").bytes(b"a").finish();
-        let (entry_key, _) = kv.scan_prefix(&entries).unwrap().next().unwrap();
+        let (entry_key, _) = kv.scan_prefix(&entries).unwrap().next().unwrap().unwrap();
         let mut batch = strata::internals::kv::Batch::default();
         // A well-formed chunk holding another operation.
         batch.put(&chunk_key, b"\x05\x08\x01\x1a\x01z");
@@ -336,7 +336,7 @@ fn fsck_reports_an_undecodable_payload_chunk_and_checks_the_rest() {
         use strata::internals::keys::{KeyBuf, OPS};
         let mut kv = strata::internals::kv::Kv::open(&storage.join("db")).unwrap();
         let chunks = KeyBuf::new(OPS).raw(&payload).finish();
-        let (chunk_key, _) = kv.scan_prefix(&chunks).unwrap().next().unwrap();
+        let (chunk_key, _) = kv.scan_prefix(&chunks).unwrap().next().unwrap().unwrap();
         let mut batch = strata::internals::kv::Batch::default();
         batch.put(&chunk_key, b"\x7f\x01");
         kv.write(batch, strata::Durability::Synced).unwrap();

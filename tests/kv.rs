@@ -36,7 +36,10 @@ type Entries = Vec<(Vec<u8>, Vec<u8>)>;
 
 /// Every entry of `kv`, by a forward scan.
 fn kv_entries(kv: &mut Kv) -> Entries {
-    kv.scan(&[], &[]).expect("scan").collect()
+    kv.scan(&[], &[])
+        .expect("scan")
+        .collect::<strata::Result<_>>()
+        .expect("scan")
 }
 
 fn model_entries(model: &Model) -> Entries {
@@ -245,7 +248,10 @@ fn assert_kv_reads_fixture(dir: &Path, model: &Model) {
     }
     assert_eq!(kv_entries(&mut kv), model_entries(model));
     assert_eq!(
-        kv.scan_prefix(b"t/").unwrap().collect::<Entries>(),
+        kv.scan_prefix(b"t/")
+            .unwrap()
+            .collect::<strata::Result<Entries>>()
+            .unwrap(),
         model_entries(model)
     );
     kv.close().expect("close");
@@ -393,7 +399,7 @@ fn reverse_walk_stops_early_kv_forward_scan_is_complete() {
 
     let mut kv = Kv::open(dir.path()).expect("Kv::open");
     let mut count = 0;
-    for (i, (k, v)) in kv.scan(&[], &[]).unwrap().enumerate() {
+    for (i, (k, v)) in kv.scan(&[], &[]).unwrap().map(Result::unwrap).enumerate() {
         assert_eq!(k, seq_key(i));
         assert_eq!(v, seq_value(i));
         count += 1;
@@ -406,7 +412,7 @@ fn reverse_walk_stops_early_kv_forward_scan_is_complete() {
     let got: Vec<Vec<u8>> = kv
         .scan(&seq_key(lo), &seq_key(hi))
         .unwrap()
-        .map(|(k, _)| k)
+        .map(|item| item.unwrap().0)
         .collect();
     assert_eq!(got, (lo..hi).map(seq_key).collect::<Vec<_>>());
     kv.close().unwrap();
@@ -497,7 +503,11 @@ fn prev_returns_wrong_entries_kv_forward_scans_match_model() {
         let a = rev_key(rng.random_range(0..KEYS));
         let b = rev_key(rng.random_range(0..KEYS));
         let (start, end) = if a <= b { (a, b) } else { (b, a) };
-        let got: Entries = kv.scan(&start, &end).unwrap().collect();
+        let got: Entries = kv
+            .scan(&start, &end)
+            .unwrap()
+            .collect::<strata::Result<_>>()
+            .unwrap();
         assert_eq!(got, model_range(&model, &start, &end));
         assert_eq!(kv.get(&start).unwrap(), model.get(&start).cloned());
     }
@@ -733,7 +743,11 @@ fn check_reads(
         } else {
             model_key(rng, space)
         };
-        let got: Entries = kv.scan(&start, &end).unwrap().collect();
+        let got: Entries = kv
+            .scan(&start, &end)
+            .unwrap()
+            .collect::<strata::Result<_>>()
+            .unwrap();
         assert_eq!(
             got,
             model_range(model, &start, &end),
@@ -749,7 +763,11 @@ fn check_reads(
             rng.random_range(1..=2)
         };
         prefix.truncate(len);
-        let got: Entries = kv.scan_prefix(&prefix).unwrap().collect();
+        let got: Entries = kv
+            .scan_prefix(&prefix)
+            .unwrap()
+            .collect::<strata::Result<_>>()
+            .unwrap();
         assert_eq!(got, model_prefix(model, &prefix), "scan_prefix {prefix:?}");
         stats.prefix_scans += 1;
     }
@@ -767,7 +785,7 @@ fn check_reads(
         let mut floor = start.clone();
         for _ in 0..4 {
             for _ in 0..rng.random_range(0..4) {
-                let got = scan.next();
+                let got = scan.next().transpose().unwrap();
                 assert_eq!(got, expected.next(), "scan {start:?}..{end:?} before seek");
                 if let Some((mut k, _)) = got {
                     k.push(0x00);
@@ -784,7 +802,7 @@ fn check_reads(
             floor = target;
             stats.seek_jumps += 1;
         }
-        let rest: Entries = scan.collect();
+        let rest: Entries = scan.collect::<strata::Result<_>>().unwrap();
         assert_eq!(
             rest,
             expected.collect::<Entries>(),
@@ -1418,11 +1436,20 @@ fn check_edge_scans(kv: &mut Kv, model: &Model) {
         &[0xfe],
         b"c",
     ] {
-        let got: Entries = kv.scan_prefix(prefix).unwrap().collect();
+        let got: Entries = kv
+            .scan_prefix(prefix)
+            .unwrap()
+            .collect::<strata::Result<_>>()
+            .unwrap();
         assert_eq!(got, model_prefix(model, prefix), "scan_prefix {prefix:?}");
     }
     assert_eq!(
-        keys_of(kv.scan_prefix(&[0xff]).unwrap().collect()),
+        keys_of(
+            kv.scan_prefix(&[0xff])
+                .unwrap()
+                .collect::<strata::Result<_>>()
+                .unwrap()
+        ),
         vec![
             vec![0xff],
             vec![0xff, 0x00],
@@ -1434,7 +1461,11 @@ fn check_edge_scans(kv: &mut Kv, model: &Model) {
 
     // An empty end runs to the last key.
     for start in edge_keys() {
-        let got: Entries = kv.scan(&start, &[]).unwrap().collect();
+        let got: Entries = kv
+            .scan(&start, &[])
+            .unwrap()
+            .collect::<strata::Result<_>>()
+            .unwrap();
         assert_eq!(got, model_range(model, &start, &[]), "scan {start:?}..");
         assert_eq!(got.last().map(|(k, _)| k.clone()), Some(vec![0xff; 70]));
     }
@@ -1443,7 +1474,12 @@ fn check_edge_scans(kv: &mut Kv, model: &Model) {
     assert_eq!(kv.scan(b"a", b"a").unwrap().count(), 0);
     // end is exclusive, start inclusive.
     assert_eq!(
-        keys_of(kv.scan(b"a", b"b").unwrap().collect()),
+        keys_of(
+            kv.scan(b"a", b"b")
+                .unwrap()
+                .collect::<strata::Result<_>>()
+                .unwrap()
+        ),
         vec![
             b"a".to_vec(),
             vec![b'a', 0x00],
@@ -1505,7 +1541,7 @@ fn assert_scan_stays_exhausted(kv: &mut Kv, start: &[u8], end: &[u8], expected: 
     }
     for n in 0..5 {
         assert_eq!(
-            scan.next(),
+            scan.next().transpose().unwrap(),
             None,
             "call {n} after the end of {start:?}..{end:?}"
         );
@@ -1530,30 +1566,35 @@ fn exhausted_scan_keeps_returning_none() {
     let mut scan = kv.scan_prefix(&[0xff]).unwrap();
     assert_eq!(scan.by_ref().count(), 4);
     for _ in 0..5 {
-        assert_eq!(scan.next(), None);
+        assert!(scan.next().is_none());
     }
     // A forward `seek` on an exhausted scan does not restart it either.
     scan.seek(&[0xff; 71]);
-    assert_eq!(scan.next(), None);
-    assert_eq!(scan.next(), None);
+    assert!(scan.next().is_none());
+    assert!(scan.next().is_none());
     // A scan ended by its end bound, then moved forward by `seek` within the range.
     let mut scan = kv.scan(&[], b"b").unwrap();
     assert_eq!(
-        keys_of(scan.by_ref().take(2).collect()),
+        keys_of(
+            scan.by_ref()
+                .take(2)
+                .collect::<strata::Result<_>>()
+                .unwrap()
+        ),
         [vec![], vec![0x00]]
     );
     scan.seek(&[b'a', 0x00]);
     assert_eq!(
-        keys_of(scan.by_ref().collect()),
+        keys_of(scan.by_ref().collect::<strata::Result<_>>().unwrap()),
         [vec![b'a', 0x00], vec![b'a', 0xff], vec![b'a', 0xff, 0xff]]
     );
-    assert_eq!(scan.next(), None);
-    assert_eq!(scan.next(), None);
+    assert!(scan.next().is_none());
+    assert!(scan.next().is_none());
     // Seeking past the end bound yields nothing.
     let mut scan = kv.scan(b"a", b"b").unwrap();
     scan.seek(b"b");
-    assert_eq!(scan.next(), None);
-    assert_eq!(scan.next(), None);
+    assert!(scan.next().is_none());
+    assert!(scan.next().is_none());
     drop(scan);
     // The shared reader is still usable afterwards.
     assert_eq!(kv.get(b"a").unwrap(), model.get(&b"a"[..]).cloned());
@@ -1663,15 +1704,29 @@ fn scan_seek_never_moves_backwards() {
     kv.write(batch, Durability::Flushed).unwrap();
 
     let mut scan = kv.scan(b"b", b"f").unwrap();
-    assert_eq!(keys_of(scan.by_ref().take(3).collect()), [b"b", b"c", b"d"]);
+    assert_eq!(
+        keys_of(
+            scan.by_ref()
+                .take(3)
+                .collect::<strata::Result<_>>()
+                .unwrap()
+        ),
+        [b"b", b"c", b"d"]
+    );
     scan.seek(b"c");
     // Found: c, d, e (c and d a second time).
-    assert_eq!(keys_of(scan.collect()), [b"e"]);
+    assert_eq!(
+        keys_of(scan.collect::<strata::Result<_>>().unwrap()),
+        [b"e"]
+    );
 
     let mut scan = kv.scan(b"c", b"f").unwrap();
     scan.seek(b"a");
     // Found: a, b, c, d, e (a and b are below start).
-    assert_eq!(keys_of(scan.collect()), [b"c", b"d", b"e"]);
+    assert_eq!(
+        keys_of(scan.collect::<strata::Result<_>>().unwrap()),
+        [b"c", b"d", b"e"]
+    );
 }
 
 /// Writes `a`, then a batch `b` with a `b_len`-byte value, closes, truncates the newest
@@ -1778,7 +1833,7 @@ fn pinned_snapshots_read_their_own_state() {
 
     let then = kv
         .read_at(snapshot, |kv| {
-            let scanned: Vec<_> = kv.scan_prefix(b"").expect("scan").collect();
+            let scanned: Vec<_> = kv.scan_prefix(b"")?.collect::<strata::Result<_>>()?;
             let refused = kv.write(Batch::default(), Durability::Flushed);
             assert!(
                 matches!(refused, Err(Error::InvalidArgument(_))),

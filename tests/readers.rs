@@ -37,7 +37,9 @@ fn a_pin_reads_everything_it_pinned_across_compactions() {
         fill(&mut kv, b"new");
         kv.compact().unwrap();
         let rows = kv
-            .read_at(pin, |kv| Ok(kv.scan_prefix(b"key")?.collect::<Vec<_>>()))
+            .read_at(pin, |kv| {
+                kv.scan_prefix(b"key")?.collect::<strata::Result<Vec<_>>>()
+            })
             .unwrap();
         assert_eq!(rows.len(), 2000, "on disk: {on_disk}");
         assert!(rows.iter().all(|(_, v)| v == b"old"));

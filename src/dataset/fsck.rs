@@ -74,8 +74,9 @@ impl Repository {
     /// reported in [`FsckReport::problems`].
     pub fn fsck(&self, progress: &mut dyn FnMut(u64, u64)) -> Result<FsckReport> {
         // The snapshot, and what the store keeps in memory about it, taken under one lock.
-        let pinned = {
+        let (storage_problems, pinned) = {
             let mut tables = self.graph.store().lock();
+            let storage_problems = tables.storage_problems()?;
             let snapshot = tables.pin()?;
             let pinned = (|| {
                 Ok(Pinned {
@@ -89,12 +90,15 @@ impl Repository {
             if pinned.is_err() {
                 tables.unpin(snapshot);
             }
-            pinned?
+            (storage_problems, pinned?)
         };
         let snapshot = pinned.snapshot;
         let mut checker = Checker {
             repo: self,
-            report: FsckReport::default(),
+            report: FsckReport {
+                problems: storage_problems,
+                ..FsckReport::default()
+            },
             unlinked: BTreeSet::new(),
             unlinked_versions: BTreeSet::new(),
             blobs: BTreeSet::new(),

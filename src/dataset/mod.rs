@@ -11,7 +11,7 @@
 //! * `transaction` and `importer`: the write path; `parents`: what a commit links to;
 //!   `merge`: what a merge must settle;
 //! * `view` and `range`: reads; `read`: shortcuts and history; `diff`; `feed`;
-//! * `replica`: the replication seam; `fsck`: verification;
+//! * `replica`: the replication seam; `fsck`: verification; `repair`: recovery;
 //! * `index`: the version index; `commit`: commits and operations; `blobs`: files.
 
 mod blobs;
@@ -26,6 +26,7 @@ mod merge;
 mod parents;
 mod range;
 mod read;
+mod repair;
 mod replica;
 mod repository;
 mod transaction;
@@ -43,6 +44,7 @@ pub use index::{IndexRecord, IndexRowEntry};
 pub use merge::MergePolicy;
 pub use range::{Range, Rows};
 pub(crate) use replica::WantedBlob;
+pub use repair::{LostNode, RepairReport, ShortLog};
 pub use repository::{OpenOptions, Repository, STORAGE_DIR};
 pub use transaction::{Preview, Transaction};
 pub use version::Version;

@@ -169,7 +169,7 @@ impl OpenOptions {
             });
         }
         let store = Store::open(&db, self.wait)?;
-        let repo = Repository::on_store(store, Blobs::in_dir(storage.join("blobs"))?, &self.graph)?;
+        let repo = self.on_open_store(store, storage)?;
         registry.retain(|_, (graph, _, _)| graph.upgrade().is_some());
         registry.insert(
             key,
@@ -189,6 +189,11 @@ impl OpenOptions {
     pub fn on_crash_fs(&self, fs: &crate::internals::CrashFs) -> Result<Repository> {
         let store = Store::on_crash_fs(Path::new("/strata/db"), fs.clone())?;
         Repository::on_store(store, Blobs::in_memory(), &self.graph)
+    }
+
+    /// The repository on `store`, opened from storage folder `storage`.
+    pub(super) fn on_open_store(&self, store: Store, storage: &Path) -> Result<Repository> {
+        Repository::on_store(store, Blobs::in_dir(storage.join("blobs"))?, &self.graph)
     }
 
     /// A fresh repository that lives in memory only (files included).

@@ -101,14 +101,22 @@ impl serde::Serialize for Version {
     }
 }
 
-/// The index sequence number of `version`, which must be a version here.
+/// The index sequence number of `version`, which must be a version here (one that is
+/// stored but waits for a parent or its payload is reported as pending).
 pub(crate) fn iseq(tables: &mut Tables, version: &Version) -> Result<u64> {
-    tables
-        .iseq_of(version.as_str())?
-        .ok_or_else(|| Error::VersionNotFound {
+    match tables.iseq_of(version.as_str())? {
+        Some(iseq) => Ok(iseq),
+        None => Err(Error::VersionNotFound {
             name: version.to_string(),
-            pending: false,
-        })
+            pending: is_waiting_commit(tables, version.as_str())?,
+        }),
+    }
+}
+
+/// Whether `key` is a stored commit node that is not (yet) a version.
+fn is_waiting_commit(tables: &mut Tables, key: &str) -> Result<bool> {
+    Ok(read_node(tables, key)?
+        .is_some_and(|node| crate::dataset::commit::Commit::decode(&node.value).is_ok()))
 }
 
 /// The shortest prefix a version may be named by.
@@ -196,9 +204,7 @@ fn by_prefix(
                 return Ok(Version(key));
             }
             versions.push(key);
-        } else if let Some(node) = read_node(tables, &key)?
-            && crate::dataset::commit::Commit::decode(&node.value).is_ok()
-        {
+        } else if is_waiting_commit(tables, &key)? {
             pending = true;
         }
     }

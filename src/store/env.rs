@@ -11,6 +11,9 @@
 //! not on disk (the power-loss tests, `tests/power_loss.rs`, cut runs at every stage). The write-ahead log is synced by the store only for
 //! `Durability::Synced` writes (`kv.rs`).
 //!
+//! **Damage.** Every read of a table file is checked (`verify.rs`); once damage is seen,
+//! no table file is deleted any more.
+//!
 //! **Pinned snapshots.** rusty-leveldb deletes every table file that is not in the current
 //! version when a compaction finishes, and its iterators open table files lazily and end
 //! quietly when one is gone, so an iterator pinned before a compaction would silently read
@@ -27,6 +30,7 @@ use std::rc::Rc;
 use rusty_leveldb::env::{Env, FileLock, Logger, RandomAccess};
 
 use super::fs::FileSystem;
+use super::verify::{Damage, Verified};
 
 /// Pinned snapshots and the table files waiting for them to be released.
 #[derive(Default)]
@@ -57,6 +61,7 @@ impl Pins {
 pub(crate) struct StoreEnv {
     fs: Rc<dyn FileSystem>,
     pins: Rc<RefCell<Pins>>,
+    damage: Damage,
 }
 
 /// What kind of database file a path is, for deciding when to sync it.
@@ -130,7 +135,16 @@ impl Write for Durable {
 
 impl StoreEnv {
     pub(crate) fn new(fs: Rc<dyn FileSystem>, pins: Rc<RefCell<Pins>>) -> StoreEnv {
-        StoreEnv { fs, pins }
+        StoreEnv {
+            fs,
+            pins,
+            damage: Damage::default(),
+        }
+    }
+
+    /// The damage the engine's reads have run into (see `verify`).
+    pub(crate) fn damage(&self) -> &Damage {
+        &self.damage
     }
 
     /// Makes the bytes written to `path` durable.
@@ -161,7 +175,12 @@ impl Env for StoreEnv {
         self.fs.open_sequential_file(p)
     }
     fn open_random_access_file(&self, p: &Path) -> rusty_leveldb::Result<Box<dyn RandomAccess>> {
-        self.fs.open_random_access_file(p)
+        let file = self.fs.open_random_access_file(p)?;
+        if kind(p) != Kind::Table {
+            return Ok(file);
+        }
+        let size = self.fs.size_of(p)?;
+        Ok(Box::new(Verified::new(file, p, size, self.damage.clone())))
     }
     fn open_writable_file(&self, p: &Path) -> rusty_leveldb::Result<Box<dyn Write>> {
         Ok(self.durable(p, self.fs.open_writable_file(p)?))
@@ -179,6 +198,11 @@ impl Env for StoreEnv {
         self.fs.size_of(p)
     }
     fn delete(&self, p: &Path) -> rusty_leveldb::Result<()> {
+        // Once damage is seen, a compaction may have written around a damaged block: every
+        // table stays for `repair` to read what it can.
+        if self.damage.seen() && kind(p) == Kind::Table {
+            return Ok(());
+        }
         let mut pins = self.pins.borrow_mut();
         if pins.active > 0 && kind(p) == Kind::Table {
             pins.deferred.push(p.to_path_buf());

@@ -62,7 +62,8 @@ impl Tables {
         self.kv
             .scan_prefix(&start)?
             .take(limit)
-            .map(|(key, _)| {
+            .map(|item| {
+                let (key, _) = item?;
                 let raw = KeyReader::new(&key, keys::NODES)?.rest();
                 String::from_utf8(raw.to_vec()).map_err(|_| Error::corrupt("node key is not UTF-8"))
             })
@@ -139,7 +140,9 @@ impl Tables {
         let mut from = keys::LOGS.to_vec();
         loop {
             let next = self.kv.scan(&from, &prefix_end(keys::LOGS))?.next();
-            let Some((key, _)) = next else { break };
+            let Some((key, _)) = next.transpose()? else {
+                break;
+            };
             let log = String::from_utf8(KeyReader::new(&key, keys::LOGS)?.bytes()?)
                 .map_err(|_| Error::corrupt("log id is not UTF-8"))?;
             from = prefix_end(&runs::log_prefix(&log));

@@ -77,7 +77,8 @@ impl Tables {
         let end = prefix_end(&prefix.clone().finish());
         let start = prefix.u64_desc(bound).finish();
         let mut out = Vec::new();
-        for (entry, value) in self.kv.scan(&start, &end)?.take(limit) {
+        for item in self.kv.scan(&start, &end)?.take(limit) {
+            let (entry, value) = item?;
             let iseq = row_entry_iseq(&entry, dataset, key)?;
             out.push((iseq, value));
         }
@@ -103,7 +104,8 @@ impl Tables {
         };
         let mut rows: Vec<RowScan> = Vec::new();
         let mut scan = self.kv.scan(&first, &family_end)?;
-        while let Some((entry, value)) = scan.next() {
+        while let Some(item) = scan.next() {
+            let (entry, value) = item?;
             let mut reader = KeyReader::new(&entry, &family)?;
             let key = reader.bytes()?;
             let iseq = reader.u64_desc()?;
@@ -143,7 +145,7 @@ impl Tables {
     /// Whether `dataset` has any row entry at all, at any version.
     pub(crate) fn dataset_has_entries(&mut self, dataset: &[u8]) -> Result<bool> {
         let family = KeyBuf::new(keys::ROWS).bytes(dataset).finish();
-        Ok(self.kv.scan_prefix(&family)?.next().is_some())
+        Ok(self.kv.scan_prefix(&family)?.next().transpose()?.is_some())
     }
 
     // ---- versions ----
@@ -156,7 +158,7 @@ impl Tables {
 
     /// The highest index sequence number used (0 when nothing is indexed).
     pub(crate) fn last_iseq(&mut self) -> Result<u64> {
-        match self.kv.scan_prefix(keys::VERSIONS)?.next() {
+        match self.kv.scan_prefix(keys::VERSIONS)?.next().transpose()? {
             Some((key, _)) => KeyReader::new(&key, keys::VERSIONS)?.u64_desc(),
             None => Ok(0),
         }
@@ -185,7 +187,7 @@ impl Tables {
     pub(crate) fn pending_changes(&mut self) -> Result<Vec<u64>> {
         self.kv
             .scan_prefix(keys::PENDING)?
-            .map(|(key, _)| KeyReader::new(&key, keys::PENDING)?.u64())
+            .map(|item| KeyReader::new(&item?.0, keys::PENDING)?.u64())
             .collect()
     }
 
@@ -194,7 +196,8 @@ impl Tables {
         let prefix = wait_prefix(wait, target).finish();
         self.kv
             .scan_prefix(&prefix)?
-            .map(|(key, _)| {
+            .map(|item| {
+                let (key, _) = item?;
                 let (_, change) = key.split_at(prefix.len());
                 KeyReader::new(change, b"")?.u64()
             })
@@ -205,7 +208,8 @@ impl Tables {
     pub(crate) fn waited_for(&mut self, wait: Wait, limit: usize) -> Result<Vec<String>> {
         let prefix = KeyBuf::new(keys::WAITS).raw(&[wait.byte()]).finish();
         let mut targets: Vec<String> = Vec::new();
-        for (key, _) in self.kv.scan_prefix(&prefix)? {
+        for item in self.kv.scan_prefix(&prefix)? {
+            let (key, _) = item?;
             let target = KeyReader::new(&key, &prefix)?.bytes()?;
             let target = String::from_utf8(target)
                 .map_err(|_| Error::corrupt("wait target is not UTF-8"))?;
@@ -225,7 +229,8 @@ impl Tables {
     pub(crate) fn tips(&mut self) -> Result<&BTreeSet<String>> {
         if self.tips.is_none() {
             let mut tips = BTreeSet::new();
-            for (key, _) in self.kv.scan_prefix(keys::TIPS)? {
+            for item in self.kv.scan_prefix(keys::TIPS)? {
+                let (key, _) = item?;
                 let raw = KeyReader::new(&key, keys::TIPS)?.rest();
                 tips.insert(
                     String::from_utf8(raw.to_vec())
@@ -243,7 +248,7 @@ impl Tables {
     pub(crate) fn datasets(&mut self) -> Result<Vec<Vec<u8>>> {
         self.kv
             .scan_prefix(keys::DATASETS)?
-            .map(|(key, _)| KeyReader::new(&key, keys::DATASETS)?.bytes())
+            .map(|item| KeyReader::new(&item?.0, keys::DATASETS)?.bytes())
             .collect()
     }
 
@@ -252,19 +257,10 @@ impl Tables {
         let prefix = KeyBuf::new(keys::OPS).raw(hash).finish();
         let mut ops = Vec::new();
         let mut chunks = 0;
-        for (_, chunk) in self.kv.scan_prefix(&prefix)? {
+        for item in self.kv.scan_prefix(&prefix)? {
+            let (_, chunk) = item?;
             chunks += 1;
-            let mut rest = chunk.as_slice();
-            while !rest.is_empty() {
-                let len = decode_varint(&mut rest)
-                    .ok()
-                    .and_then(|len| usize::try_from(len).ok())
-                    .filter(|&len| len <= rest.len())
-                    .ok_or_else(|| Error::corrupt("payload chunk is truncated"))?;
-                let (op, tail) = rest.split_at(len);
-                ops.push(op.to_vec());
-                rest = tail;
-            }
+            split_chunk(&chunk, &mut ops)?;
         }
         Ok((chunks > 0).then_some(ops))
     }
@@ -272,7 +268,7 @@ impl Tables {
     /// Whether a commit's payload is stored here.
     pub(crate) fn has_ops(&mut self, hash: &[u8; 32]) -> Result<bool> {
         let prefix = KeyBuf::new(keys::OPS).raw(hash).finish();
-        Ok(self.kv.scan_prefix(&prefix)?.next().is_some())
+        Ok(self.kv.scan_prefix(&prefix)?.next().transpose()?.is_some())
     }
 
     /// The last change the index has followed.
@@ -306,6 +302,22 @@ fn row_entry_iseq(entry: &[u8], dataset: &[u8], key: &[u8]) -> Result<u64> {
         .strip_prefix(prefix.as_slice())
         .ok_or_else(|| Error::corrupt("row entry outside its row"))?;
     KeyReader::new(rest, b"")?.u64_desc()
+}
+
+/// Appends the operations of one payload chunk (each length-prefixed) to `ops`.
+pub(super) fn split_chunk(chunk: &[u8], ops: &mut Vec<Vec<u8>>) -> Result<()> {
+    let mut rest = chunk;
+    while !rest.is_empty() {
+        let len = decode_varint(&mut rest)
+            .ok()
+            .and_then(|len| usize::try_from(len).ok())
+            .filter(|&len| len <= rest.len())
+            .ok_or_else(|| Error::corrupt("payload chunk is truncated"))?;
+        let (op, tail) = rest.split_at(len);
+        ops.push(op.to_vec());
+        rest = tail;
+    }
+    Ok(())
 }
 
 impl WriteSet {

@@ -66,6 +66,9 @@ pub const OPS: &[u8] = b"!ops!";
 pub const META_INDEXED: &[u8] = b"!meta!indexed";
 /// `!meta!latest` → counters of the view at latest (live rows and files, pending commits).
 pub const META_LATEST: &[u8] = b"!meta!latest";
+/// `!repair!<u64 order><node key>` → node bytes: while `repair` runs, the nodes waiting
+/// to be replayed, in the order they were first stored. Empty otherwise.
+pub const STASH: &[u8] = b"!repair!";
 /// `!meta!checkout` → node key: the persistent checkout, if any.
 pub const META_CHECKOUT: &[u8] = b"!meta!checkout";
 

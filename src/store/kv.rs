@@ -23,9 +23,11 @@ use rusty_leveldb::{
     DB, DBIterator, LdbIterator, MemEnv, Options, PosixDiskEnv, StatusCode, WriteBatch,
 };
 
+use super::damage;
 use super::env::{Pins, StoreEnv};
 use super::fs::{Disk, FileSystem, Memory};
 use super::readonly::ReadOnlyEnv;
+use super::verify::Damage;
 
 use crate::error::{Error, Result};
 
@@ -151,6 +153,7 @@ impl Kv {
     pub(crate) fn open_on(dir: &Path, fs: Rc<dyn FileSystem>, write_buffer: usize) -> Result<Kv> {
         fs.mkdir(dir).map_err(engine_error)?;
         let (env, pins) = Kv::environment(fs);
+        refuse_damaged(&env, dir)?;
         let mut base = options(Options::default(), &env);
         base.write_buffer_size = write_buffer;
         base.max_file_size = base.max_file_size.min(write_buffer.max(1 << 16));
@@ -175,6 +178,7 @@ impl Kv {
     /// disk (see `readonly`).
     pub fn open_read_only(dir: &Path) -> Result<Kv> {
         let (env, pins) = Kv::environment(Rc::new(ReadOnlyEnv::open(dir)?));
+        refuse_damaged(&env, dir)?;
         let mut base = options(Options::default(), &env);
         base.create_if_missing = false;
         let db = DB::open(dir, base).map_err(engine_error)?;
@@ -228,25 +232,51 @@ impl Kv {
     pub fn get(&mut self, key: &[u8]) -> Result<Option<Vec<u8>>> {
         let it = self.reader()?;
         it.seek(key);
-        match it.current() {
-            Some((k, v)) if k.as_ref() == key => Ok(Some(v.to_vec())),
-            _ => Ok(None),
-        }
+        let found = match it.current() {
+            Some((k, v)) if k.as_ref() == key => Some(v.to_vec()),
+            _ => None,
+        };
+        self.intact()?;
+        Ok(found)
     }
 
     /// Whether `key` is stored.
     pub fn contains(&mut self, key: &[u8]) -> Result<bool> {
         let it = self.reader()?;
         it.seek(key);
-        Ok(matches!(it.current(), Some((k, _)) if k.as_ref() == key))
+        let found = matches!(it.current(), Some((k, _)) if k.as_ref() == key);
+        self.intact()?;
+        Ok(found)
+    }
+
+    /// Every problem with the database's files (reading every block of every table), and
+    /// the damage reads have met since it was opened: one line each.
+    pub(crate) fn storage_problems(&self) -> Result<Vec<String>> {
+        let mut problems = match &self.dir {
+            Some(dir) => damage::diagnose(&self.env, dir, true)?,
+            None => Vec::new(),
+        };
+        problems.extend(self.env.damage().all());
+        Ok(problems)
+    }
+
+    /// Fails once any read has met a damaged table: what the engine returned may lack the
+    /// rows of the block it skipped.
+    fn intact(&self) -> Result<()> {
+        match self.env.damage().first() {
+            None => Ok(()),
+            Some(damage) => Err(damaged(damage)),
+        }
     }
 
     /// A forward scan over keys `start <= key < end`, in bytewise order.
     pub fn scan(&mut self, start: &[u8], end: &[u8]) -> Result<Scan<'_>> {
+        let damage = self.env.damage().clone();
         let it = self.reader()?;
         it.seek(start);
         Ok(Scan {
             it,
+            damage,
             floor: start.to_vec(),
             end: end.to_vec(),
             started: false,
@@ -399,6 +429,9 @@ pub fn prefix_end(prefix: &[u8]) -> Vec<u8> {
 /// A forward range scan; see [`Kv::scan`]. An empty `end` means "to the last key".
 pub struct Scan<'a> {
     it: &'a mut DBIterator,
+    /// Checked after every step: a damaged block the engine skipped ends the scan with an
+    /// error rather than a quiet gap.
+    damage: Damage,
     /// The least key the scan may still return: `start`, then just past the last key
     /// returned. `seek` never goes below it.
     floor: Vec<u8>,
@@ -423,13 +456,18 @@ impl Scan<'_> {
 }
 
 impl Iterator for Scan<'_> {
-    type Item = (Vec<u8>, Vec<u8>);
+    type Item = Result<(Vec<u8>, Vec<u8>)>;
 
     fn next(&mut self) -> Option<Self::Item> {
         if self.done {
             return None;
         }
-        if self.started && !self.it.advance() {
+        let advanced = !self.started || self.it.advance();
+        if let Some(damage) = self.damage.first() {
+            self.done = true;
+            return Some(Err(damaged(damage)));
+        }
+        if !advanced {
             self.done = true;
             return None;
         }
@@ -445,8 +483,30 @@ impl Iterator for Scan<'_> {
         self.floor.clear();
         self.floor.extend_from_slice(&key);
         self.floor.push(0);
-        Some((key.to_vec(), value.to_vec()))
+        Some(Ok((key.to_vec(), value.to_vec())))
     }
+}
+
+/// Refuses to let the engine open a damaged database (it would hide the damage and lose
+/// what lies beyond it for good; see `damage`).
+fn refuse_damaged(env: &StoreEnv, dir: &Path) -> Result<()> {
+    let problems = damage::diagnose(env, dir, false)?;
+    match problems.first() {
+        None => Ok(()),
+        Some(first) => Err(Error::Corrupt(format!(
+            "{first}{}; fsck lists all damage, repair recovers what is readable",
+            match problems.len() {
+                1 => String::new(),
+                n => format!(" (and {} more problems)", n - 1),
+            }
+        ))),
+    }
+}
+
+fn damaged(damage: String) -> Error {
+    Error::Corrupt(format!(
+        "{damage}; fsck lists all damage, repair recovers what is readable"
+    ))
 }
 
 // SAFETY: rusty-leveldb's `DB` is `Send` (the crate asserts it) on the condition that no

@@ -16,15 +16,20 @@
 
 #[cfg(feature = "internals")]
 pub(crate) mod crash;
+mod damage;
 mod env;
 mod fs;
 mod graph_tables;
 mod index_tables;
 pub mod keys;
 pub mod kv;
+mod ldb;
 mod readonly;
+mod rebuild_tables;
 mod recent;
 mod runs;
+mod salvage;
+mod verify;
 
 use std::collections::{BTreeSet, HashSet};
 use std::path::{Path, PathBuf};
@@ -40,6 +45,7 @@ pub(crate) use runs::NewRuns;
 // The decoders of changelog runs, for `internals::decoders` (the fuzz targets).
 #[cfg(feature = "internals")]
 pub use runs::{decode_entries, decode_keys, encode_entries, encode_keys, key_count};
+pub use salvage::Salvage;
 
 use crate::error::{Error, Result};
 
@@ -141,6 +147,31 @@ impl Store {
     pub(crate) fn on_crash_fs(dir: &Path, fs: crash::CrashFs) -> Result<Store> {
         let kv = Kv::open_on(dir, std::rc::Rc::new(fs), 64 << 10)?;
         Ok(Store::around(kv, Some(dir.to_path_buf()), false))
+    }
+
+    /// Every problem with the files of the database in `dir` (not open anywhere), reading
+    /// every block of every table: one line each.
+    pub(crate) fn check_files(dir: &Path) -> Result<Vec<String>> {
+        damage::diagnose(&rusty_leveldb::PosixDiskEnv::new(), dir, true)
+    }
+
+    /// Rewrites the database in `dir` (not open anywhere) without any record derived from
+    /// the nodes (the nodes themselves included: stash them first); returns how many
+    /// records it kept.
+    pub(crate) fn drop_derived(dir: &Path) -> Result<u64> {
+        salvage::rewrite(dir, |key| !rebuild_tables::is_derived(key))
+    }
+
+    /// Rebuilds the database in `dir` (not open anywhere) from every entry still readable
+    /// in its files, keeping the damaged one beside it (see `salvage`).
+    pub(crate) fn salvage(dir: &Path) -> Result<Salvage> {
+        salvage::salvage(dir).map_err(|error| match error {
+            Error::Locked { path, .. } => Error::Locked {
+                holder: holder(&path),
+                path,
+            },
+            other => other,
+        })
     }
 
     /// A fresh database that lives in memory only.
@@ -250,6 +281,12 @@ impl Tables {
             tips.extend(tips_added);
         }
         Ok(())
+    }
+
+    /// Every problem with the storage files, reading every block of every table, and the
+    /// damage reads have met since the store was opened: one line each.
+    pub(crate) fn storage_problems(&self) -> Result<Vec<String>> {
+        self.kv.storage_problems()
     }
 
     /// Pins the storage's current state (see [`Kv::pin`]).

@@ -194,7 +194,7 @@ pub fn decode_entries(mut record: &[u8]) -> Result<Vec<Entry>> {
 pub(crate) fn floor(kv: &mut Kv, prefix: &[u8], n: u64) -> Result<Option<(u64, Vec<u8>)>> {
     let start = KeyBuf::new(prefix).u64_desc(n).finish();
     let end = prefix_end(prefix);
-    match kv.scan(&start, &end)?.next() {
+    match kv.scan(&start, &end)?.next().transpose()? {
         Some((key, record)) => {
             let mut reader = KeyReader::new(&key, prefix)?;
             let first = reader.u64_desc()?;
