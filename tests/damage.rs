@@ -250,6 +250,29 @@ fn repair_expecting(
     if untraced > 0 {
         assert!(!report.nothing_lost(), "{kind}: losses are reported");
     }
+    // Nodes lost without a salvage's copy: the database from before the repair is kept, and
+    // still holds their records.
+    let lost_any = !report.lost_nodes.is_empty() || !report.short_logs.is_empty();
+    match (&report.salvage, &report.kept_at) {
+        (None, Some(kept)) => {
+            assert!(
+                lost_any,
+                "{kind}: a copy is kept only when something was lost"
+            );
+            let mut kv = Kv::open(kept).expect("the kept copy opens");
+            let held = report
+                .lost_nodes
+                .iter()
+                .filter(|n| kv.get(&keys::node(&n.key)).expect("get").is_some())
+                .count();
+            assert!(
+                held > 0,
+                "{kind}: the kept copy holds the lost nodes' records"
+            );
+        }
+        (None, None) => assert!(!lost_any, "{kind}: lost nodes without a kept copy"),
+        (Some(_), kept) => assert_eq!(kept, &None, "{kind}: the salvage keeps the copy"),
+    }
     println!(
         "{kind}: repair kept {intact} of {} versions, {gone} lost, {pending} pending; {} nodes lost, \
          {} payloads lost; salvage: {}",

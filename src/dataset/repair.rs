@@ -8,12 +8,15 @@
 //! 1. checks the storage files, and when they are damaged salvages every entry still
 //!    readable into a new database (the damaged one is kept beside it; see `store::salvage`);
 //! 2. notes every node the indexes name whose record is gone, stashes every node that
-//!    decodes, in the order it was first stored, and deletes every
-//!    payload that does not match its hash (the commits naming it wait for a peer to send
-//!    it again, as commits received without their payload do);
-//! 3. clears every derived record and replays the stashed nodes through the same checks a
-//!    node from a peer passes: a node that hashes wrong, links to a lost node, or leaves a
-//!    gap in its log is lost, and said so;
+//!    decodes, in the order it was first stored, and deletes every payload that does not
+//!    match its hash (the commits naming it wait for a peer to send it again, as commits
+//!    received without their payload do);
+//! 3. rewrites the database without any derived record (into a new one: deleting them in
+//!    place would leave a tombstone that every later read steps over) and replays the
+//!    stashed nodes through the same checks a node from a peer passes: a node that hashes
+//!    wrong, links to a lost node, or leaves a gap in its log is lost, and said so (the
+//!    database as it was is then kept beside the new one, unless a salvage kept a copy:
+//!    the lost nodes' records are still there);
 //! 4. lets the version index rebuild itself from the replayed graph, resets a checkout
 //!    whose version is gone, and runs fsck to say what is still wrong (a damaged file,
 //!    say, which only a peer can send again).
@@ -72,6 +75,10 @@ pub struct RepairReport {
     pub versions: u64,
     /// Commits pending after the rebuild (a payload or a parent missing).
     pub pending: u64,
+    /// Where the database as it was before the repair is kept, when nodes were lost and no
+    /// salvage kept a copy already (`salvage.kept_at`): the lost nodes' records are still
+    /// there, for whoever can recover them. `None` when nothing was lost (it is removed).
+    pub kept_at: Option<std::path::PathBuf>,
     /// Whether the checkout was reset to latest (its version was lost).
     pub checkout_reset: bool,
     /// What fsck still finds after the repair, one line each (damaged files, say).
@@ -124,7 +131,7 @@ impl OpenOptions {
         }
         drop(store);
         progress("setting the derived records aside", 0);
-        Store::drop_derived(&db)?;
+        let copy = Store::drop_derived(&db)?;
         let store = Store::open(&db, Duration::ZERO)?;
         let repo = self.on_open_store(store, &storage)?;
         replay(&repo, &mut report, progress)?;
@@ -145,6 +152,14 @@ impl OpenOptions {
         report
             .lost_nodes
             .retain(|lost| seen.insert(lost.key.clone()));
+        // The copy from before the rebuild still holds the records of the nodes lost in it.
+        let lost_any = !(report.lost_nodes.is_empty() && report.short_logs.is_empty());
+        if report.salvage.is_none() && lost_any {
+            report.kept_at = Some(copy);
+        } else {
+            std::fs::remove_dir_all(&copy)
+                .map_err(|e| Error::io(format!("removing {}", copy.display()), e))?;
+        }
 
         let mut tables = repo.graph.store().lock();
         if let Some(checkout) = tables.checkout()?

@@ -156,9 +156,9 @@ impl Store {
     }
 
     /// Rewrites the database in `dir` (not open anywhere) without any record derived from
-    /// the nodes (the nodes themselves included: stash them first); returns how many
-    /// records it kept.
-    pub(crate) fn drop_derived(dir: &Path) -> Result<u64> {
+    /// the nodes (the nodes themselves included: stash them first); the database as it was
+    /// is kept beside it, at the path returned.
+    pub(crate) fn drop_derived(dir: &Path) -> Result<PathBuf> {
         salvage::rewrite(dir, |key| !rebuild_tables::is_derived(key))
     }
 

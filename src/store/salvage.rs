@@ -88,12 +88,16 @@ fn salvage_locked(dir: &Path) -> Result<Salvage> {
     }
     std::fs::remove_dir_all(&sort_dir).map_err(|e| io("removing", &sort_dir, e))?;
 
-    let stamp = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs());
-    report.kept_at = beside(dir, &format!(".damaged-{stamp}"));
+    report.kept_at = beside(dir, &format!(".damaged-{}", stamp()));
     install(dir, &new_dir, &report.kept_at)?;
     Ok(report)
+}
+
+/// Seconds since the epoch, to name a database kept aside.
+fn stamp() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
 }
 
 /// Puts the database in `new_dir` in `dir`'s place, moving the old one to `aside`.
@@ -109,19 +113,19 @@ fn install(dir: &Path, new_dir: &Path, aside: &Path) -> Result<()> {
 }
 
 /// Rewrites the database in `dir` (not open anywhere) into a new one holding only the
-/// entries whose key `keep` accepts, and puts it in `dir`'s place; returns how many it
-/// kept. Deleting most of a database in place would leave a tombstone for every entry,
+/// entries whose key `keep` accepts, and puts it in `dir`'s place; the old one is kept
+/// beside it, and its new path returned (the caller removes it when it is not needed).
+/// Deleting most of a database in place would leave a tombstone for every entry,
 /// which the engine's compaction does not reliably drop (a file moved down a level keeps
 /// them) and which every later seek would step over; a new database has none.
-pub(crate) fn rewrite(dir: &Path, keep: impl Fn(&[u8]) -> bool) -> Result<u64> {
+pub(crate) fn rewrite(dir: &Path, keep: impl Fn(&[u8]) -> bool) -> Result<PathBuf> {
     let new_dir = beside(dir, ".rewritten");
-    let old_dir = beside(dir, ".replaced");
+    let old_dir = beside(dir, &format!(".before-repair-{}", stamp()));
     for scratch in [&new_dir, &old_dir] {
         if scratch.exists() {
             std::fs::remove_dir_all(scratch).map_err(|e| io("removing", scratch, e))?;
         }
     }
-    let mut kept = 0;
     {
         let mut old = Kv::open(dir)?;
         let mut new = Kv::open(&new_dir)?;
@@ -137,7 +141,6 @@ pub(crate) fn rewrite(dir: &Path, keep: impl Fn(&[u8]) -> bool) -> Result<u64> {
             let mut batch = Batch::default();
             for (key, value) in page.iter().filter(|(key, _)| keep(key)) {
                 batch.put(key, value);
-                kept += 1;
             }
             new.write(batch, Durability::Flushed)?;
         }
@@ -146,8 +149,7 @@ pub(crate) fn rewrite(dir: &Path, keep: impl Fn(&[u8]) -> bool) -> Result<u64> {
         old.close()?;
     }
     install(dir, &new_dir, &old_dir)?;
-    std::fs::remove_dir_all(&old_dir).map_err(|e| io("removing", &old_dir, e))?;
-    Ok(kept)
+    Ok(old_dir)
 }
 
 /// Writes every readable entry of `dir`'s tables and logs into `sorted`, keyed so that a
