@@ -168,7 +168,7 @@ fn three_devices(hub: &Repo, sync: &dyn Fn(&Repo) -> Value, clone_it: &dyn Fn() 
 
 #[test]
 fn three_devices_over_tcp() {
-    let hub = airports("1000");
+    let hub = airports("5000");
     let server = Server::start(&hub);
     let url = server.url.clone();
     let sync = |device: &Repo| device.json(&["sync", &url, "--json"]);
@@ -206,7 +206,7 @@ fn fake_ssh(dir: &Path) -> (String, PathBuf) {
 
 #[test]
 fn three_devices_over_ssh_through_the_ssh_command() {
-    let hub = airports("1000");
+    let hub = airports("5000");
     let tools = tempfile::tempdir().unwrap();
     let (ssh, args) = fake_ssh(tools.path());
     let bin = Path::new(env!("CARGO_BIN_EXE_strata")).parent().unwrap();
@@ -246,7 +246,7 @@ fn three_devices_over_ssh_through_the_ssh_command() {
 
 #[test]
 fn three_devices_by_bundle_files() {
-    let hub = airports("1000");
+    let hub = airports("5000");
     let stick = tempfile::tempdir().unwrap();
     let file = stick.path().join("survey.sync");
     let file = file.to_str().unwrap();
@@ -263,7 +263,7 @@ fn three_devices_by_bundle_files() {
 
 #[test]
 fn a_bundle_applies_once_and_a_damaged_one_changes_nothing() {
-    let a = airports("1000");
+    let a = airports("5000");
     let base = heads(&a)[0].clone();
     a.put("airports", "SFO", r#"{"name":"edited"}"#);
     let dir = tempfile::tempdir().unwrap();
@@ -296,7 +296,7 @@ fn a_bundle_applies_once_and_a_damaged_one_changes_nothing() {
     assert_eq!(heads(&b), heads(&a));
 
     // A truncated or altered file is refused whole; the repository is unchanged.
-    a.put("airports", "JFK", r#"{"name":"Kennedy"}"#);
+    a.put("airports", "ZZZ", r#"{"name":"Kennedy"}"#);
     let good = dir.path().join("good.sync");
     a.ok(&[
         "bundle",
@@ -320,10 +320,10 @@ fn a_bundle_applies_once_and_a_damaged_one_changes_nothing() {
         std::fs::write(&path, damaged).unwrap();
         b.fail(&["bundle", "apply", path.to_str().unwrap()]);
         assert_eq!(heads(&b), before, "a {name} file changed the repository");
-        assert!(b.fail(&["get", "airports", "JFK"]).contains("not found"));
+        assert!(b.fail(&["get", "airports", "ZZZ"]).contains("not found"));
     }
     b.ok(&["bundle", "apply", good.to_str().unwrap()]);
-    assert_eq!(get(&b, "JFK"), r#"{"name":"Kennedy"}"#);
+    assert_eq!(get(&b, "ZZZ"), r#"{"name":"Kennedy"}"#);
     b.ok(&["fsck"]);
 }
 
@@ -377,7 +377,7 @@ fn interrupted_syncs_lose_nothing_and_the_next_one_completes() {
 
 #[test]
 fn pull_push_and_the_payload_options() {
-    let a = airports("1000");
+    let a = airports("5000");
     let b = Repo::new();
     let a_path = a.path().to_str().unwrap();
     let pulled = b.json(&["pull", a_path, "--graph-only", "--json"]);
@@ -417,7 +417,7 @@ fn pull_push_and_the_payload_options() {
 
 #[test]
 fn live_sync_forwards_new_work_until_interrupted() {
-    let hub = airports("1000");
+    let hub = airports("5000");
     let server = Server::start(&hub);
     let url = server.url.clone();
     let (b, _) = clone(&url, &[]);
@@ -458,7 +458,7 @@ fn live_sync_forwards_new_work_until_interrupted() {
 
 #[test]
 fn errors_are_one_clear_line_and_change_nothing() {
-    let a = airports("1000");
+    let a = airports("5000");
     let before = heads(&a);
     for (args, says) in [
         (vec!["sync", "ftp://host/x"], "bad target"),

@@ -30,6 +30,9 @@ pub const SSH_ENV: &str = "STRATA_SSH_COMMAND";
 /// How long connecting to a TCP peer may take.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 
+/// Told the counts of a session as they change.
+pub type OnProgress = Arc<dyn Fn(&Progress) + Send + Sync>;
+
 /// What one exchange does: which way, what payload this side fetches, whether it stays
 /// live, and who hears of its progress.
 #[derive(Clone)]
@@ -38,7 +41,7 @@ pub struct Exchange {
     pub payload: Payload,
     pub live: bool,
     pub stop: Stop,
-    pub progress: Option<Arc<dyn Fn(&Progress) + Send + Sync>>,
+    pub progress: Option<OnProgress>,
 }
 
 impl Exchange {

@@ -19,6 +19,7 @@ use strata::{
 use crate::args::{Name, name_arg};
 use crate::command::Run;
 use crate::error::{CliError, CliResult};
+use crate::merge::conflict_json;
 use crate::open::{ProgressOptions, RepoPath, WriteRepo, write_options};
 use crate::output::{Output, Render, plural, warning};
 use crate::remote::{Exchange, Target};
@@ -291,12 +292,11 @@ fn run_exchange(
     wait: Duration,
 ) -> CliResult<Summary> {
     let (exchange, bar) = options.exchange(mode)?;
-    let summary = summarize(target, mode, repo, || {
+    summarize(target, mode, repo, || {
         let result = parsed.run(&exchange, repo, wait);
         bar.finish_and_clear();
         result
-    });
-    summary
+    })
 }
 
 /// Runs `exchange` (a session, or applying a file) on `repo` and says what it changed:
@@ -443,14 +443,6 @@ impl Summary {
             p.payload_bytes_sent + p.file_bytes_sent,
         )
     }
-}
-
-fn conflict_json(row: &ConflictRow) -> Value {
-    json!({
-        "dataset": TextOrHex(&row.dataset),
-        "key": TextOrHex(&row.key),
-        "versions": row.versions,
-    })
 }
 
 impl Render for Summary {

@@ -102,9 +102,12 @@ fn heads(repo: &Repository) -> CliResult<Vec<String>> {
     Ok(heads)
 }
 
+/// A row as the devices must agree on it: dataset, key, value.
+type Row = (Vec<u8>, Vec<u8>, Vec<u8>);
+
 /// Every version `repo` holds, with every row of every dataset at it: what all devices
 /// must agree on.
-fn every_version(repo: &Repository) -> CliResult<Vec<(String, Vec<(Vec<u8>, Vec<u8>, Vec<u8>)>)>> {
+fn every_version(repo: &Repository) -> CliResult<Vec<(String, Vec<Row>)>> {
     let mut versions = Vec::new();
     for node in repo.graph().changes(0) {
         let node = node?;
