@@ -162,3 +162,25 @@ fn opening_an_open_repository_in_the_same_process_shares_it() {
     let third = Repository::open(dir.path()).unwrap();
     assert_eq!(third.get("d", "k").unwrap().unwrap().value, b"2");
 }
+
+#[test]
+fn a_read_only_open_by_a_relative_path_reads_what_only_the_log_holds() {
+    // A writer that closes leaves its last writes in the log; a reader recovers them into
+    // a table in memory, which once failed under a relative path ("not part of the
+    // database").
+    let dir = tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR")).unwrap();
+    let repo = Repository::init(dir.path()).unwrap();
+    repo.put("sites", "A", "1").unwrap();
+    drop(repo);
+    let here = std::env::current_dir().unwrap();
+    let relative = dir
+        .path()
+        .strip_prefix(&here)
+        .expect("the target folder is below the package");
+    assert!(relative.is_relative());
+    let reader = Repository::options()
+        .read_only(true)
+        .open(relative)
+        .unwrap();
+    assert_eq!(reader.get("sites", "A").unwrap().unwrap().value, b"1");
+}

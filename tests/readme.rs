@@ -317,6 +317,16 @@ fn the_demo_runs_and_checks_itself() {
         "$ strata get airports SFO --at ",
         "$ strata export --dataset airports --format csv --key iata --at ",
         "$ strata fsck",
+        "$ strata serve --tcp 127.0.0.1:0 &",
+        "$ strata clone tcp://127.0.0.1:",
+        "tablet$ strata put airports SFO",
+        "$ strata sync tcp://127.0.0.1:",
+        "1 row is now forked",
+        "$ strata bundle create survey.sync",
+        "laptop$ strata bundle apply ../survey.sync",
+        "tablet$ strata fsck",
+        "laptop$ strata fsck",
+        "office, tablet and laptop hold the same",
     ] {
         assert!(stdout.contains(step), "the demo has no `{step}`:\n{stdout}");
     }
@@ -327,13 +337,22 @@ fn the_demo_runs_and_checks_itself() {
         .expect("the demo names its folder");
     let folder = Path::new(folder);
     assert!(folder.join(".strata").is_dir());
-    let get = Command::new(BIN)
-        .args(["get", "airports", "SFO"])
-        .current_dir(folder)
-        .env_remove("STRATA_REPO")
-        .output()
-        .unwrap();
-    assert!(get.status.success());
-    assert!(String::from_utf8_lossy(&get.stdout).contains("San Francisco International Airport"));
+    // The office's SFO won the merge of the three-device part, and reached every device.
+    for device in [
+        folder.to_path_buf(),
+        folder.join("tablet"),
+        folder.join("laptop"),
+    ] {
+        let get = Command::new(BIN)
+            .args(["get", "airports", "SFO"])
+            .current_dir(&device)
+            .env_remove("STRATA_REPO")
+            .output()
+            .unwrap();
+        assert!(get.status.success(), "{}", device.display());
+        assert!(
+            String::from_utf8_lossy(&get.stdout).contains("San Francisco International (office)")
+        );
+    }
     std::fs::remove_dir_all(folder).unwrap();
 }

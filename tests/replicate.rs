@@ -780,3 +780,34 @@ fn a_sync_file_that_does_not_continue_the_recipient_is_refused() {
     assert!(error.contains("apply an earlier file first"), "{error}");
     assert_eq!(b.graph().change_count(), 0);
 }
+
+#[test]
+fn pull_and_push_against_a_sync_peer_carry_rows_between_repositories() {
+    // A puller's peer never says SentWants and a pusher's never says SentHeads: both
+    // sides must still reach the end of the graph, and with it the end of the payload.
+    let limits = strata::Limits {
+        total_timeout: Some(std::time::Duration::from_secs(10)),
+        ..strata::Limits::default()
+    };
+    let a = strata::Repository::in_memory().unwrap();
+    a.put("sites", "A", "1").unwrap();
+    let (b, c) = (
+        strata::Repository::in_memory().unwrap(),
+        strata::Repository::in_memory().unwrap(),
+    );
+    let sync_peer = Session::new().limits(limits.clone());
+    let (pulled, _) = Session::new()
+        .mode(Mode::Pull)
+        .limits(limits.clone())
+        .run_in_memory(&b, &sync_peer, &a)
+        .unwrap();
+    assert_eq!(pulled.progress.payloads_received, 1);
+    assert_eq!(b.get("sites", "A").unwrap().unwrap().value, b"1");
+    let (pushed, _) = Session::new()
+        .mode(Mode::Push)
+        .limits(limits)
+        .run_in_memory(&a, &sync_peer, &c)
+        .unwrap();
+    assert_eq!(pushed.progress.payloads_sent, 1);
+    assert_eq!(c.get("sites", "A").unwrap().unwrap().value, b"1");
+}

@@ -92,6 +92,38 @@ impl Graph {
     pub fn logs(&self) -> Result<Vec<(String, u64)>> {
         self.shared.store.lock().logs()
     }
+
+    /// The log heads that any replica holding the nodes `keys` holds at least: for each log
+    /// among their ancestors (the nodes themselves included), the highest sequence number
+    /// met. A replica holds every log as a prefix, so it holds all of these entries; this
+    /// is what to pass to `SyncFile::since` to write only what a replica at those
+    /// versions lacks. Walks the whole ancestry; an unknown key is [`Error::NotFound`].
+    ///
+    /// ```
+    /// use strata::{Graph, GraphOptions};
+    ///
+    /// let graph = Graph::in_memory(GraphOptions::default())?;
+    /// let first = graph.append("a")?;
+    /// let second = graph.append("b")?;
+    /// assert_eq!(graph.log_heads_at(&[first.key.as_str()])?, vec![(first.log.clone(), 1)]);
+    /// assert_eq!(graph.log_heads_at(&[second.key.as_str()])?, vec![(second.log, 2)]);
+    /// # Ok::<(), strata::Error>(())
+    /// ```
+    pub fn log_heads_at(&self, keys: &[&str]) -> Result<Vec<(String, u64)>> {
+        let mut heads: std::collections::BTreeMap<String, u64> = Default::default();
+        let mut seen: std::collections::HashSet<String> = Default::default();
+        let mut queue: Vec<String> = keys.iter().map(|k| k.to_string()).collect();
+        while let Some(key) = queue.pop() {
+            if !seen.insert(key.clone()) {
+                continue;
+            }
+            let node = self.get(&key)?;
+            let head = heads.entry(node.log).or_default();
+            *head = (*head).max(node.seq);
+            queue.extend(node.links.into_iter().filter(|link| !seen.contains(link)));
+        }
+        Ok(heads.into_iter().collect())
+    }
 }
 
 /// Reads and decodes node `key`.

@@ -291,8 +291,13 @@ impl Engine {
         }
         let strata = hello.is_some();
         self.remote = Some(Remote { strata });
-        self.remote_sent_wants = remote_mode == Mode::Push;
-        self.remote_sent_heads = remote_mode == Mode::Pull;
+        // A flag a side sets without sending its message (because of the other side's
+        // mode) is set on both sides: a puller's peer never says `SentWants` and a
+        // pusher's peer never says `SentHeads`. Without this the puller or pusher is never
+        // done, and with payload on both sides (whose end waits for the graph's) neither
+        // side ever ends.
+        self.remote_sent_wants = remote_mode == Mode::Push || mode == Mode::Pull;
+        self.remote_sent_heads = remote_mode == Mode::Pull || mode == Mode::Push;
         self.local_sent_wants = mode == Mode::Push || remote_mode == Mode::Pull;
         self.local_sent_heads = mode == Mode::Pull || remote_mode == Mode::Push;
         self.live |= handshake.live;

@@ -177,6 +177,10 @@ impl Kv {
     /// no lock is taken, the files are read as they are now, and nothing is written to
     /// disk (see `readonly`).
     pub fn open_read_only(dir: &Path) -> Result<Kv> {
+        // The in-memory layer loses a table recovered from the log under a relative path
+        // (`NotFound: db/000008.ldb is not part of the database`): work on an absolute one.
+        let dir = &std::path::absolute(dir)
+            .map_err(|e| Error::io(format!("resolving {}", dir.display()), e))?;
         let (env, pins) = Kv::environment(Rc::new(ReadOnlyEnv::open(dir)?));
         refuse_damaged(&env, dir)?;
         let mut base = options(Options::default(), &env);

@@ -10,6 +10,7 @@
 //! `commands!` below.
 
 mod args;
+mod bundle;
 mod check;
 mod command;
 mod commits;
@@ -26,9 +27,11 @@ mod open;
 mod output;
 mod plumbing;
 mod progress;
+mod remote;
 mod repo;
 mod resolve;
 mod rows;
+mod sync;
 mod versions;
 
 use std::io::{self, Write};
@@ -91,6 +94,13 @@ commands! {
     #[command(subcommand)]
     Files(files::FilesCommand),
     Fsck(check::FsckArgs),
+    Serve(sync::ServeArgs),
+    Sync(sync::SyncArgs),
+    Pull(sync::PullArgs),
+    Push(sync::PushArgs),
+    Clone(sync::CloneArgs),
+    #[command(subcommand)]
+    Bundle(bundle::BundleCommand),
     #[command(subcommand)]
     Graph(plumbing::GraphCommand),
     Demo(demo::DemoArgs),

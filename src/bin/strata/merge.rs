@@ -94,7 +94,8 @@ impl Outcome {
     }
 }
 
-fn conflict_json(row: &ConflictRow) -> Value {
+/// A conflicting (forked) row as JSON.
+pub fn conflict_json(row: &ConflictRow) -> Value {
     json!({
         "dataset": TextOrHex(&row.dataset),
         "key": TextOrHex(&row.key),

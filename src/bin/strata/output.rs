@@ -192,3 +192,29 @@ pub fn rate(n: u64, d: Duration) -> String {
     let per_second = (n as f64 / secs).round() as u64;
     format!("{secs:.2} s, {} rows/s", indicatif::HumanCount(per_second))
 }
+
+/// A word as a POSIX shell needs it written (for command lines shown, or run by `ssh`).
+pub fn shell_word(word: &str) -> String {
+    let plain = !word.is_empty()
+        && word
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "_./:=,@%+-".contains(c));
+    if plain {
+        word.to_string()
+    } else {
+        format!("'{}'", word.replace('\'', r"'\''"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::shell_word;
+
+    #[test]
+    fn shell_words() {
+        assert_eq!(shell_word("airports"), "airports");
+        assert_eq!(shell_word("FAA airports"), "'FAA airports'");
+        assert_eq!(shell_word("it's"), r"'it'\''s'");
+        assert_eq!(shell_word(""), "''");
+    }
+}

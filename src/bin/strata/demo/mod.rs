@@ -22,10 +22,12 @@ use strata::Repository;
 use crate::command::Run;
 use crate::error::{CliError, CliResult};
 use crate::open::RepoPath;
-use crate::output::rate;
+use crate::output::{rate, shell_word};
+
+mod devices;
 
 /// The example dataset: 3,376 US airports (FAA data, public domain; examples/README.md).
-const AIRPORTS_CSV: &[u8] = include_bytes!("../../../examples/airports.csv");
+const AIRPORTS_CSV: &[u8] = include_bytes!("../../../../examples/airports.csv");
 const AIRPORTS_ROWS: u64 = 3376;
 
 const SFO: &str = r#"{"iata":"SFO","name":"San Francisco International","city":"San Francisco","state":"CA","country":"USA","latitude":"37.61900194","longitude":"-122.3748433"}"#;
@@ -33,14 +35,19 @@ const SFO_OFFICIAL: &str = r#"{"iata":"SFO","name":"San Francisco International 
 const SFO_SHORT: &str = r#"{"iata":"SFO","name":"San Francisco Intl","city":"San Francisco","state":"CA","country":"USA","latitude":"37.61900194","longitude":"-122.3748433"}"#;
 const JFK_FULL: &str = r#"{"iata":"JFK","name":"John F. Kennedy International","city":"New York","state":"NY","country":"USA","latitude":"40.63975111","longitude":"-73.77892556"}"#;
 
-/// Run a tour of the command line on real data (3,376 US airports) in a new repository.
+/// Run a tour of the command line on real data (3,376 US airports): one repository, then
+/// three devices syncing.
 ///
 /// Each step is printed as the `strata` command it runs, followed by that command's
-/// output: init, import, get, put and del, a fork (a write on an older version with
-/// --replaces), forks, merge, log, diff, get --at, history, export (checked byte for byte
-/// against the imported file) and fsck, then a summary with timings. Every step's result is
-/// checked. It takes about 0.6 s on a 2-core machine; the summary says how long each step
-/// took.
+/// output. First one repository: init, import, get, put and del, a fork (a write on an
+/// older version with --replaces), forks, merge, log, diff, get --at, history, export
+/// (checked byte for byte against the imported file) and fsck. Then three devices: a
+/// tablet clones the repository over TCP on loopback (`serve`, `clone`), both edit (SFO on
+/// both), they sync and SFO is forked, the office merges and syncs the merge back, a
+/// laptop gets everything by a sync file (`bundle create`, `bundle apply`, twice), reads an
+/// older version and diffs; every repository passes fsck and all three must agree on every
+/// version. Every step's result is checked. It takes about 4 s on a loaded 2-core machine;
+/// the summary says how long each kind of step took.
 ///
 /// Example: `strata demo`, `strata demo --keep --rows 100000`
 #[derive(Debug, clap::Args)]
@@ -57,7 +64,7 @@ pub struct DemoArgs {
 }
 
 /// Fails the demo with `message` unless `ok`.
-fn check(ok: bool, message: impl FnOnce() -> String) -> CliResult {
+pub(crate) fn check(ok: bool, message: impl FnOnce() -> String) -> CliResult {
     if ok {
         Ok(())
     } else {
@@ -65,24 +72,13 @@ fn check(ok: bool, message: impl FnOnce() -> String) -> CliResult {
     }
 }
 
-/// A word as a POSIX shell needs it written.
-fn quote(word: &str) -> String {
-    let plain = !word.is_empty()
-        && word
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || "_./:=,@%+-".contains(c));
-    if plain {
-        word.to_string()
-    } else {
-        format!("'{}'", word.replace('\'', r"'\''"))
-    }
-}
-
 /// The demo's state: where it runs, and what each step took.
-struct Tour {
-    binary: PathBuf,
-    dir: PathBuf,
-    timings: Vec<(String, Duration)>,
+pub(crate) struct Tour {
+    pub(crate) binary: PathBuf,
+    pub(crate) dir: PathBuf,
+    pub(crate) timings: Vec<(String, Duration)>,
+    /// The device folder (under `dir`) commands run in; `None`: `dir` itself.
+    pub(crate) here: Option<String>,
     /// With --rows: the generated rows' import and export times.
     throughput: Option<(Duration, Duration)>,
 }
@@ -90,7 +86,7 @@ struct Tour {
 impl Tour {
     /// Prints narration or a transcript line, flushed so that it comes out in order with
     /// the commands' own output.
-    fn say(&self, text: &str) -> CliResult {
+    pub(crate) fn say(&self, text: &str) -> CliResult {
         let mut out = io::stdout().lock();
         writeln!(out, "{text}")?;
         out.flush()?;
@@ -100,16 +96,21 @@ impl Tour {
     /// Runs `strata <words>` in the folder, printing the command line and then its output;
     /// `to` redirects its standard output to a file of the folder instead. Returns how long
     /// it took.
-    fn command(&mut self, words: &[&str], to: Option<&str>) -> CliResult<Duration> {
-        let mut line = words.iter().map(|w| quote(w)).collect::<Vec<_>>().join(" ");
+    pub(crate) fn command(&mut self, words: &[&str], to: Option<&str>) -> CliResult<Duration> {
+        let mut line = words
+            .iter()
+            .map(|w| shell_word(w))
+            .collect::<Vec<_>>()
+            .join(" ");
         if let Some(file) = to {
             line = format!("{line} > {file}");
         }
-        self.say(&format!("$ strata {line}"))?;
+        let prompt = self.here.as_deref().unwrap_or("");
+        self.say(&format!("{prompt}$ strata {line}"))?;
         let mut command = Command::new(&self.binary);
         command
             .args(words)
-            .current_dir(&self.dir)
+            .current_dir(self.folder())
             .env_remove(crate::open::REPO_ENV)
             .stdin(Stdio::null());
         if let Some(file) = to {
@@ -135,7 +136,15 @@ impl Tour {
         Ok(elapsed)
     }
 
-    fn run(&mut self, words: &[&str]) -> CliResult<Duration> {
+    /// The folder commands run in now.
+    pub(crate) fn folder(&self) -> PathBuf {
+        match &self.here {
+            Some(device) => self.dir.join(device),
+            None => self.dir.clone(),
+        }
+    }
+
+    pub(crate) fn run(&mut self, words: &[&str]) -> CliResult<Duration> {
         self.command(words, None)
     }
 
@@ -166,7 +175,7 @@ impl Tour {
 }
 
 /// The single head, or a failed check.
-fn only_head(heads: Vec<String>, after: &str) -> CliResult<String> {
+pub(crate) fn only_head(heads: Vec<String>, after: &str) -> CliResult<String> {
     match <[String; 1]>::try_from(heads) {
         Ok([head]) => Ok(head),
         Err(heads) => Err(CliError::Check(format!(
@@ -209,6 +218,7 @@ impl Run for DemoArgs {
             binary,
             dir: dir.clone(),
             timings: Vec::new(),
+            here: None,
             throughput: None,
         };
         tour_steps(&mut tour, &self)?;
@@ -258,7 +268,7 @@ fn summary(tour: &Tour, args: &DemoArgs, total: Duration, dir: &Path) -> CliResu
         tour.say(&line("import", what.clone(), rate(args.rows, import)))?;
         tour.say(&line("export", what, rate(args.rows, export)))?;
     }
-    for name in ["merge", "diff", "fsck"] {
+    for name in ["merge", "diff", "fsck", "clone", "sync", "bundle"] {
         tour.say(&line(name, String::new(), format!("{:.2?}", time_of(name))))?;
     }
     tour.say(&format!(
@@ -277,7 +287,10 @@ fn tour_steps(tour: &mut Tour, args: &DemoArgs) -> CliResult {
         "Each `$ strata ...` line below is run, in this process, by the same code as the command.",
     )?;
     tour.say("")?;
-    tour.say(&format!("$ cd {}", quote(&tour.dir.display().to_string())))?;
+    tour.say(&format!(
+        "$ cd {}",
+        shell_word(&tour.dir.display().to_string())
+    ))?;
     tour.run(&["init"])?;
     check(Repository::storage_of(&tour.dir).is_some(), || {
         "init made no repository".into()
@@ -442,7 +455,8 @@ fn tour_steps(tour: &mut Tour, args: &DemoArgs) -> CliResult {
     // fsck.
     tour.say("")?;
     tour.run(&["fsck"])?;
-    Ok(())
+
+    devices::tour_devices(tour, &merged)
 }
 
 /// Imports and exports `n` generated rows, timing both.
@@ -496,14 +510,6 @@ fn generated_rows(tour: &mut Tour, n: u64) -> CliResult {
 mod tests {
     use super::*;
     use std::path::Path;
-
-    #[test]
-    fn quoting() {
-        assert_eq!(quote("airports"), "airports");
-        assert_eq!(quote("FAA airports"), "'FAA airports'");
-        assert_eq!(quote("it's"), r"'it'\''s'");
-        assert_eq!(quote(""), "''");
-    }
 
     #[test]
     fn the_dataset_is_the_examples_file() {
