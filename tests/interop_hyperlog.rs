@@ -45,9 +45,12 @@ struct Peer {
 impl Peer {
     fn start(args: &[&str]) -> Peer {
         ensure_installed();
+        // peer.js gives up after --timeout seconds (120 by default); on a loaded CI machine
+        // the JS side alone can take longer than that, so it gets ten minutes.
         let mut child = Command::new("node")
             .arg(interop_dir().join("peer.js"))
             .args(args)
+            .args(["--timeout", "600"])
             .stdout(Stdio::piped())
             .spawn()
             .expect("node is required for the hyperlog interoperability tests");
