@@ -44,7 +44,11 @@ fn init_creates_a_repository_and_refuses_a_second_one() {
     assert!(output.status.success(), "{}", describe(&["init"], &output));
     let report: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
     assert!(report["path"].as_str().unwrap().ends_with(".strata"));
-    assert_eq!(report["log_id"].as_str().unwrap().len(), 32);
+    assert_eq!(
+        report["log_id"].as_str().unwrap().len(),
+        64,
+        "the device key in hex"
+    );
     assert!(target.join(".strata").join("db").is_dir());
 }
 

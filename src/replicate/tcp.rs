@@ -56,7 +56,13 @@ impl Session {
         replica: impl Into<Replica>,
     ) -> Result<SyncReport> {
         let stream = TcpStream::connect(address).map_err(|e| Error::io("connecting", e))?;
-        self.run_tcp(stream, replica)
+        match (&self.peer, stream.peer_addr()) {
+            (None, Ok(peer)) => self
+                .clone()
+                .peer_name(peer.to_string())
+                .run_tcp(stream, replica),
+            _ => self.run_tcp(stream, replica),
+        }
     }
 }
 
@@ -155,6 +161,7 @@ fn accept_loop(
                 let spawned = thread::Builder::new()
                     .name("strata-peer".into())
                     .spawn(move || {
+                        let session = session.responder().peer_name(peer.to_string());
                         let result = session.run_tcp(stream, replica);
                         running.fetch_sub(1, Ordering::SeqCst);
                         on_session(peer, &result);

@@ -26,6 +26,7 @@ mod open;
 mod output;
 mod plumbing;
 mod progress;
+mod project;
 mod repo;
 mod resolve;
 mod rows;
@@ -93,6 +94,8 @@ commands! {
     Fsck(check::FsckArgs),
     #[command(subcommand)]
     Graph(plumbing::GraphCommand),
+    #[command(subcommand)]
+    Project(project::ProjectCommand),
     Demo(demo::DemoArgs),
     Completions(CompletionsArgs),
 }
