@@ -411,7 +411,11 @@ fn a_concurrent_write_is_a_fork_that_get_forks_and_status_show() {
     assert!(versions.contains(&ours.as_str()) && versions.contains(&theirs.as_str()));
     for fork in &forks {
         assert_eq!(fork["deleted"], false);
-        assert_eq!(fork["log"].as_str().unwrap().len(), 32);
+        assert_eq!(
+            fork["log"].as_str().unwrap().len(),
+            64,
+            "a device key in hex"
+        );
     }
     assert_eq!(repo.ok(&["forks", "d", "k"]).lines().count(), 2);
     // A row that is not forked has one version.

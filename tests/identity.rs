@@ -458,3 +458,33 @@ fn a_repository_from_before_keys_upgrades() {
     let loaded = Identity::load(&storage).unwrap().unwrap();
     assert_eq!(loaded.project_key(), &project);
 }
+
+#[test]
+fn a_silent_peer_does_not_hold_a_secure_server() {
+    let project = ProjectKey::generate();
+    let (_, a) = member(&project);
+    let session = secure(&project).limits(strata::Limits {
+        idle_timeout: Some(Duration::from_millis(500)),
+        ..strata::Limits::default()
+    });
+    let server = TcpServer::start("127.0.0.1:0", session, &a, no_report()).unwrap();
+    let mut raw = TcpStream::connect(server.local_addr()).unwrap();
+    raw.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+    let started = std::time::Instant::now();
+    let mut received = Vec::new();
+    let _ = raw.read_to_end(&mut received);
+    assert!(received.is_empty());
+    assert!(
+        started.elapsed() < Duration::from_secs(10),
+        "{:?}",
+        started.elapsed()
+    );
+    for _ in 0..100 {
+        if server.active_sessions() == 0 {
+            break;
+        }
+        thread::sleep(Duration::from_millis(50));
+    }
+    assert_eq!(server.active_sessions(), 0);
+    server.stop();
+}

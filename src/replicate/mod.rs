@@ -388,10 +388,30 @@ impl Session {
         R: Read + Send + 'static,
         W: Write + Send + 'static,
     {
+        self.run_secured(replica.into(), reader, writer, || {})
+    }
+
+    /// [`Session::run`], calling `secured` once the secure handshake is over (a transport
+    /// bounds the handshake's wait for a silent peer, then lifts the bound).
+    fn run_secured<R, W>(
+        &self,
+        replica: Replica,
+        reader: R,
+        writer: W,
+        secured: impl FnOnce(),
+    ) -> Result<SyncReport>
+    where
+        R: Read + Send + 'static,
+        W: Write + Send + 'static,
+    {
         let result = match &self.project {
-            Some(project) => secure::handshake(reader, writer, project, !self.responder)
-                .and_then(|(reader, writer)| self.exchange(replica.into(), reader, writer)),
-            None => self.exchange(replica.into(), reader, writer),
+            Some(project) => secure::handshake(reader, writer, project, !self.responder).and_then(
+                |(reader, writer)| {
+                    secured();
+                    self.exchange(replica, reader, writer)
+                },
+            ),
+            None => self.exchange(replica, reader, writer),
         };
         let peer = self.peer.as_deref().unwrap_or("the peer");
         result.map_err(|e| name_peer(e, peer))
