@@ -33,6 +33,10 @@ fn init_makes_keys_and_project_commands_manage_members() {
     let error = a.fail(&["project", "join", "zz"]);
     assert!(error.contains("64 hex"), "{error}");
 
+    assert!(a.ok(&["project", "unsigned"]).contains("refused"));
+    assert!(a.ok(&["project", "unsigned", "yes"]).contains("accepted"));
+    assert!(a.ok(&["project", "unsigned"]).contains("accepted"));
+
     // A repository from before keys is told how to get them, and gets them.
     let old = Repo::new();
     std::fs::remove_dir_all(old.storage().join("identity")).unwrap();

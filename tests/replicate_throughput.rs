@@ -253,7 +253,8 @@ fn secure_vs_plain_throughput() {
         ("secure, signed", true, true),
     ];
     for (name, secure, signed) in cases {
-        let session = match secure {
+        // A fresh session for each server: stopping a server stops its session's clones.
+        let session = || match secure {
             true => Session::new().secure(&project),
             false => Session::new(),
         };
@@ -265,34 +266,37 @@ fn secure_vs_plain_throughput() {
         if measure("graph") {
             let (source, target) = (graph(a), graph(b));
             fill(&source, count);
-            let server =
-                TcpServer::start("127.0.0.1:0", session.clone(), &source, Arc::new(|_, _| {}))
-                    .unwrap();
-            let started = Instant::now();
-            let report = session.connect_tcp(server.local_addr(), &target).unwrap();
-            let seconds = started.elapsed().as_secs_f64();
+            let (seconds, report) = over_tcp(&session, &source, &target);
             assert_eq!(report.progress.nodes_received, count as u64);
             println!(
                 "{name}: graph only, {count} nodes in {seconds:.2} s = {:.0} nodes/s",
                 count as f64 / seconds
             );
-            server.stop();
         }
         if measure("rows") {
             let (source, target) = (repo(a), repo(b));
             import_rows(&source, count);
-            let server =
-                TcpServer::start("127.0.0.1:0", session.clone(), &source, Arc::new(|_, _| {}))
-                    .unwrap();
-            let started = Instant::now();
-            let report = session.connect_tcp(server.local_addr(), &target).unwrap();
-            let seconds = started.elapsed().as_secs_f64();
+            let (seconds, report) = over_tcp(&session, &source, &target);
             assert_eq!(report.progress.operations_received, count as u64);
             println!(
                 "{name}: with payload, {count} rows in {seconds:.2} s = {:.0} rows/s",
                 count as f64 / seconds
             );
-            server.stop();
         }
     }
+}
+
+/// Serves `source` over TCP loopback and pulls it into `target`, each with a fresh
+/// `session()`; returns the seconds the transfer took and the receiving side's report.
+fn over_tcp(
+    session: &dyn Fn() -> Session,
+    source: impl Into<strata::Replica>,
+    target: impl Into<strata::Replica>,
+) -> (f64, strata::SyncReport) {
+    let server = TcpServer::start("127.0.0.1:0", session(), source, Arc::new(|_, _| {})).unwrap();
+    let started = Instant::now();
+    let report = session().connect_tcp(server.local_addr(), target).unwrap();
+    let seconds = started.elapsed().as_secs_f64();
+    server.stop();
+    (seconds, report)
 }

@@ -41,6 +41,11 @@ pub enum ProjectCommand {
     ///
     /// Example: `strata project remove 9a3b…07`
     Remove(RemoveArgs),
+    /// Whether entries in logs no device key signs (a plain hyperlog peer's, or from a
+    /// repository without keys) are accepted: `yes` or `no`.
+    ///
+    /// Example: `strata project unsigned yes` (before a `--plain` sync with hyperlog)
+    Unsigned(UnsignedArgs),
 }
 
 impl Run for ProjectCommand {
@@ -52,6 +57,7 @@ impl Run for ProjectCommand {
             ProjectCommand::Name(args) => args.run(top),
             ProjectCommand::Devices(args) => devices(&args, top),
             ProjectCommand::Remove(args) => args.run(top),
+            ProjectCommand::Unsigned(args) => args.run(top),
         }
     }
 }
@@ -214,6 +220,31 @@ impl Run for RemoveArgs {
         println!(
             "removed {}: its entries after {after} are refused wherever this removal syncs (entries already copied stay)",
             self.device
+        );
+        Ok(())
+    }
+}
+
+#[derive(Debug, clap::Args)]
+pub struct UnsignedArgs {
+    /// `yes` to accept unsigned entries, `no` to refuse them; shows the setting without.
+    #[arg(value_parser = ["yes", "no"])]
+    pub accept: Option<String>,
+
+    #[command(flatten)]
+    pub repo: RepoPath,
+}
+
+impl Run for UnsignedArgs {
+    fn run(self, top: &RepoPath) -> CliResult {
+        let identity = identity_of(&self.repo.storage(top)?)?;
+        if let Some(accept) = &self.accept {
+            identity.set_accept_unsigned(accept == "yes")?;
+        }
+        let accepted = identity.accepts_unsigned();
+        println!(
+            "unsigned entries are {}",
+            if accepted { "accepted" } else { "refused" }
         );
         Ok(())
     }
