@@ -19,7 +19,7 @@
 //! use strata::{Identity, Repository};
 //! let identity = Identity::in_memory(strata::ProjectKey::generate());
 //! let repo = Repository::options().identity(identity.clone()).in_memory()?;
-//! let commit = repo.put("sites", "A", "1")?;
+//! repo.put("sites", "A", "1")?;
 //! assert_eq!(repo.graph().log_id(), identity.log_id());
 //! # Ok::<(), strata::Error>(())
 //! ```
