@@ -135,12 +135,24 @@ pub enum Error {
     #[error("signing failed: {0}")]
     Sign(String),
 
-    /// The verifier hook rejected a node's signature.
-    #[error("invalid signature on node {key}")]
+    /// The verifier hook rejected a node: its signature, or its log's key, or the removal
+    /// of the device that wrote it. The whole batch holding it was refused.
+    #[error("rejected node {key} in log {log}{}: {reason}", peer.as_ref().map(|p| format!(" from {p}")).unwrap_or_default())]
     InvalidSignature {
         /// The node whose signature was rejected.
         key: String,
+        /// The log it was sent under.
+        log: String,
+        /// Why the verifier rejected it.
+        reason: String,
+        /// The peer it came from, when it came through a session or a sync file.
+        peer: Option<String>,
     },
+
+    /// Keys, encryption or membership: a key file that cannot be used, a peer that does not
+    /// hold the project key, an encrypted stream or file that was altered.
+    #[error("security: {0}")]
+    Security(String),
 
     /// A merge found rows changed differently on several sides that neither its own
     /// operations nor a policy settle. Nothing was written.

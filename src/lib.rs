@@ -32,6 +32,7 @@
 mod dataset;
 mod error;
 mod graph;
+mod identity;
 mod protobuf;
 mod replicate;
 mod store;
@@ -66,6 +67,7 @@ pub use graph::{
     Changes, Doc, FramedSha256, Graph, GraphEvent, GraphOptions, Node, NodeHasher, Signer,
     Verifier, framed_update,
 };
+pub use identity::{Device, DeviceKey, IDENTITY_DIR, Identity, ProjectKey, device_of_log};
 pub use replicate::{
     DuplexEnd, Limits, Mode, OnTcpSession, Payload, Peer, PipeReader, PipeWriter, Progress,
     Replica, Session, Stop, SyncFile, SyncFileReport, SyncReport, TcpServer, duplex,

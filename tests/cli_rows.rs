@@ -44,7 +44,11 @@ fn init_creates_a_repository_and_refuses_a_second_one() {
     assert!(output.status.success(), "{}", describe(&["init"], &output));
     let report: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
     assert!(report["path"].as_str().unwrap().ends_with(".strata"));
-    assert_eq!(report["log_id"].as_str().unwrap().len(), 32);
+    assert_eq!(
+        report["log_id"].as_str().unwrap().len(),
+        64,
+        "the device key in hex"
+    );
     assert!(target.join(".strata").join("db").is_dir());
 }
 
@@ -407,7 +411,11 @@ fn a_concurrent_write_is_a_fork_that_get_forks_and_status_show() {
     assert!(versions.contains(&ours.as_str()) && versions.contains(&theirs.as_str()));
     for fork in &forks {
         assert_eq!(fork["deleted"], false);
-        assert_eq!(fork["log"].as_str().unwrap().len(), 32);
+        assert_eq!(
+            fork["log"].as_str().unwrap().len(),
+            64,
+            "a device key in hex"
+        );
     }
     assert_eq!(repo.ok(&["forks", "d", "k"]).lines().count(), 2);
     // A row that is not forked has one version.

@@ -226,7 +226,7 @@ fn verify_fails() {
     let node = log1.add(&[], "hello").unwrap();
     let err = replicate(&log1, &log2).unwrap_err();
     assert!(
-        matches!(err, Error::InvalidSignature { ref key } if *key == node.key),
+        matches!(err, Error::InvalidSignature { ref key, .. } if *key == node.key),
         "{err:?}"
     );
     assert!(err.to_string().contains("invalid signature"), "{err}");

@@ -221,3 +221,82 @@ fn memory_3_pull_into_target() {
         report.progress.nodes_received as f64 / seconds
     );
 }
+
+/// The cost of identity (issue 14): the same TCP loopback transfer with plain sessions
+/// between unsigned replicas, plain sessions between signed ones (every node signed when
+/// written and verified when received), and secure sessions (Noise, encrypted) between
+/// signed ones. `docs/security.md` gives the figures.
+#[test]
+#[ignore = "a measurement; run it explicitly"]
+fn secure_vs_plain_throughput() {
+    use strata::{Identity, ProjectKey};
+    let count = nodes();
+    let project = ProjectKey::generate();
+    let graph = |identity: Option<&Identity>| {
+        Graph::in_memory(GraphOptions {
+            signer: identity.map(Identity::signer),
+            verifier: identity.map(Identity::verifier),
+            ..GraphOptions::default()
+        })
+        .unwrap()
+    };
+    let repo = |identity: Option<&Identity>| match identity {
+        Some(identity) => Repository::options()
+            .identity(identity.clone())
+            .in_memory()
+            .unwrap(),
+        None => Repository::in_memory().unwrap(),
+    };
+    let cases = [
+        ("plain, unsigned", false, false),
+        ("plain, signed", false, true),
+        ("secure, signed", true, true),
+    ];
+    for (name, secure, signed) in cases {
+        // A fresh session for each server: stopping a server stops its session's clones.
+        let session = || match secure {
+            true => Session::new().secure(&project),
+            false => Session::new(),
+        };
+        let (a, b) = (
+            Identity::in_memory(project.clone()),
+            Identity::in_memory(project.clone()),
+        );
+        let (a, b) = (signed.then_some(&a), signed.then_some(&b));
+        if measure("graph") {
+            let (source, target) = (graph(a), graph(b));
+            fill(&source, count);
+            let (seconds, report) = over_tcp(&session, &source, &target);
+            assert_eq!(report.progress.nodes_received, count as u64);
+            println!(
+                "{name}: graph only, {count} nodes in {seconds:.2} s = {:.0} nodes/s",
+                count as f64 / seconds
+            );
+        }
+        if measure("rows") {
+            let (source, target) = (repo(a), repo(b));
+            import_rows(&source, count);
+            let (seconds, report) = over_tcp(&session, &source, &target);
+            assert_eq!(report.progress.operations_received, count as u64);
+            println!(
+                "{name}: with payload, {count} rows in {seconds:.2} s = {:.0} rows/s",
+                count as f64 / seconds
+            );
+        }
+    }
+}
+
+/// Serves `source` over TCP loopback and pulls it into `target`, each with a fresh
+/// `session()`; returns the seconds the transfer took and the receiving side's report.
+fn over_tcp(
+    session: &dyn Fn() -> Session,
+    source: impl Into<strata::Replica>,
+    target: impl Into<strata::Replica>,
+) -> (f64, strata::SyncReport) {
+    let server = TcpServer::start("127.0.0.1:0", session(), source, Arc::new(|_, _| {})).unwrap();
+    let started = Instant::now();
+    let report = session().connect_tcp(server.local_addr(), target).unwrap();
+    let seconds = started.elapsed().as_secs_f64();
+    server.stop();
+    (seconds, report)
+}

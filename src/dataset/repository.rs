@@ -14,6 +14,7 @@ use super::blobs::Blobs;
 use super::index::VersionIndex;
 use crate::error::{Error, Result};
 use crate::graph::{Follower, Graph, GraphOptions, NodeHasher, Signer, Verifier, WeakGraph};
+use crate::identity::Identity;
 use crate::store::{Durability, Store};
 
 /// The repositories open in this process, by database folder: opening one again (while a
@@ -55,6 +56,7 @@ pub struct OpenOptions {
     graph: GraphOptions,
     wait: Duration,
     read_only: bool,
+    identity: Option<Identity>,
 }
 
 impl OpenOptions {
@@ -92,6 +94,23 @@ impl OpenOptions {
     pub fn log_id(mut self, log_id: impl Into<String>) -> OpenOptions {
         self.graph.log_id = Some(log_id.into());
         self
+    }
+
+    /// Signs with this identity's device key and verifies with its project's rules
+    /// (instead of the identity kept in the storage folder, or for an in-memory one).
+    pub fn identity(mut self, identity: Identity) -> OpenOptions {
+        self.identity = Some(identity);
+        self
+    }
+
+    /// The graph options with the identity's hooks, if there is one.
+    fn with_identity(&self, identity: Option<Identity>) -> GraphOptions {
+        let mut graph = self.graph.clone();
+        if let Some(identity) = identity.or_else(|| self.identity.clone()) {
+            graph.signer = Some(identity.signer());
+            graph.verifier = Some(identity.verifier());
+        }
+        graph
     }
 
     /// How long to wait for another process that is writing the repository to finish
@@ -192,13 +211,26 @@ impl OpenOptions {
     }
 
     /// The repository on `store`, opened from storage folder `storage`.
+    /// The identity kept in `storage` signs and verifies, unless one was given.
     pub(super) fn on_open_store(&self, store: Store, storage: &Path) -> Result<Repository> {
-        Repository::on_store(store, Blobs::in_dir(storage.join("blobs"))?, &self.graph)
+        let identity = match &self.identity {
+            Some(_) => None,
+            None => Identity::load(storage)?,
+        };
+        Repository::on_store(
+            store,
+            Blobs::in_dir(storage.join("blobs"))?,
+            &self.with_identity(identity),
+        )
     }
 
     /// A fresh repository that lives in memory only (files included).
     pub fn in_memory(&self) -> Result<Repository> {
-        Repository::on_store(Store::in_memory()?, Blobs::in_memory(), &self.graph)
+        Repository::on_store(
+            Store::in_memory()?,
+            Blobs::in_memory(),
+            &self.with_identity(None),
+        )
     }
 }
 

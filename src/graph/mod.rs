@@ -190,8 +190,18 @@ impl Graph {
             let mut tables = store.lock();
             // Read once here, then kept in step with every write (`change_count`).
             tables.change_count()?;
+            let bound = options.signer.as_ref().and_then(|s| s.log_id());
             match tables.identity()? {
-                Some((format, log)) if format == FORMAT_VERSION => log,
+                // A repository created before it had a key moves to the key's log.
+                Some((format, log)) if format == FORMAT_VERSION => match bound {
+                    Some(bound) if bound != log && !store.read_only() => {
+                        let mut write = WriteSet::default();
+                        write.put_identity(FORMAT_VERSION, &bound);
+                        tables.commit(write, Durability::Synced)?;
+                        bound
+                    }
+                    _ => log,
+                },
                 Some((format, _)) => {
                     return Err(Error::corrupt(format!(
                         "format version {format} is not supported by this build (it reads {FORMAT_VERSION})"
@@ -201,7 +211,7 @@ impl Graph {
                     return Err(Error::corrupt("the repository has no identity record"));
                 }
                 None => {
-                    let log = match &options.log_id {
+                    let log = match bound.as_ref().or(options.log_id.as_ref()) {
                         Some(id) if id.is_empty() => {
                             return Err(Error::InvalidArgument("a log id cannot be empty".into()));
                         }
@@ -261,6 +271,12 @@ impl Graph {
     /// The hash function node keys are computed with.
     pub(crate) fn hasher(&self) -> Arc<dyn NodeHasher> {
         self.shared.options.hasher.clone()
+    }
+
+    /// The last entry of `log` the verifier can accept, if it accepts no later one.
+    pub(crate) fn last_accepted(&self, log: &str) -> Option<u64> {
+        let verifier = self.shared.options.verifier.as_ref()?;
+        verifier.last_accepted(log)
     }
 
     /// This repository's own log id.

@@ -15,10 +15,24 @@ pub trait Signer: Send + Sync {
     /// Signs `node` (its key, links and value are final; its identity is the one given for
     /// this document, if any). An error rejects the write.
     fn sign(&self, node: &Node) -> Result<Vec<u8>, String>;
+
+    /// The log this signer's nodes belong in, when its key is bound to one (a device key
+    /// names its log). A repository whose own log is another one (created before it had a
+    /// key) continues in this log from then on; its earlier log stays as history.
+    fn log_id(&self) -> Option<String> {
+        None
+    }
 }
 
 /// Verifies nodes received from other logs.
 pub trait Verifier: Send + Sync {
     /// Whether `node`'s signature is valid. `Ok(false)` or an error rejects the node.
     fn verify(&self, node: &Node) -> Result<bool, String>;
+
+    /// The last entry of `log` this verifier can accept, when it accepts no later one (the
+    /// log of a removed device): a session does not ask a peer for more.
+    fn last_accepted(&self, log: &str) -> Option<u64> {
+        let _ = log;
+        None
+    }
 }

@@ -188,11 +188,14 @@ pub(super) fn prepare(
             // peer must not be able to slip unverified nodes into our own log.
             Origin::Remote { .. } => {
                 if let Some(verifier) = &options.verifier {
-                    let invalid = || Error::InvalidSignature {
+                    let invalid = |reason: String| Error::InvalidSignature {
                         key: node.key.clone(),
+                        log: node.log.clone(),
+                        reason,
+                        peer: None,
                     };
-                    if !verifier.verify(&node).map_err(|_| invalid())? {
-                        return Err(invalid());
+                    if !verifier.verify(&node).map_err(invalid)? {
+                        return Err(invalid("invalid signature".into()));
                     }
                 }
             }

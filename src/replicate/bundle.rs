@@ -227,7 +227,8 @@ impl SyncFile {
             let mut reader = repo.open_blob(&file)?;
             let mut data = vec![0u8; PIECE];
             loop {
-                let n = read_full(&mut reader, &mut data)?;
+                let n = read_full(&mut reader, &mut data)
+                    .map_err(|e| Error::io("reading a file to send", e))?;
                 report.progress.file_bytes_sent += n as u64;
                 writer.message(&Message::FileData {
                     hash: file.hash.clone(),

@@ -168,7 +168,7 @@ impl Session {
         peer_replica: impl Into<Replica>,
     ) -> Result<(SyncReport, SyncReport)> {
         let (ours, theirs) = duplex(PIPE);
-        let (peer, peer_replica) = (peer.clone(), peer_replica.into());
+        let (peer, peer_replica) = (peer.clone().responder(), peer_replica.into());
         let other = thread::Builder::new()
             .name("strata-peer".into())
             .spawn(move || peer.run(peer_replica, theirs.reader, theirs.writer))

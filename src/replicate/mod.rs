@@ -40,6 +40,8 @@ mod memory;
 mod message;
 mod outgoing;
 mod payload;
+mod sealed;
+mod secure;
 mod session;
 mod stdio;
 mod tcp;
@@ -69,6 +71,7 @@ pub use payload::Hello;
 use crate::dataset::Repository;
 use crate::error::{Error, Result};
 use crate::graph::Graph;
+use crate::identity::ProjectKey;
 
 /// Which way nodes go.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -245,6 +248,9 @@ pub struct Session {
     payload: Payload,
     limits: Limits,
     plain: bool,
+    project: Option<ProjectKey>,
+    responder: bool,
+    peer: Option<String>,
     progress: Option<ProgressFn>,
     stop: Stop,
 }
@@ -257,6 +263,9 @@ impl std::fmt::Debug for Session {
             .field("payload", &self.payload)
             .field("limits", &self.limits)
             .field("plain", &self.plain)
+            .field("secure", &self.project.is_some())
+            .field("responder", &self.responder)
+            .field("peer", &self.peer)
             .finish_non_exhaustive()
     }
 }
@@ -310,6 +319,35 @@ impl Session {
         self
     }
 
+    /// Runs the session over an authenticated, encrypted channel opened with the project
+    /// key (Noise, see `docs/security.md`): a peer without the key is refused before
+    /// anything of the repository is said, and an altered, replayed or reordered message
+    /// ends the session. Both sides must use it; a session without it speaks the plain
+    /// hyperlog wire, readable and writable by anyone who reaches it.
+    pub fn secure(mut self, project: &ProjectKey) -> Session {
+        self.project = Some(project.clone());
+        self
+    }
+
+    /// Takes the answering side of a secure session's handshake (the side that accepted
+    /// the connection). [`TcpServer`], [`Session::serve_stdio`] and the second session of
+    /// [`Session::run_in_memory`] answer on their own; the default side starts it.
+    pub fn responder(mut self) -> Session {
+        self.responder = true;
+        self
+    }
+
+    /// Names the peer in errors about what it sent (for example its address).
+    pub fn peer_name(mut self, name: impl Into<String>) -> Session {
+        self.peer = Some(name.into());
+        self
+    }
+
+    /// Whether the session runs over a secure channel.
+    pub fn is_secure(&self) -> bool {
+        self.project.is_some()
+    }
+
     /// Calls `callback` with the counts as they change (at most every 100 ms, and once at
     /// the end).
     pub fn on_progress(mut self, callback: impl Fn(&Progress) + Send + Sync + 'static) -> Session {
@@ -344,13 +382,46 @@ impl Session {
     /// Runs one session over a transport's read and write halves. Returns when the
     /// exchange is complete (or, live, when it is closed or stopped); the write half is
     /// closed then. On error, everything already verified and stored stays, and nothing
-    /// half-written does.
+    /// half-written does. A secure session first runs its handshake on the two halves.
     pub fn run<R, W>(&self, replica: impl Into<Replica>, reader: R, writer: W) -> Result<SyncReport>
     where
         R: Read + Send + 'static,
         W: Write + Send + 'static,
     {
-        let replica = replica.into();
+        self.run_secured(replica.into(), reader, writer, || {})
+    }
+
+    /// [`Session::run`], calling `secured` once the secure handshake is over (a transport
+    /// bounds the handshake's wait for a silent peer, then lifts the bound).
+    fn run_secured<R, W>(
+        &self,
+        replica: Replica,
+        reader: R,
+        writer: W,
+        secured: impl FnOnce(),
+    ) -> Result<SyncReport>
+    where
+        R: Read + Send + 'static,
+        W: Write + Send + 'static,
+    {
+        let result = match &self.project {
+            Some(project) => secure::handshake(reader, writer, project, !self.responder).and_then(
+                |(reader, writer)| {
+                    secured();
+                    self.exchange(replica, reader, writer)
+                },
+            ),
+            None => self.exchange(replica, reader, writer),
+        };
+        let peer = self.peer.as_deref().unwrap_or("the peer");
+        result.map_err(|e| name_peer(e, peer))
+    }
+
+    fn exchange<R, W>(&self, replica: Replica, reader: R, writer: W) -> Result<SyncReport>
+    where
+        R: Read + Send + 'static,
+        W: Write + Send + 'static,
+    {
         let buffers = Buffers {
             max_frame: self.limits.max_frame,
             inbox: 4 << 20,
@@ -477,6 +548,24 @@ impl Session {
             engine.receive(&frame)?;
         }
         Ok(())
+    }
+}
+
+/// Names `peer` in a rejection of what it sent.
+fn name_peer(error: Error, peer: &str) -> Error {
+    match error {
+        Error::InvalidSignature {
+            key,
+            log,
+            reason,
+            peer: None,
+        } => Error::InvalidSignature {
+            key,
+            log,
+            reason,
+            peer: Some(peer.to_string()),
+        },
+        other => other,
     }
 }
 

@@ -560,7 +560,8 @@ impl PayloadExchange {
             }
             Answer::File { hash, reader } => {
                 let mut data = vec![0u8; PIECE];
-                let n = read_full(reader.as_mut(), &mut data)?;
+                let n = read_full(reader.as_mut(), &mut data)
+                    .map_err(|e| Error::io("reading a file to send", e))?;
                 data.truncate(n);
                 progress.file_bytes_sent += n as u64;
                 Message::FileData {
@@ -619,15 +620,15 @@ pub(crate) fn store_operations(
     Ok(missing)
 }
 
-/// Reads until `buf` is full or the reader ends.
-pub(crate) fn read_full(reader: &mut dyn Read, buf: &mut [u8]) -> Result<usize> {
+/// Reads until `buf` is full or the reader ends; returns how much was read.
+pub(crate) fn read_full(reader: &mut dyn Read, buf: &mut [u8]) -> std::io::Result<usize> {
     let mut filled = 0;
     while filled < buf.len() {
         match reader.read(&mut buf[filled..]) {
             Ok(0) => break,
             Ok(n) => filled += n,
             Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(Error::io("reading a file to send", e)),
+            Err(e) => return Err(e),
         }
     }
     Ok(filled)

@@ -365,14 +365,19 @@ impl Engine {
             return Ok(());
         }
         let local = self.incoming.head(&head.log)?;
-        if local >= head.seq {
+        // Entries this replica would refuse (a removed device's) are not asked for.
+        let seq = match self.replica.graph.last_accepted(&head.log) {
+            Some(last) => head.seq.min(last),
+            None => head.seq,
+        };
+        if local >= seq {
             return Ok(());
         }
         self.check_logs(self.wanted.len() + 1)?;
-        let count = head.seq - local;
+        let count = seq - local;
         self.missing += count;
         self.progress.nodes_to_receive += count;
-        self.wanted.insert(head.log.clone(), head.seq);
+        self.wanted.insert(head.log.clone(), seq);
         self.control(&Message::Want(LogHead {
             log: head.log,
             seq: local,
@@ -424,6 +429,16 @@ impl Engine {
 
     fn on_node(&mut self, node: crate::graph::Node) -> Result<()> {
         self.know(&node.log, node.seq);
+        // A removed device's later entries are refused here, without failing the session
+        // of a peer that holds them (they were not asked for: see `on_have`).
+        if self
+            .replica
+            .graph
+            .last_accepted(&node.log)
+            .is_some_and(|last| node.seq > last)
+        {
+            return self.maybe_sent_wants();
+        }
         for (log, seq) in self.incoming.receive(node)? {
             if self.wanted.get(&log).is_some_and(|&to| seq <= to) && self.missing > 0 {
                 self.missing -= 1;

@@ -13,7 +13,12 @@ impl Session {
     /// Runs this session over standard input (from the peer) and standard output (to the
     /// peer). Nothing else may write to standard output meanwhile.
     pub fn serve_stdio(&self, replica: impl Into<Replica>) -> Result<SyncReport> {
-        self.run(replica, std::io::stdin(), std::io::stdout())
+        let session = self.clone().responder();
+        let session = match &self.peer {
+            Some(_) => session,
+            None => session.peer_name("the peer on standard input"),
+        };
+        session.run(replica, std::io::stdin(), std::io::stdout())
     }
 
     /// Starts `command` with piped standard input and output, runs this session with
@@ -33,7 +38,14 @@ impl Session {
             .map_err(|e| Error::io(format!("starting {:?}", command.get_program()), e))?;
         let streams = child.stdout.take().zip(child.stdin.take());
         let result = match streams {
-            Some((from_child, to_child)) => self.run(replica, from_child, to_child),
+            Some((from_child, to_child)) => {
+                let name = format!("the command {:?}", command.get_program());
+                let session = match &self.peer {
+                    Some(_) => self.clone(),
+                    None => self.clone().peer_name(name),
+                };
+                session.run(replica, from_child, to_child)
+            }
             None => Err(Error::Replication(
                 "the command's streams are not piped".into(),
             )),

@@ -41,9 +41,15 @@ impl Session {
     pub fn run_tcp(&self, stream: TcpStream, replica: impl Into<Replica>) -> Result<SyncReport> {
         let context = |e| Error::io("setting up the connection", e);
         stream.set_nodelay(true).map_err(context)?;
+        // A peer that never finishes the secure handshake is dropped after the idle
+        // timeout; the bound is lifted for the session, which keeps its own.
+        let handshake = self.limits.idle_timeout.filter(|_| self.is_secure());
+        stream.set_read_timeout(handshake).map_err(context)?;
         let reader = stream.try_clone().map_err(context)?;
         let writer = WriteHalf(stream.try_clone().map_err(context)?);
-        let result = self.run(replica, reader, writer);
+        let result = self.run_secured(replica.into(), reader, writer, || {
+            let _ = stream.set_read_timeout(None);
+        });
         let _ = stream.shutdown(Shutdown::Both);
         result
     }
@@ -56,7 +62,13 @@ impl Session {
         replica: impl Into<Replica>,
     ) -> Result<SyncReport> {
         let stream = TcpStream::connect(address).map_err(|e| Error::io("connecting", e))?;
-        self.run_tcp(stream, replica)
+        match (&self.peer, stream.peer_addr()) {
+            (None, Ok(peer)) => self
+                .clone()
+                .peer_name(peer.to_string())
+                .run_tcp(stream, replica),
+            _ => self.run_tcp(stream, replica),
+        }
     }
 }
 
@@ -155,6 +167,7 @@ fn accept_loop(
                 let spawned = thread::Builder::new()
                     .name("strata-peer".into())
                     .spawn(move || {
+                        let session = session.responder().peer_name(peer.to_string());
                         let result = session.run_tcp(stream, replica);
                         running.fetch_sub(1, Ordering::SeqCst);
                         on_session(peer, &result);

@@ -28,6 +28,7 @@ mod output;
 mod plumbing;
 mod progress;
 mod remote;
+mod project;
 mod repo;
 mod resolve;
 mod rows;
@@ -103,6 +104,8 @@ commands! {
     Bundle(bundle::BundleCommand),
     #[command(subcommand)]
     Graph(plumbing::GraphCommand),
+    #[command(subcommand)]
+    Project(project::ProjectCommand),
     Demo(demo::DemoArgs),
     Completions(CompletionsArgs),
 }

@@ -58,6 +58,12 @@ impl Run for InitArgs {
                 storage.display()
             )));
         }
+        // The device key and project key first: the repository's first open signs with
+        // them and names its log after the device key.
+        // (Not beside a file of that name: `init` says what is wrong with it.)
+        if !folder.is_file() {
+            strata::Identity::create(folder.join(strata::STORAGE_DIR))?;
+        }
         let repo = write_options().init(&folder)?;
         let log_id = repo.graph().log_id();
         drop(repo);
