@@ -334,11 +334,9 @@ impl Checker<'_> {
             last.insert((&op.dataset, &op.key), op);
         }
         for ((dataset, row), op) in last {
-            let found = tables.row_entries(dataset, row, iseq, 1)?;
-            let entry = match found.into_iter().next() {
-                Some((at, bytes)) if at == iseq => RowEntry::decode(at, &bytes).ok(),
-                _ => None,
-            };
+            let entry = tables
+                .row_entry(dataset, row, iseq)?
+                .and_then(|bytes| RowEntry::decode(iseq, &bytes).ok());
             let matches = entry.is_some_and(|e| {
                 e.version == *key
                     && e.deleted == (op.kind == OpKind::Delete)
