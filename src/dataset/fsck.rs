@@ -66,6 +66,35 @@ struct Checker<'a> {
     unlinked_versions: BTreeSet<String>,
     /// Every blob a file row names.
     blobs: BTreeSet<FileRef>,
+    /// Per indexed commit: the row entries its operations call for, as a count and an
+    /// order-free digest, and the same for the entries the scan of the rows finds.
+    expected: BTreeMap<u64, Digest>,
+    found: BTreeMap<u64, Digest>,
+}
+
+/// The operations of a commit that the index holds: the last one on each row.
+fn last_ops(ops: &[Operation]) -> BTreeMap<(&[u8], &[u8]), &Operation> {
+    ops.iter()
+        .map(|op| ((op.dataset.as_slice(), op.key.as_slice()), op))
+        .collect()
+}
+
+/// A count and a wrapping sum of hashes: the same for the same multiset of rows, in any
+/// order, so a commit's rows and the index's entries can be compared without holding either.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+struct Digest {
+    count: u64,
+    sum: u64,
+}
+
+impl Digest {
+    fn add(&mut self, dataset: &[u8], row: &[u8], deleted: bool, value: &[u8]) {
+        use std::hash::{Hash, Hasher};
+        let mut hasher = std::hash::DefaultHasher::new();
+        (dataset, row, deleted, if deleted { &[][..] } else { value }).hash(&mut hasher);
+        self.count += 1;
+        self.sum = self.sum.wrapping_add(hasher.finish());
+    }
 }
 
 impl Repository {
@@ -102,6 +131,8 @@ impl Repository {
             unlinked: BTreeSet::new(),
             unlinked_versions: BTreeSet::new(),
             blobs: BTreeSet::new(),
+            expected: BTreeMap::new(),
+            found: BTreeMap::new(),
         };
         let result = checker.check(&pinned, progress);
         self.graph.store().lock().unpin(snapshot);
@@ -320,8 +351,6 @@ impl Checker<'_> {
                 return Ok(());
             }
         };
-        // The last operation on a row is the one indexed.
-        let mut last: BTreeMap<(&[u8], &[u8]), &Operation> = BTreeMap::new();
         for op in &ops {
             if op.kind == OpKind::Put && op.content == Content::File {
                 match FileRef::decode(op.value.as_deref().unwrap_or_default()) {
@@ -331,16 +360,32 @@ impl Checker<'_> {
                     Err(error) => self.problem(format!("commit {key}: {error}")),
                 }
             }
-            last.insert((&op.dataset, &op.key), op);
         }
-        for ((dataset, row), op) in last {
-            let found = tables.row_entries(dataset, row, iseq, 1)?;
-            let entry = match found.into_iter().next() {
-                Some((at, bytes)) if at == iseq => RowEntry::decode(at, &bytes).ok(),
-                _ => None,
-            };
+        let digest = self.expected.entry(iseq).or_default();
+        for ((dataset, row), op) in last_ops(&ops) {
+            let deleted = op.kind == OpKind::Delete;
+            digest.add(
+                dataset,
+                row,
+                deleted,
+                op.value.as_deref().unwrap_or_default(),
+            );
+        }
+        Ok(())
+    }
+
+    /// A commit whose row entries differ from its operations: names each row whose entry
+    /// is missing or wrong (one point read per row; only for such a commit).
+    fn name_missing_entries(&mut self, tables: &mut Tables, iseq: u64) -> Result<()> {
+        let record = self.repo.index.record(tables, iseq)?;
+        let key = record.inner.node.clone();
+        let ops = self.repo.index.operations_of(tables, &record)?;
+        for ((dataset, row), op) in last_ops(&ops) {
+            let entry = tables
+                .row_entry(dataset, row, iseq)?
+                .and_then(|bytes| RowEntry::decode(iseq, &bytes).ok());
             let matches = entry.is_some_and(|e| {
-                e.version == *key
+                e.version == key
                     && e.deleted == (op.kind == OpKind::Delete)
                     && (e.deleted || e.value.as_slice() == op.value.as_deref().unwrap_or_default())
             });
@@ -457,6 +502,12 @@ impl Checker<'_> {
                                 ));
                                 continue;
                             }
+                            checker.found.entry(*iseq).or_default().add(
+                                &dataset,
+                                &scan.key,
+                                entry.deleted,
+                                &entry.value,
+                            );
                             entries.push(entry);
                         }
                         let mut lookup = checker.repo.index.lookup(tables);
@@ -471,6 +522,16 @@ impl Checker<'_> {
                     break;
                 }
             }
+        }
+        let differing: Vec<u64> = std::mem::take(&mut self.expected)
+            .into_iter()
+            .filter(|(iseq, digest)| self.found.get(iseq).copied().unwrap_or_default() != *digest)
+            .map(|(iseq, _)| iseq)
+            .collect();
+        for iseq in differing {
+            self.at(snapshot, |checker, tables| {
+                checker.name_missing_entries(tables, iseq)
+            })?;
         }
         let counters = self.at(snapshot, |_, tables| LatestCounters::read(tables))?;
         if counters.counts != live {

@@ -85,6 +85,17 @@ impl Tables {
         Ok(out)
     }
 
+    /// The entry of a row written by version `iseq`, if any: one point read.
+    pub(crate) fn row_entry(
+        &mut self,
+        dataset: &[u8],
+        key: &[u8],
+        iseq: u64,
+    ) -> Result<Option<Vec<u8>>> {
+        self.kv
+            .get(&row_prefix(dataset, key).u64_desc(iseq).finish())
+    }
+
     /// Rows of `dataset` in key order from `start`, up to `end`, with their entries (at
     /// most `per_row` each, newest first): at most `limit` rows.
     pub(crate) fn rows_page(

@@ -1,0 +1,161 @@
+//! Growth series: how the costs of import, get, export and fsck change with the number of
+//! rows, and how opening latest and reading at it change with the number of heads.
+//!
+//! ```text
+//! cargo bench --bench growth -- --quick
+//! STRATA_GROWTH_ROWS=10000,100000,1000000 cargo bench --bench growth -- --quick
+//! STRATA_GROWTH_HEADS=1,10,100,1000 cargo bench --bench growth -- --quick heads
+//! ```
+//!
+//! Row counts default to 10^4 and 10^5 (10^6 takes minutes per series on the project's
+//! machine); head counts default to 1, 10, 100 and 1,000. Keys are written in scattered
+//! order (a fixed permutation), in commits of 10,000 rows, on disk. The figures are in
+//! `docs/performance.md`.
+
+use std::hint::black_box;
+
+use criterion::{BatchSize, BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
+use strata::{Range, Repository};
+
+fn sizes(var: &str, default: &[u64]) -> Vec<u64> {
+    std::env::var(var)
+        .ok()
+        .map(|s| s.split(',').filter_map(|n| n.trim().parse().ok()).collect())
+        .unwrap_or_else(|| default.to_vec())
+}
+
+fn rows() -> Vec<u64> {
+    sizes("STRATA_GROWTH_ROWS", &[10_000, 100_000])
+}
+
+/// The `i`th key of a dataset of `n` rows in write order: a permutation of `0..n`.
+fn scattered(i: u64, n: u64) -> u64 {
+    // 1,000,003 is prime and larger than any n used, so i ↦ i·p mod n is a bijection
+    // whenever n is not a multiple of it.
+    (i * 1_000_003) % n
+}
+
+fn row(i: u64) -> (Vec<u8>, Vec<u8>) {
+    (
+        format!("site-{i:08}").into_bytes(),
+        format!(r#"{{"id":{i},"name":"site number {i}","lat":12.345,"lon":-67.89,"depth":4.5,"tags":["a","b"]}}"#)
+            .into_bytes(),
+    )
+}
+
+fn imported(dir: &std::path::Path, n: u64) -> Repository {
+    let repo = Repository::init(dir).expect("init");
+    repo.import(
+        "sites",
+        (0..n).map(|i| Ok(row(scattered(i, n)))),
+        10_000,
+        None,
+    )
+    .expect("import");
+    repo
+}
+
+fn import(c: &mut Criterion) {
+    let mut group = c.benchmark_group("growth/import scattered");
+    group.sample_size(10);
+    for n in rows() {
+        group.throughput(Throughput::Elements(n));
+        group.bench_with_input(BenchmarkId::from_parameter(n), &n, |b, &n| {
+            b.iter_batched(
+                || tempfile::tempdir().expect("tempdir"),
+                |dir| black_box(imported(dir.path(), n)),
+                BatchSize::PerIteration,
+            )
+        });
+    }
+    group.finish();
+}
+
+fn reads(c: &mut Criterion) {
+    for n in rows() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let repo = imported(dir.path(), n);
+        let latest = repo.latest().expect("latest");
+
+        let mut group = c.benchmark_group("growth/get at latest");
+        group.throughput(Throughput::Elements(1));
+        let mut i = 0u64;
+        group.bench_with_input(BenchmarkId::from_parameter(n), &n, |b, &n| {
+            b.iter(|| {
+                i = (i + 7919) % n;
+                black_box(latest.get("sites", row(i).0).expect("get"))
+            })
+        });
+        group.finish();
+
+        let mut group = c.benchmark_group("growth/export");
+        group.sample_size(10);
+        group.throughput(Throughput::Elements(n));
+        group.bench_with_input(BenchmarkId::from_parameter(n), &n, |b, _| {
+            b.iter(|| black_box(latest.range("sites", Range::all()).count()))
+        });
+        group.finish();
+
+        let mut group = c.benchmark_group("growth/fsck");
+        group.sample_size(10);
+        group.throughput(Throughput::Elements(n));
+        group.bench_with_input(BenchmarkId::from_parameter(n), &n, |b, _| {
+            b.iter(|| black_box(repo.fsck(&mut |_, _| {}).expect("fsck").is_ok()))
+        });
+        group.finish();
+    }
+}
+
+/// `h` heads: `h` writes on the first version, each setting one row of its own (the first
+/// replaces that version as its head, each later one forks from it).
+fn forked(dir: &std::path::Path, h: u64) -> Repository {
+    let repo = imported(dir, 10_000);
+    let base = repo.heads().expect("heads").remove(0);
+    for fork in 0..h {
+        repo.transaction()
+            .put("sites", row(fork).0, format!(r#"{{"fork":{fork}}}"#))
+            .replaces(std::slice::from_ref(&base))
+            .commit()
+            .expect("fork");
+    }
+    repo
+}
+
+fn heads(c: &mut Criterion) {
+    for h in sizes("STRATA_GROWTH_HEADS", &[1, 10, 100, 1000]) {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let repo = forked(dir.path(), h);
+        assert_eq!(repo.heads().expect("heads").len() as u64, h);
+
+        let mut group = c.benchmark_group("heads/open latest");
+        group.bench_with_input(BenchmarkId::from_parameter(h), &h, |b, _| {
+            b.iter(|| black_box(repo.latest().expect("latest")))
+        });
+        group.finish();
+
+        let latest = repo.latest().expect("latest");
+        let one = repo
+            .at(&repo.heads().expect("heads").remove(0))
+            .expect("one head");
+        let mut i = 0u64;
+        let mut group = c.benchmark_group("heads/get at latest");
+        group.bench_with_input(BenchmarkId::from_parameter(h), &h, |b, _| {
+            b.iter(|| {
+                i = (i + 7919) % 10_000;
+                black_box(latest.get("sites", row(i).0).expect("get"))
+            })
+        });
+        group.finish();
+        let mut group = c.benchmark_group("heads/get at one head");
+        group.bench_with_input(BenchmarkId::from_parameter(h), &h, |b, _| {
+            b.iter(|| {
+                i = (i + 7919) % 10_000;
+                black_box(one.get("sites", row(i).0).expect("get"))
+            })
+        });
+        group.finish();
+    }
+}
+
+criterion_group!(benches, import, reads, heads);
+criterion_main!(benches);
