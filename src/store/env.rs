@@ -22,7 +22,7 @@
 //! while any snapshot is pinned and happens when the last is released. A crash meanwhile
 //! leaves them behind, and LevelDB removes obsolete files at the next open.
 
-use std::cell::{Cell, RefCell};
+use std::cell::RefCell;
 use std::io::{self, Read, Write};
 use std::path::{Path, PathBuf};
 use std::rc::Rc;
@@ -62,8 +62,6 @@ pub(crate) struct StoreEnv {
     fs: Rc<dyn FileSystem>,
     pins: Rc<RefCell<Pins>>,
     damage: Damage,
-    /// Counts the table files created and deleted: a change means a compaction ran.
-    tables_changed: Rc<Cell<u64>>,
 }
 
 /// What kind of database file a path is, for deciding when to sync it.
@@ -141,20 +139,6 @@ impl StoreEnv {
             fs,
             pins,
             damage: Damage::default(),
-            tables_changed: Rc::default(),
-        }
-    }
-
-    /// A number that changes whenever the engine creates or deletes a table file (a
-    /// compaction, or a memtable written out): an iterator made before such a change may
-    /// read a table that is gone, and must be made again.
-    pub(crate) fn table_generation(&self) -> u64 {
-        self.tables_changed.get()
-    }
-
-    fn table_changed(&self, path: &Path) {
-        if kind(path) == Kind::Table {
-            self.tables_changed.set(self.tables_changed.get() + 1);
         }
     }
 
@@ -199,7 +183,6 @@ impl Env for StoreEnv {
         Ok(Box::new(Verified::new(file, p, size, self.damage.clone())))
     }
     fn open_writable_file(&self, p: &Path) -> rusty_leveldb::Result<Box<dyn Write>> {
-        self.table_changed(p);
         Ok(self.durable(p, self.fs.open_writable_file(p)?))
     }
     fn open_appendable_file(&self, p: &Path) -> rusty_leveldb::Result<Box<dyn Write>> {
@@ -215,7 +198,6 @@ impl Env for StoreEnv {
         self.fs.size_of(p)
     }
     fn delete(&self, p: &Path) -> rusty_leveldb::Result<()> {
-        self.table_changed(p);
         // Once damage is seen, a compaction may have written around a damaged block: every
         // table stays for `repair` to read what it can.
         if self.damage.seen() && kind(p) == Kind::Table {

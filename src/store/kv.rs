@@ -4,8 +4,8 @@
 //! can miss a live key when a tombstone of a larger key sits next to it in an overlapping
 //! table, `prev` and reverse iteration return stale or deleted entries, `WriteBatch::clear`
 //! corrupts the batch, and nothing is ever fsynced. This module exposes only what is
-//! verified correct: forward seeks and scans, point gets whose misses are confirmed by a seek
-//! plus a key-equality check, atomic writes of a fresh batch, and a durable commit that fsyncs the write-ahead
+//! verified correct: forward seeks and scans, point gets built on a seek plus a key-equality
+//! check, atomic writes of a fresh batch, and a durable commit that fsyncs the write-ahead
 //! log (and any table, manifest or directory that changed) itself. Two more engine bugs are
 //! avoided by configuration: table building panics with the default comparator's key
 //! shortening (an empty key, or a key followed by itself plus `0x00`), and a reused log or
@@ -83,9 +83,6 @@ pub struct Kv {
     /// The write-ahead log last synced: when a newer one appears, the folder entry that
     /// names it is synced too.
     synced_log: Option<PathBuf>,
-    /// Whether point reads may use `DB::get` (not on a read-only open, where a compaction
-    /// it ran would be held in memory).
-    point_gets: bool,
     /// Pinned snapshots: an iterator keeps the state of the database as of its creation.
     pinned: HashMap<u64, DBIterator>,
     next_pin: u64,
@@ -189,9 +186,7 @@ impl Kv {
         let mut base = options(Options::default(), &env);
         base.create_if_missing = false;
         let db = DB::open(dir, base).map_err(engine_error)?;
-        let mut kv = Kv::around(db, None, env, pins);
-        kv.point_gets = false;
-        Ok(kv)
+        Ok(Kv::around(db, None, env, pins))
     }
 
     /// Opens a fresh database that lives in memory only.
@@ -212,7 +207,6 @@ impl Kv {
             db,
             dir,
             reader: None,
-            point_gets: true,
             synced_log: None,
             pinned: HashMap::new(),
             next_pin: 0,
@@ -237,15 +231,9 @@ impl Kv {
 
     /// The value stored under exactly `key`.
     ///
-    /// rusty-leveldb's `DB::get` can return `None` for a live key (and turns read errors
-    /// into `None`), but a value it returns is the key's newest: a point get is tried
-    /// first, and only a miss is confirmed with a seek plus a key comparison. (A pinned
-    /// snapshot, and a read-only open, always seek.)
+    /// Implemented as a seek plus a key comparison, never with `DB::get` (which can return
+    /// `None` for live keys).
     pub fn get(&mut self, key: &[u8]) -> Result<Option<Vec<u8>>> {
-        if let Some(value) = self.point_get(key) {
-            self.intact()?;
-            return Ok(Some(value));
-        }
         let it = self.reader()?;
         it.seek(key);
         let found = match it.current() {
@@ -258,32 +246,11 @@ impl Kv {
 
     /// Whether `key` is stored.
     pub fn contains(&mut self, key: &[u8]) -> Result<bool> {
-        if self.point_get(key).is_some() {
-            self.intact()?;
-            return Ok(true);
-        }
         let it = self.reader()?;
         it.seek(key);
         let found = matches!(it.current(), Some((k, _)) if k.as_ref() == key);
         self.intact()?;
         Ok(found)
-    }
-
-    /// `DB::get`, when reading the live state of a writable database: `Some` is the key's
-    /// value, `None` proves nothing. A get can run a compaction (LevelDB's seek sampling),
-    /// after which the cached reader may point at deleted tables, so it is dropped then.
-    /// (Not at a pinned snapshot: `DB::get_at` returned a value for a deleted key there, in
-    /// `tests/dataset_scenarios.rs`, where the snapshot's iterator rightly found none.)
-    fn point_get(&mut self, key: &[u8]) -> Option<Vec<u8>> {
-        if self.reading_at.is_some() || !self.point_gets {
-            return None;
-        }
-        let generation = self.env.table_generation();
-        let value = self.db.get(key);
-        if self.env.table_generation() != generation {
-            self.reader = None;
-        }
-        value.map(|v| v.to_vec())
     }
 
     /// Every problem with the database's files (reading every block of every table), and
