@@ -26,6 +26,7 @@ mod open;
 mod output;
 mod plumbing;
 mod progress;
+mod repair;
 mod repo;
 mod resolve;
 mod rows;
@@ -91,6 +92,7 @@ commands! {
     #[command(subcommand)]
     Files(files::FilesCommand),
     Fsck(check::FsckArgs),
+    Repair(repair::RepairArgs),
     #[command(subcommand)]
     Graph(plumbing::GraphCommand),
     Demo(demo::DemoArgs),
