@@ -48,12 +48,16 @@ impl Render for Report {
         }
         writeln!(
             out,
-            "checked {} nodes, {} log entries, {} payloads, {} blobs; {} pending; {}",
+            "checked {} nodes, {} log entries, {} payloads, {} blobs; {} pending{}; {}",
             report.nodes,
             report.entries,
             report.payloads,
             report.blobs,
             report.pending,
+            match report.wanted_files {
+                0 => String::new(),
+                n => format!(", {} on the way from a peer", plural(n, "file")),
+            },
             match report.problems.len() {
                 0 => "no problems".to_string(),
                 n => plural(n as u64, "problem"),
