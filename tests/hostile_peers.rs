@@ -377,11 +377,14 @@ impl Corpus {
     }
 }
 
+/// Every row of one version: (dataset, key, value).
+type Rows = Vec<(Vec<u8>, Vec<u8>, Vec<u8>)>;
+
 /// What a repository holds: its node keys, and every row of every version.
 #[derive(Debug, PartialEq, Eq)]
 struct Snapshot {
     nodes: BTreeSet<String>,
-    rows: Vec<(String, Vec<(Vec<u8>, Vec<u8>, Vec<u8>)>)>,
+    rows: Vec<(String, Rows)>,
 }
 
 fn snapshot(repo: &Repository) -> Snapshot {
@@ -745,16 +748,7 @@ fn stdio_server_survives_the_corpus(corpus: &Corpus) -> (usize, usize) {
         let took = started.elapsed();
         assert!(status.success(), "{}: {said}", case.name);
         assert!(took < BOUND, "{}: {took:?}", case.name);
-        let result = said
-            .lines()
-            .find_map(|l| l.strip_prefix("result "))
-            .unwrap_or_default()
-            .to_string();
-        let peak: u64 = said
-            .lines()
-            .find_map(|l| l.strip_prefix("peak "))
-            .and_then(|p| p.parse().ok())
-            .unwrap_or(0);
+        let (result, peak) = child_said(&said);
         rejected += usize::from(check(case, &result));
         cases += 1;
         println!(
@@ -766,6 +760,21 @@ fn stdio_server_survives_the_corpus(corpus: &Corpus) -> (usize, usize) {
     }
     unchanged_but_verified_nodes(&path, &before, &corpus.valid);
     (rejected, cases)
+}
+
+/// What a stdio or apply child said on stderr: its result line, and its peak memory.
+fn child_said(said: &str) -> (String, u64) {
+    let result = said
+        .lines()
+        .find_map(|l| l.strip_prefix("result "))
+        .unwrap_or_default()
+        .to_string();
+    let peak = said
+        .lines()
+        .find_map(|l| l.strip_prefix("peak "))
+        .and_then(|p| p.parse().ok())
+        .unwrap_or(0);
+    (result, peak)
 }
 
 /// The frames of a sync file (each with its prefix), without its header and end.
@@ -877,16 +886,7 @@ fn sync_file_apply_survives_the_corpus(corpus: &Corpus) -> (usize, usize) {
             .expect("apply");
         let took = started.elapsed();
         let said = String::from_utf8_lossy(&output.stderr);
-        let result = said
-            .lines()
-            .find_map(|l| l.strip_prefix("result "))
-            .unwrap_or_default()
-            .to_string();
-        let peak: u64 = said
-            .lines()
-            .find_map(|l| l.strip_prefix("peak "))
-            .and_then(|p| p.parse().ok())
-            .unwrap_or(0);
+        let (result, peak) = child_said(&said);
         assert!(took < BOUND, "{name}: {took:?}");
         let case = Case {
             name,

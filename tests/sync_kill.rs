@@ -135,6 +135,11 @@ fn this_binary(role: &str, repo: &Path, after: Duration) -> Command {
     command
 }
 
+/// A server in this process for a child to sync with.
+fn serve(repo: &Repository) -> TcpServer {
+    TcpServer::start("127.0.0.1:0", Session::new(), repo, Arc::new(|_, _| {})).expect("server")
+}
+
 /// Stops a server once the session with a killed child has ended (its thread still holds
 /// the repository until then).
 fn settle(server: TcpServer) {
@@ -249,9 +254,7 @@ fn run(kills: usize, seed: u64) -> (usize, usize) {
             // The child syncs b with a server (this process) holding a.
             "client" => {
                 let repo = Repository::open(&a).expect("open a");
-                let server =
-                    TcpServer::start("127.0.0.1:0", Session::new(), &repo, Arc::new(|_, _| {}))
-                        .expect("server");
+                let server = serve(&repo);
                 let role = format!("client {}", server.local_addr().port());
                 let done = finished(this_binary(&role, &b, delay).spawn().expect("child"));
                 settle(server);
@@ -283,9 +286,7 @@ fn run(kills: usize, seed: u64) -> (usize, usize) {
             "clone" => {
                 let c = dir.path().join(format!("c{point}"));
                 let repo = Repository::open(&a).expect("open a");
-                let server =
-                    TcpServer::start("127.0.0.1:0", Session::new(), &repo, Arc::new(|_, _| {}))
-                        .expect("server");
+                let server = serve(&repo);
                 let role = format!("clone {}", server.local_addr().port());
                 let done = finished(this_binary(&role, &c, delay).spawn().expect("child"));
                 settle(server);

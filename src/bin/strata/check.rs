@@ -9,7 +9,7 @@ use strata::FsckReport;
 use crate::command::Run;
 use crate::error::{CliError, CliResult};
 use crate::open::{ProgressOptions, RepoPath};
-use crate::output::{Output, Render, plural};
+use crate::output::{Output, Render, plural, report_json};
 
 /// Verify every node hash and link, the change index and changelogs, that the version index
 /// matches the graph, and every payload and blob. Reports each problem; exits 1 on any. A
@@ -34,11 +34,7 @@ struct Report(FsckReport);
 
 impl Render for Report {
     fn json(&self) -> Value {
-        let mut value = serde_json::to_value(&self.0).unwrap_or(Value::Null);
-        if let Some(object) = value.as_object_mut() {
-            object.insert("ok".into(), self.0.is_ok().into());
-        }
-        value
+        report_json(&self.0, "ok", self.0.is_ok())
     }
 
     fn text(&self, out: &mut dyn Write) -> io::Result<()> {

@@ -9,7 +9,7 @@ use strata::RepairReport;
 use crate::command::Run;
 use crate::error::{CliError, CliResult};
 use crate::open::{ProgressOptions, RepoPath, write_options};
-use crate::output::{Output, Render, plural};
+use crate::output::{Output, Render, plural, report_json};
 
 /// Repair a damaged repository: salvage every readable entry of damaged storage files (the
 /// damaged database is kept beside the new one), rebuild every index from the graph, and
@@ -34,11 +34,7 @@ struct Report(RepairReport);
 
 impl Render for Report {
     fn json(&self) -> Value {
-        let mut value = serde_json::to_value(&self.0).unwrap_or(Value::Null);
-        if let Some(object) = value.as_object_mut() {
-            object.insert("nothing_lost".into(), self.0.nothing_lost().into());
-        }
-        value
+        report_json(&self.0, "nothing_lost", self.0.nothing_lost())
     }
 
     fn text(&self, out: &mut dyn Write) -> io::Result<()> {
