@@ -638,6 +638,30 @@ fn files_left_out_by_a_rows_only_sync_come_with_the_next_full_sync() {
 }
 
 #[test]
+fn a_missing_file_that_no_peer_is_sending_is_a_problem() {
+    // Only files received without their blob are wanted; one deleted from the disk is not.
+    let dir = tempfile::tempdir().unwrap();
+    let repo = Repository::init(dir.path()).unwrap();
+    repo.put_file("photos", "p.jpg", &mut &[6u8; 20_000][..])
+        .unwrap();
+    let file = repo.get("photos", "p.jpg").unwrap().unwrap().file.unwrap();
+    let blobs = dir.path().join(".strata").join("blobs");
+    let stored = std::fs::read_dir(blobs.join(&file.hash[..2]))
+        .unwrap()
+        .map(|entry| entry.unwrap().path())
+        .find(|path| path.to_string_lossy().contains(&file.hash[2..]))
+        .expect("the stored blob");
+    std::fs::remove_file(stored).unwrap();
+    let check = repo.fsck(&mut |_, _| {}).unwrap();
+    assert_eq!(check.wanted_files, 0);
+    assert!(
+        check.problems.iter().any(|p| p.contains(&file.hash)),
+        "{:?}",
+        check.problems
+    );
+}
+
+#[test]
 fn a_blob_that_does_not_match_its_hash_is_never_stored() {
     let dir = tempfile::tempdir().unwrap();
     for repo in [
