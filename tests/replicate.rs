@@ -614,6 +614,10 @@ fn files_left_out_by_a_rows_only_sync_come_with_the_next_full_sync() {
         .unwrap();
     let p1 = b.get("photos", "p1.jpg").unwrap().unwrap().file.unwrap();
     assert!(!b.has_blob(&p1.hash).unwrap());
+    // Files on their way are not problems: fsck counts them as wanted.
+    let check = b.fsck(&mut |_, _| {}).unwrap();
+    assert!(check.is_ok(), "{:?}", check.problems);
+    assert_eq!((check.wanted_files, check.blobs), (2, 0));
 
     let (_, rb) = Session::new()
         .run_in_memory(&a, &Session::new(), &b)
@@ -623,12 +627,38 @@ fn files_left_out_by_a_rows_only_sync_come_with_the_next_full_sync() {
     assert_eq!(rb.progress.file_bytes_received, 70_005);
     assert_eq!(file_bytes(&b, "photos", "p1.jpg"), vec![1u8; 70_000]);
     assert_eq!(file_bytes(&b, "photos", "p2.jpg"), b"small");
-    assert!(b.fsck(&mut |_, _| {}).unwrap().is_ok());
+    let check = b.fsck(&mut |_, _| {}).unwrap();
+    assert!(check.is_ok(), "{:?}", check.problems);
+    assert_eq!((check.wanted_files, check.blobs), (0, 2));
     // Nothing is left to fetch.
     let (_, again) = Session::new()
         .run_in_memory(&a, &Session::new(), &b)
         .unwrap();
     assert_eq!(again.progress.files_received, 0);
+}
+
+#[test]
+fn a_missing_file_that_no_peer_is_sending_is_a_problem() {
+    // Only files received without their blob are wanted; one deleted from the disk is not.
+    let dir = tempfile::tempdir().unwrap();
+    let repo = Repository::init(dir.path()).unwrap();
+    repo.put_file("photos", "p.jpg", &mut &[6u8; 20_000][..])
+        .unwrap();
+    let file = repo.get("photos", "p.jpg").unwrap().unwrap().file.unwrap();
+    let blobs = dir.path().join(".strata").join("blobs");
+    let stored = std::fs::read_dir(blobs.join(&file.hash[..2]))
+        .unwrap()
+        .map(|entry| entry.unwrap().path())
+        .find(|path| path.to_string_lossy().contains(&file.hash[2..]))
+        .expect("the stored blob");
+    std::fs::remove_file(stored).unwrap();
+    let check = repo.fsck(&mut |_, _| {}).unwrap();
+    assert_eq!(check.wanted_files, 0);
+    assert!(
+        check.problems.iter().any(|p| p.contains(&file.hash)),
+        "{:?}",
+        check.problems
+    );
 }
 
 #[test]

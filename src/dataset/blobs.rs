@@ -232,7 +232,17 @@ impl Blobs {
                     fs::create_dir_all(parent)
                         .map_err(io_error(format!("creating {}", parent.display())))?;
                 }
-                fs::write(&path, record).map_err(io_error(format!("writing {}", path.display())))
+                // Written whole or not at all: a record cut short by a crash would stop every
+                // later sync that reads the wanted blobs (found by tests/sync_kill.rs).
+                let folder = path.parent().unwrap_or(dir);
+                let mut file = tempfile::NamedTempFile::new_in(folder)
+                    .map_err(io_error(format!("writing {}", path.display())))?;
+                file.write_all(record)
+                    .map_err(io_error(format!("writing {}", path.display())))?;
+                file.persist(&path)
+                    .map_err(|e| e.error)
+                    .map_err(io_error(format!("writing {}", path.display())))?;
+                Ok(())
             }
             Blobs::Memory { wanted, .. } => {
                 wanted
@@ -241,6 +251,17 @@ impl Blobs {
                     .insert(hash.to_string(), record.to_vec());
                 Ok(())
             }
+        }
+    }
+
+    /// Whether the blob `hash` is recorded as wanted.
+    pub(crate) fn is_wanted(&self, hash: &str) -> Result<bool> {
+        match self {
+            Blobs::Dir(dir) => Ok(Blobs::wanted_path(dir, hash)?.is_file()),
+            Blobs::Memory { wanted, .. } => Ok(wanted
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .contains_key(hash)),
         }
     }
 

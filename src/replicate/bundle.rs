@@ -252,7 +252,7 @@ impl SyncFile {
         let replica = replica.into();
         let mut reader = FileReader::new(file, self.limits.max_frame);
         reader.rewind()?;
-        let logs = reader.verify()?;
+        let logs = reader.verify(self.limits.max_logs)?;
         let mut incoming = Incoming::new(replica.graph.clone(), self.limits.max_waiting);
         let mut progress = Progress::default();
         for (log, (since, last)) in &logs {
@@ -410,8 +410,10 @@ impl<R: Read + Seek> FileReader<R> {
 
     /// Reads the whole file from the first frame on: checks that every frame decodes, the
     /// count and hash in the end frame, and that nothing follows it. Returns each log the
-    /// file holds, with the entries it holds of it: `(since, last)`.
-    fn verify(&mut self) -> Result<BTreeMap<String, (u64, u64)>> {
+    /// file holds, with the entries it holds of it: `(since, last)`. A file naming more than
+    /// `max_logs` logs is refused (as a peer naming that many is), so it cannot make the
+    /// reader hold an unbounded map.
+    fn verify(&mut self, max_logs: usize) -> Result<BTreeMap<String, (u64, u64)>> {
         let mut digest = Sha256::new();
         digest.update(MAGIC);
         digest.update([FORMAT]);
@@ -451,6 +453,11 @@ impl<R: Read + Seek> FileReader<R> {
                     logs.entry(head.log).or_insert((0, head.seq)).1 = head.seq;
                 }
                 _ => {}
+            }
+            if logs.len() > max_logs {
+                return Err(bad_file(format!(
+                    "it names more than {max_logs} logs (the limit)"
+                )));
             }
             frames += 1;
         }

@@ -511,9 +511,12 @@ impl Session {
                     if engine.may_end()? {
                         break;
                     }
-                    return Err(Error::Replication(
-                        "the peer closed the stream before the session was complete".into(),
-                    ));
+                    // Nodes whose history never came say more than the early end.
+                    let stranded = engine.stranded().map(|s| format!(": {s}"));
+                    return Err(Error::Replication(format!(
+                        "the peer closed the stream before the session was complete{}",
+                        stranded.unwrap_or_default()
+                    )));
                 }
                 Event::Timeout => {
                     let now = Instant::now();

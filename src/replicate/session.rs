@@ -173,6 +173,11 @@ impl Engine {
         Ok(self.payload.as_ref().is_none_or(PayloadExchange::finished))
     }
 
+    /// What received nodes still wait for, if any (see `Incoming::stranded`).
+    pub(crate) fn stranded(&self) -> Option<String> {
+        self.incoming.stranded()
+    }
+
     /// Whether received nodes are waiting to be stored.
     pub(crate) fn has_unstored(&self) -> bool {
         self.incoming.has_batch()

@@ -1,4 +1,5 @@
-//! `fsck`: verify the whole repository.
+//! `fsck`: verify the whole repository; one that will not open has its storage files
+//! checked instead, so the damage is named.
 
 use std::io::{self, Write};
 
@@ -8,10 +9,12 @@ use strata::FsckReport;
 use crate::command::Run;
 use crate::error::{CliError, CliResult};
 use crate::open::{ProgressOptions, RepoPath};
-use crate::output::{Output, Render, plural};
+use crate::output::{Output, Render, plural, report_json};
 
 /// Verify every node hash and link, the change index and changelogs, that the version index
-/// matches the graph, and every payload and blob. Reports each problem; exits 1 on any.
+/// matches the graph, and every payload and blob. Reports each problem; exits 1 on any. A
+/// repository that will not open has its storage files checked block by block instead,
+/// and each damaged file is named (`strata repair` then rebuilds it).
 ///
 /// Example: `strata fsck`
 #[derive(Debug, clap::Args)]
@@ -31,11 +34,7 @@ struct Report(FsckReport);
 
 impl Render for Report {
     fn json(&self) -> Value {
-        let mut value = serde_json::to_value(&self.0).unwrap_or(Value::Null);
-        if let Some(object) = value.as_object_mut() {
-            object.insert("ok".into(), self.0.is_ok().into());
-        }
-        value
+        report_json(&self.0, "ok", self.0.is_ok())
     }
 
     fn text(&self, out: &mut dyn Write) -> io::Result<()> {
@@ -45,12 +44,16 @@ impl Render for Report {
         }
         writeln!(
             out,
-            "checked {} nodes, {} log entries, {} payloads, {} blobs; {} pending; {}",
+            "checked {} nodes, {} log entries, {} payloads, {} blobs; {} pending{}; {}",
             report.nodes,
             report.entries,
             report.payloads,
             report.blobs,
             report.pending,
+            match report.wanted_files {
+                0 => String::new(),
+                n => format!(", {} on the way from a peer", plural(n, "file")),
+            },
             match report.problems.len() {
                 0 => "no problems".to_string(),
                 n => plural(n as u64, "problem"),
@@ -59,10 +62,72 @@ impl Render for Report {
     }
 }
 
+/// The storage files' problems, for a repository that does not open.
+struct Unopenable {
+    error: String,
+    problems: Vec<String>,
+}
+
+impl Render for Unopenable {
+    fn json(&self) -> Value {
+        serde_json::json!({
+            "opens": false,
+            "error": self.error,
+            "problems": self.problems,
+            "ok": false,
+        })
+    }
+
+    fn text(&self, out: &mut dyn Write) -> io::Result<()> {
+        for problem in &self.problems {
+            writeln!(out, "problem: {problem}")?;
+        }
+        writeln!(
+            out,
+            "the repository does not open ({}); its storage files have {}; `strata repair` rebuilds it",
+            self.error,
+            plural(self.problems.len() as u64, "problem")
+        )
+    }
+}
+
+impl FsckArgs {
+    /// Checks the storage files of a repository that failed to open with `error`; when
+    /// they show nothing, the open's own error is the answer.
+    fn unopenable(&self, top: &RepoPath, error: strata::Error) -> CliResult {
+        if matches!(
+            error,
+            strata::Error::RepositoryNotFound { .. } | strata::Error::Locked { .. }
+        ) {
+            return Err(error.into());
+        }
+        let storage = self.repo.storage(top)?;
+        let problems = strata::Repository::check_files(&storage)?;
+        if problems.is_empty() {
+            return Err(error.into());
+        }
+        let count = problems.len() as u64;
+        let mut out = Output::new(self.json);
+        out.show(&Unopenable {
+            error: error.to_string(),
+            problems,
+        })?;
+        out.finish()?;
+        Err(CliError::Check(format!(
+            "fsck found {} in the storage files of a repository that does not open",
+            plural(count, "problem")
+        )))
+    }
+}
+
 impl Run for FsckArgs {
     fn run(self, top: &RepoPath) -> CliResult {
         // Read-only: a check runs beside a writer, on the repository as it was when it began.
-        let repo = self.repo.read(top)?;
+        let repo = match self.repo.read(top) {
+            Ok(repo) => repo,
+            Err(CliError::Strata(error)) => return self.unopenable(top, error),
+            Err(other) => return Err(other),
+        };
         let bar = self
             .progress
             .items(Some(repo.graph().change_count()), "checking");

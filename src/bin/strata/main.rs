@@ -29,6 +29,7 @@ mod plumbing;
 mod progress;
 mod remote;
 mod project;
+mod repair;
 mod repo;
 mod resolve;
 mod rows;
@@ -102,6 +103,7 @@ commands! {
     Clone(sync::CloneArgs),
     #[command(subcommand)]
     Bundle(bundle::BundleCommand),
+    Repair(repair::RepairArgs),
     #[command(subcommand)]
     Graph(plumbing::GraphCommand),
     #[command(subcommand)]

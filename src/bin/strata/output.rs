@@ -73,6 +73,16 @@ impl Output {
     }
 }
 
+/// A library report as a JSON object, with one more field `key: flag` (fsck's `ok`,
+/// repair's `nothing_lost`).
+pub fn report_json(report: &impl serde::Serialize, key: &str, flag: bool) -> Value {
+    let mut value = serde_json::to_value(report).unwrap_or(Value::Null);
+    if let Some(object) = value.as_object_mut() {
+        object.insert(key.into(), flag.into());
+    }
+    value
+}
+
 /// A record made of text lines and a JSON value, for results too small for a type.
 pub struct Record {
     pub json: Value,
