@@ -63,13 +63,7 @@ impl PlainOption {
             );
             return Ok(Security::Plain);
         }
-        match Identity::load(storage)? {
-            Some(identity) => Ok(Security::Secure(identity.project_key().clone())),
-            None => Err(CliError::Input(format!(
-                "{} has no keys: run `strata project init` there, or pass --plain",
-                storage.display()
-            ))),
-        }
+        Security::of(storage)
     }
 }
 
@@ -83,6 +77,17 @@ pub enum Security {
 }
 
 impl Security {
+    /// The project key of the repository in `storage`, or an error saying how to get one.
+    fn of(storage: &Path) -> CliResult<Security> {
+        match Identity::load(storage)? {
+            Some(identity) => Ok(Security::Secure(identity.project_key().clone())),
+            None => Err(CliError::Input(format!(
+                "{} has no keys: run `strata project init` there, or pass --plain",
+                storage.display()
+            ))),
+        }
+    }
+
     /// `session`, secured with the project key unless plain.
     pub fn session(&self, session: Session) -> Session {
         match self {
@@ -219,7 +224,7 @@ impl Target {
             Target::Local(storage) => {
                 let other_security = match exchange.security {
                     Security::Plain => Security::Plain,
-                    Security::Secure(_) => PlainOption { plain: false }.security(storage)?,
+                    Security::Secure(_) => Security::of(storage)?,
                 };
                 // The other side only sends when this side pulls: it is read, not written.
                 let (peer, other) = match exchange.mode {
