@@ -268,6 +268,24 @@ fn three_devices_over_ssh_through_the_ssh_command() {
         )
     );
     assert_eq!(get(&hub, "JFK"), r#"{"name":"Kennedy"}"#);
+    // Plain on this side: the far side is asked for a plain session too, and they talk.
+    let stranger = Repo::new();
+    let mut command = strata();
+    command
+        .args(["pull", &url, "--plain"])
+        .current_dir(stranger.path())
+        .envs(env);
+    let output = command.output().unwrap();
+    assert!(output.status.success(), "{}", describe(&["pull"], &output));
+    assert_eq!(heads(&stranger), heads(&hub));
+    let recorded = std::fs::read_to_string(&args).unwrap();
+    assert_eq!(
+        recorded.lines().last().unwrap(),
+        format!(
+            "-p 2222 field@hub strata serve --stdio --plain --repo {}",
+            hub.path().display()
+        )
+    );
 }
 
 #[test]
