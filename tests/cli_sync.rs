@@ -2,6 +2,8 @@
 //! three-device scenario of the Mapeo Core seed over TCP, over stdio through the
 //! overridable ssh command, and by bundle files; interrupted sessions followed by one that
 //! completes; bundles applied twice, truncated or altered; and every command's errors.
+//! Every session and file is secured with the project key unless `--plain` is given: a
+//! repository of another project is refused, and plain sessions still work when asked.
 
 mod cli_support;
 
@@ -40,7 +42,14 @@ struct Server {
 
 impl Server {
     fn start(repo: &Repo) -> Server {
-        let mut child = repo.spawn(&["serve", "--tcp", "127.0.0.1:0"], Stdio::null());
+        Server::start_with(repo, &[])
+    }
+
+    /// With more options (`--plain`).
+    fn start_with(repo: &Repo, options: &[&str]) -> Server {
+        let mut args = vec!["serve", "--tcp", "127.0.0.1:0"];
+        args.extend_from_slice(options);
+        let mut child = repo.spawn(&args, Stdio::null());
         let stderr = BufReader::new(child.stderr.take().unwrap());
         let (tx, log) = std::sync::mpsc::channel();
         std::thread::spawn(move || {
@@ -50,7 +59,10 @@ impl Server {
                 }
             }
         });
-        let first = log.recv_timeout(Duration::from_secs(20)).unwrap();
+        let mut first = log.recv_timeout(Duration::from_secs(20)).unwrap();
+        if first.contains("warning: plain session") {
+            first = log.recv_timeout(Duration::from_secs(20)).unwrap();
+        }
         let url = first
             .split_whitespace()
             .find(|w| w.starts_with("tcp://"))
@@ -101,14 +113,26 @@ fn get(repo: &Repo, key: &str) -> String {
     repo.ok(&["get", "airports", key]).trim().to_string()
 }
 
-/// `strata clone TARGET` into a new (empty) folder; the clone and its summary.
-fn clone(target: &str, env: &[(&str, &str)]) -> (Repo, Value) {
+/// The project key of `repo`, as `strata project invite` prints it.
+fn project_key(repo: &Repo) -> String {
+    repo.ok(&["project", "invite"]).trim().to_string()
+}
+
+/// A new repository joined to the project of `repo`.
+fn member_of(repo: &Repo) -> Repo {
+    let member = Repo::new();
+    member.ok(&["project", "join", &project_key(repo)]);
+    member
+}
+
+/// `strata clone TARGET --key KEY` into a new (empty) folder; the clone and its summary.
+fn clone(target: &str, key: &str, env: &[(&str, &str)]) -> (Repo, Value) {
     let dir = tempfile::tempdir().unwrap();
     let mut command = strata();
     command
         .args(["clone", target])
         .arg(dir.path())
-        .arg("--json");
+        .args(["--key", key, "--json"]);
     command.envs(env.iter().copied());
     let output = command.output().unwrap();
     assert!(
@@ -172,7 +196,8 @@ fn three_devices_over_tcp() {
     let server = Server::start(&hub);
     let url = server.url.clone();
     let sync = |device: &Repo| device.json(&["sync", &url, "--json"]);
-    let clone_it = || clone(&url, &[]);
+    let key = project_key(&hub);
+    let clone_it = || clone(&url, &key, &[]);
     three_devices(&hub, &sync, &clone_it);
     // One log line per session: 2 clones and 4 syncs.
     for _ in 0..6 {
@@ -230,7 +255,8 @@ fn three_devices_over_ssh_through_the_ssh_command() {
         );
         serde_json::from_slice(&output.stdout).unwrap()
     };
-    let clone_it = || clone(&url, &env);
+    let key = project_key(&hub);
+    let clone_it = || clone(&url, &key, &env);
     three_devices(&hub, &sync, &clone_it);
     let recorded = std::fs::read_to_string(&args).unwrap();
     let first = recorded.lines().next().unwrap();
@@ -242,6 +268,24 @@ fn three_devices_over_ssh_through_the_ssh_command() {
         )
     );
     assert_eq!(get(&hub, "JFK"), r#"{"name":"Kennedy"}"#);
+    // Plain on this side: the far side is asked for a plain session too, and they talk.
+    let stranger = Repo::new();
+    let mut command = strata();
+    command
+        .args(["pull", &url, "--plain"])
+        .current_dir(stranger.path())
+        .envs(env);
+    let output = command.output().unwrap();
+    assert!(output.status.success(), "{}", describe(&["pull"], &output));
+    assert_eq!(heads(&stranger), heads(&hub));
+    let recorded = std::fs::read_to_string(&args).unwrap();
+    assert_eq!(
+        recorded.lines().last().unwrap(),
+        format!(
+            "-p 2222 field@hub strata serve --stdio --plain --repo {}",
+            hub.path().display()
+        )
+    );
 }
 
 #[test]
@@ -251,7 +295,8 @@ fn three_devices_by_bundle_files() {
     let file = stick.path().join("survey.sync");
     let file = file.to_str().unwrap();
     hub.ok(&["bundle", "create", file]);
-    let clone_it = || clone(file, &[]);
+    let key = project_key(&hub);
+    let clone_it = || clone(file, &key, &[]);
     // Each device syncs with the file on the stick, and the hub does after each.
     let sync = |device: &Repo| {
         let summary = device.json(&["sync", file, "--json"]);
@@ -283,7 +328,7 @@ fn a_bundle_applies_once_and_a_damaged_one_changes_nothing() {
         "--since leaves out what the recipient holds: {written}"
     );
 
-    let b = Repo::new();
+    let b = member_of(&a);
     // The newer file alone does not fit an empty repository: refused, nothing stored.
     let refused = b.fail(&["bundle", "apply", newer.to_str().unwrap()]);
     assert!(refused.contains("apply an earlier file first"), "{refused}");
@@ -322,6 +367,13 @@ fn a_bundle_applies_once_and_a_damaged_one_changes_nothing() {
         assert_eq!(heads(&b), before, "a {name} file changed the repository");
         assert!(b.fail(&["get", "airports", "ZZZ"]).contains("not found"));
     }
+    // Sealed with another project's key: refused, unchanged.
+    let stranger = Repo::new();
+    let theirs = dir.path().join("theirs.sync");
+    stranger.ok(&["bundle", "create", theirs.to_str().unwrap()]);
+    let stderr = b.fail(&["bundle", "apply", theirs.to_str().unwrap()]);
+    assert!(stderr.contains("does not authenticate"), "{stderr}");
+    assert_eq!(heads(&b), before);
     b.ok(&["bundle", "apply", good.to_str().unwrap()]);
     assert_eq!(get(&b, "ZZZ"), r#"{"name":"Kennedy"}"#);
     b.ok(&["fsck"]);
@@ -342,7 +394,7 @@ fn interrupted_syncs_lose_nothing_and_the_next_one_completes() {
     // Many small commits make a session long enough to cut.
     let hub = airports("5");
     for (round, delay) in [5u64, 20, 60].into_iter().enumerate() {
-        let device = Repo::new();
+        let device = member_of(&hub);
         // Kill the server mid-session.
         let server = Server::start(&hub);
         let url = server.url.clone();
@@ -378,7 +430,7 @@ fn interrupted_syncs_lose_nothing_and_the_next_one_completes() {
 #[test]
 fn pull_push_and_the_payload_options() {
     let a = airports("5000");
-    let b = Repo::new();
+    let b = member_of(&a);
     let a_path = a.path().to_str().unwrap();
     let pulled = b.json(&["pull", a_path, "--graph-only", "--json"]);
     assert_eq!(pulled["received"]["payloads"], 0, "{pulled}");
@@ -420,8 +472,9 @@ fn live_sync_forwards_new_work_until_interrupted() {
     let hub = airports("5000");
     let server = Server::start(&hub);
     let url = server.url.clone();
-    let (b, _) = clone(&url, &[]);
-    let (c, _) = clone(&url, &[]);
+    let key = project_key(&hub);
+    let (b, _) = clone(&url, &key, &[]);
+    let (c, _) = clone(&url, &key, &[]);
     let live = b.spawn(&["sync", &url, "--live", "--json"], Stdio::null());
     std::thread::sleep(Duration::from_millis(300));
     c.put("airports", "SFO", r#"{"name":"from c"}"#);
@@ -520,9 +573,54 @@ fn errors_are_one_clear_line_and_change_nothing() {
     let stderr = a.fail(&["clone", ".", busy.path().to_str().unwrap()]);
     assert!(stderr.contains("not empty"), "{stderr}");
     let target = nowhere.path().join("fresh");
-    a.fail(&["clone", "tcp://127.0.0.1:1", target.to_str().unwrap()]);
+    let stderr = a.fail(&["clone", "tcp://127.0.0.1:1", target.to_str().unwrap()]);
+    assert!(stderr.contains("strata project invite"), "{stderr}");
+    assert!(!target.exists(), "a failed clone left its folder");
+    let key = project_key(&a);
+    a.fail(&[
+        "clone",
+        "tcp://127.0.0.1:1",
+        target.to_str().unwrap(),
+        "--key",
+        &key,
+    ]);
     assert!(!target.exists(), "a failed clone left its folder");
     // Usage errors: serve needs a transport; payload options exclude each other.
     a.usage_error(&["serve"]);
     a.usage_error(&["sync", ".", "--graph-only", "--rows-only"]);
+}
+
+#[test]
+fn another_project_is_refused_and_plain_works_when_asked() {
+    let hub = airports("5000");
+    let stranger = Repo::new();
+    stranger.put("airports", "SFO", r#"{"name":"stranger"}"#);
+    let before = (heads(&hub), heads(&stranger));
+    // From a local folder, and over TCP: refused, neither repository changed.
+    let stderr = stranger.fail(&["sync", hub.path().to_str().unwrap()]);
+    assert!(stderr.contains("project key"), "{stderr}");
+    assert_eq!((heads(&hub), heads(&stranger)), before);
+    let server = Server::start(&hub);
+    let stderr = stranger.fail(&["sync", &server.url]);
+    assert!(stderr.contains("project key"), "{stderr}");
+    assert!(server.line().contains("failed"));
+    drop(server);
+
+    // Plain on both sides, asked for: any strata peer syncs, with the warning.
+    let server = Server::start_with(&hub, &["--plain"]);
+    let output = stranger.run(&["sync", &server.url, "--plain", "--json"]);
+    assert!(output.status.success(), "{}", describe(&["sync"], &output));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("unauthenticated"), "{stderr}");
+    assert_eq!(heads(&hub).len(), 2, "the stranger's work reached the hub");
+    assert_eq!(heads(&hub), heads(&stranger));
+    // A plain clone needs no key.
+    let dir = tempfile::tempdir().unwrap();
+    let clone_path = dir.path().join("plain");
+    stranger.ok(&[
+        "clone",
+        &server.url,
+        clone_path.to_str().unwrap(),
+        "--plain",
+    ]);
 }

@@ -2,8 +2,7 @@
 //! sites. A bundle holds what a recipient may lack (everything, or what is newer than
 //! versions it is known to have), checked whole before anything is stored.
 
-use std::fs::File;
-use std::io::{self, BufReader, Write};
+use std::io::{self, Write};
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
@@ -16,10 +15,12 @@ use crate::command::Run;
 use crate::error::{CliError, CliResult};
 use crate::open::{RepoPath, WriteRepo};
 use crate::output::{Output, Render, plural};
-use crate::remote::write_sync_file;
+use crate::remote::{PlainOption, write_sync_file};
 use crate::sync::{PayloadOptions, summarize};
 
-/// Write and apply sync files: what a device has, carried by hand to another.
+/// Write and apply sync files: what a device has, carried by hand to another. Files are
+/// sealed with the project key (encrypted and authenticated: only devices of the project
+/// can read or apply them) unless --plain.
 #[derive(Debug, clap::Subcommand)]
 pub enum BundleCommand {
     Create(CreateArgs),
@@ -62,13 +63,16 @@ pub struct CreateArgs {
     pub json: bool,
 
     #[command(flatten)]
+    pub plain: PlainOption,
+
+    #[command(flatten)]
     pub repo: RepoPath,
 }
 
 /// Apply a sync file: check all of it, then store what this repository lacks.
 ///
-/// A truncated or altered file is refused before anything is stored; applying a file
-/// twice stores nothing the second time. The summary is that of `strata pull`.
+/// A truncated or altered file, or one sealed with another project's key, is refused
+/// before anything is stored; applying a file twice stores nothing the second time. The summary is that of `strata pull`.
 ///
 /// Example: `strata bundle apply /media/usb/survey.sync`
 #[derive(Debug, clap::Args)]
@@ -79,6 +83,9 @@ pub struct ApplyArgs {
     /// Print the summary as JSON.
     #[arg(long)]
     pub json: bool,
+
+    #[command(flatten)]
+    pub plain: PlainOption,
 
     #[command(flatten)]
     pub repo: WriteRepo,
@@ -125,6 +132,7 @@ impl Render for Written {
 
 impl Run for CreateArgs {
     fn run(self, top: &RepoPath) -> CliResult {
+        let security = self.plain.security(&self.repo.storage(top)?)?;
         let repo = self.repo.read(top)?;
         let since = versions(&repo, &self.since)?;
         let keys: Vec<&str> = since.iter().map(|v| v.as_str()).collect();
@@ -132,7 +140,7 @@ impl Run for CreateArgs {
             .since(repo.graph().log_heads_at(&keys)?)
             .payload(self.payload.payload()?);
         let started = Instant::now();
-        let report = write_sync_file(&file, &repo, &self.file)?;
+        let report = write_sync_file(&file, &security, &repo, &self.file)?;
         let mut out = Output::new(self.json);
         out.show(&Written {
             file: self.file,
@@ -152,12 +160,11 @@ impl Run for ApplyArgs {
                 self.file.display()
             )));
         }
+        let security = self.plain.security(&self.repo.path.storage(top)?)?;
         let repo = self.repo.open(top)?;
         let target = self.file.display().to_string();
         let summary = summarize(&target, Mode::Pull, &repo, || {
-            let file = File::open(&self.file)
-                .map_err(CliError::io(format!("opening {}", self.file.display())))?;
-            Ok(SyncFile::new().apply(&repo, BufReader::new(file))?)
+            security.apply(&repo, &self.file)
         })?;
         let mut out = Output::new(self.json);
         out.show(&summary)?;

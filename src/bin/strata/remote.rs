@@ -7,9 +7,16 @@
 //! repository (synced in this process), or an existing sync file (applied; `sync` and
 //! `push` then write it again with everything this repository holds). Every transport is
 //! set up here and nowhere else.
+//!
+//! Secure by default: sessions run over Noise with the project key and sync files are
+//! sealed with it (`docs/security.md`); `--plain` asks for the plain hyperlog wire and the
+//! plain sync file format, with a warning. A local folder is synced in this process
+//! through the same secure session, each side with its own project key, so a repository of
+//! another project is refused as a network peer would be; either way every received node's
+//! signature is checked by the graph.
 
 use std::fs::File;
-use std::io::BufReader;
+use std::io::{BufReader, Write};
 use std::net::{TcpStream, ToSocketAddrs};
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -17,11 +24,14 @@ use std::time::Duration;
 
 use std::sync::Arc;
 
-use strata::{Mode, Payload, Peer, Progress, Repository, Session, Stop, SyncFile, SyncReport};
+use strata::{
+    Identity, Mode, Payload, Peer, Progress, ProjectKey, Repository, Session, Stop, SyncFile,
+    SyncFileReport, SyncReport,
+};
 
 use crate::error::{CliError, CliResult};
 use crate::open::open_for_writing;
-use crate::output::shell_word;
+use crate::output::{shell_word, warning};
 
 /// The environment variable holding the command that replaces `ssh` (run by `sh`, with
 /// the ssh arguments after it), as git's `GIT_SSH_COMMAND`.
@@ -33,6 +43,84 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 /// Told the counts of a session as they change.
 pub type OnProgress = Arc<dyn Fn(&Progress) + Send + Sync>;
 
+/// The `--plain` option of the commands that sync.
+#[derive(Debug, Clone, clap::Args)]
+pub struct PlainOption {
+    /// Plain: no authentication and no encryption (the hyperlog wire, or a plain sync
+    /// file): anyone who can reach the session or read the file can read and write the
+    /// repository. Without it, sessions and sync files are secured with the project key.
+    #[arg(long)]
+    pub plain: bool,
+}
+
+impl PlainOption {
+    /// The security of the repository in `storage`: its project key, or plain (with the
+    /// warning) when asked.
+    pub fn security(&self, storage: &Path) -> CliResult<Security> {
+        if self.plain {
+            warning(
+                "plain session: unauthenticated and unencrypted; anyone who can reach it can read and write",
+            );
+            return Ok(Security::Plain);
+        }
+        Security::of(storage)
+    }
+}
+
+/// How sessions and sync files are protected.
+#[derive(Clone)]
+pub enum Security {
+    /// Noise sessions and sealed sync files with this project key.
+    Secure(ProjectKey),
+    /// The plain hyperlog wire and plain sync files.
+    Plain,
+}
+
+impl Security {
+    /// The project key of the repository in `storage`, or an error saying how to get one.
+    fn of(storage: &Path) -> CliResult<Security> {
+        match Identity::load(storage)? {
+            Some(identity) => Ok(Security::Secure(identity.project_key().clone())),
+            None => Err(CliError::Input(format!(
+                "{} has no keys: run `strata project init` there, or pass --plain",
+                storage.display()
+            ))),
+        }
+    }
+
+    /// `session`, secured with the project key unless plain.
+    pub fn session(&self, session: Session) -> Session {
+        match self {
+            Security::Secure(key) => session.secure(key),
+            Security::Plain => session,
+        }
+    }
+
+    /// Writes the sync file `file` of `repo` to `out`, sealed unless plain.
+    fn write(
+        &self,
+        file: &SyncFile,
+        repo: &Repository,
+        out: impl Write,
+    ) -> CliResult<SyncFileReport> {
+        Ok(match self {
+            Security::Secure(key) => file.write_sealed(repo, key, out)?,
+            Security::Plain => file.write(repo, out)?,
+        })
+    }
+
+    /// Checks the sync file at `path` whole, then applies it to `repo`: a sealed file
+    /// unless plain. An altered file, or one sealed with another key, stores nothing.
+    pub fn apply(&self, repo: &Repository, path: &Path) -> CliResult<SyncReport> {
+        let file = File::open(path).map_err(CliError::io(format!("opening {}", path.display())))?;
+        let file = BufReader::new(file);
+        Ok(match self {
+            Security::Secure(key) => SyncFile::new().apply_sealed(repo, key, file)?,
+            Security::Plain => SyncFile::new().apply(repo, file)?,
+        })
+    }
+}
+
 /// What one exchange does: which way, what payload this side fetches, whether it stays
 /// live, and who hears of its progress.
 #[derive(Clone)]
@@ -42,6 +130,7 @@ pub struct Exchange {
     pub live: bool,
     pub stop: Stop,
     pub progress: Option<OnProgress>,
+    pub security: Security,
 }
 
 impl Exchange {
@@ -56,7 +145,7 @@ impl Exchange {
             let progress = progress.clone();
             session = session.on_progress(move |p| progress(p));
         }
-        session
+        self.security.session(session)
     }
 }
 
@@ -128,10 +217,15 @@ impl Target {
                 Ok(session.run_tcp(stream, repo)?)
             }
             Target::Ssh { host, port, path } => {
-                let mut command = ssh_command(host, *port, path);
+                let plain = matches!(exchange.security, Security::Plain);
+                let mut command = ssh_command(host, *port, path, plain);
                 Ok(session.run_command(&mut command, repo)?)
             }
             Target::Local(storage) => {
+                let other_security = match exchange.security {
+                    Security::Plain => Security::Plain,
+                    Security::Secure(_) => Security::of(storage)?,
+                };
                 // The other side only sends when this side pulls: it is read, not written.
                 let (peer, other) = match exchange.mode {
                     Mode::Pull => (
@@ -142,6 +236,7 @@ impl Target {
                     ),
                     _ => (open_for_writing(storage, wait)?, Session::new()),
                 };
+                let other = other_security.session(other);
                 let (mine, _) = session.run_in_memory(repo, &other, &peer)?;
                 Ok(mine)
             }
@@ -210,14 +305,16 @@ fn connect(address: &str) -> CliResult<TcpStream> {
     })
 }
 
-/// The command that runs `strata serve --stdio` for the repository at `path` on `host`.
-fn ssh_command(host: &str, port: Option<u16>, path: &str) -> Command {
+/// The command that runs `strata serve --stdio` for the repository at `path` on `host`,
+/// with `--plain` when this side is plain.
+fn ssh_command(host: &str, port: Option<u16>, path: &str, plain: bool) -> Command {
     // `~/x` must reach the remote shell unquoted for it to expand `~`.
     let path = match path.strip_prefix("~/") {
         Some(rest) => format!("~/{}", shell_word(rest)),
         None => shell_word(path),
     };
-    let remote = format!("strata serve --stdio --repo {path}");
+    let plain = if plain { " --plain" } else { "" };
+    let remote = format!("strata serve --stdio{plain} --repo {path}");
     let mut command = match std::env::var(SSH_ENV) {
         Ok(ssh) if !ssh.trim().is_empty() => {
             let mut command = Command::new("sh");
@@ -243,12 +340,12 @@ fn run_file(exchange: &Exchange, repo: &Repository, path: &Path) -> CliResult<Sy
         live: false,
     };
     if mode != Mode::Push {
-        let file = File::open(path).map_err(CliError::io(format!("opening {}", path.display())))?;
-        report = SyncFile::new().apply(repo, BufReader::new(file))?;
+        report = exchange.security.apply(repo, path)?;
     }
     if mode != Mode::Pull {
         let written = write_sync_file(
             &SyncFile::new().payload(exchange.payload.clone()),
+            &exchange.security,
             repo,
             path,
         )?;
@@ -263,10 +360,11 @@ fn run_file(exchange: &Exchange, repo: &Repository, path: &Path) -> CliResult<Sy
     Ok(report)
 }
 
-/// Writes a sync file at `path` whole or not at all: into a temporary file beside it,
-/// synced, then renamed over it.
+/// Writes a sync file at `path` (sealed unless `security` is plain) whole or not at all:
+/// into a temporary file beside it, synced, then renamed over it.
 pub fn write_sync_file(
     file: &SyncFile,
+    security: &Security,
     repo: &Repository,
     path: &Path,
 ) -> CliResult<strata::SyncFileReport> {
@@ -279,7 +377,7 @@ pub fn write_sync_file(
         .prefix(".strata-sync-")
         .tempfile_in(folder)
         .map_err(CliError::io(context()))?;
-    let report = file.write(repo, temporary.as_file_mut())?;
+    let report = security.write(file, repo, temporary.as_file_mut())?;
     temporary
         .as_file()
         .sync_all()

@@ -5,15 +5,15 @@
 
 use std::io::{self, Write};
 use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use indicatif::{BinaryBytes, HumanCount};
 use serde_json::{Value, json};
 use strata::{
-    ConflictRow, Mode, OnTcpSession, Payload, Progress, Repository, Session, Stop, SyncReport,
-    TcpServer, TextOrHex, Version,
+    ConflictRow, Identity, Mode, OnTcpSession, Payload, Progress, ProjectKey, Repository, Session,
+    Stop, SyncReport, TcpServer, TextOrHex, Version,
 };
 
 use crate::args::{Name, name_arg};
@@ -22,7 +22,7 @@ use crate::error::{CliError, CliResult};
 use crate::merge::conflict_json;
 use crate::open::{ProgressOptions, RepoPath, WriteRepo, write_options};
 use crate::output::{Output, Render, plural, warning};
-use crate::remote::{Exchange, Target};
+use crate::remote::{Exchange, PlainOption, Security, Target};
 
 /// How many forked rows the text summary lists (`--json` lists them all).
 const ROWS_SHOWN: usize = 10;
@@ -32,6 +32,10 @@ const DRAIN: Duration = Duration::from_secs(10);
 
 /// Serve this repository to other devices: over TCP to any number of peers, or over
 /// standard streams to one (what `ssh://` targets run on the far side).
+///
+/// Sessions are authenticated and encrypted with the project key: only devices holding
+/// it (`strata project invite`) can sync. --plain serves the plain hyperlog wire instead,
+/// to anyone who can reach it.
 ///
 /// With --tcp, each peer's session runs as it connects (several at once are fine) and
 /// ends with one line on stderr; Ctrl-C stops the server cleanly (sessions under way are
@@ -50,6 +54,9 @@ pub struct ServeArgs {
     /// Run one session on standard input and output.
     #[arg(long)]
     pub stdio: bool,
+
+    #[command(flatten)]
+    pub plain: PlainOption,
 
     #[command(flatten)]
     pub repo: WriteRepo,
@@ -110,11 +117,18 @@ pub struct SyncOptions {
 
     #[command(flatten)]
     pub progress: ProgressOptions,
+
+    #[command(flatten)]
+    pub plain: PlainOption,
 }
 
 impl SyncOptions {
     /// The exchange, with a progress bar and Ctrl-C stopping it.
-    fn exchange(&self, mode: Mode) -> CliResult<(Exchange, indicatif::ProgressBar)> {
+    fn exchange(
+        &self,
+        mode: Mode,
+        security: Security,
+    ) -> CliResult<(Exchange, indicatif::ProgressBar)> {
         let stop = Stop::new();
         stop_on_interrupt(&stop, self.live);
         let bar = self.progress.items(None, "syncing");
@@ -125,6 +139,7 @@ impl SyncOptions {
             live: self.live,
             stop,
             progress: Some(Arc::new(move |p: &Progress| shown.set_message(moving(p)))),
+            security,
         };
         Ok((exchange, bar))
     }
@@ -222,11 +237,14 @@ pub struct PushArgs {
 
 /// Make a new repository at PATH holding everything TARGET holds.
 ///
-/// The new repository is a device of its own (its own log): its writes sync back to the
-/// one it was cloned from as concurrent work. A clone that fails leaves nothing behind.
+/// The new repository is a device of its own (its own log, its own device key) in the
+/// project of TARGET: its writes sync back to the one it was cloned from as concurrent
+/// work. Cloning over tcp:// or ssh://, or from a sealed sync file, needs the project key
+/// (--key, as `strata project invite` prints it on a member device); a clone of a local
+/// folder takes that folder's project key. A clone that fails leaves nothing behind.
 ///
-/// Example: `strata clone tcp://192.168.1.20:7070 survey`, `strata clone ../office tablet`,
-/// `strata clone /media/usb/survey.sync survey`
+/// Example: `strata clone tcp://192.168.1.20:7070 survey --key 3f2a…` (64 hex digits),
+/// `strata clone ../office tablet`, `strata clone /media/usb/survey.sync survey --key 3f2a…`
 #[derive(Debug, clap::Args)]
 pub struct CloneArgs {
     /// Where to clone from (as for `sync`).
@@ -234,6 +252,10 @@ pub struct CloneArgs {
 
     /// The folder of the new repository (created; must be empty if it exists).
     pub path: PathBuf,
+
+    /// The project key (64 hex digits, from `strata project invite` on a member device).
+    #[arg(long, value_name = "KEY")]
+    pub key: Option<String>,
 
     #[command(flatten)]
     pub options: SyncOptions,
@@ -275,8 +297,9 @@ fn exchange(
             "{target} is this repository: sync with another one"
         )));
     }
+    let security = options.plain.security(&mine)?;
     let repo = repo.open(top)?;
-    let summary = run_exchange(target, &parsed, mode, options, &repo, wait)?;
+    let summary = run_exchange(target, &parsed, mode, options, security, &repo, wait)?;
     let mut out = Output::new(options.json);
     out.show(&summary)?;
     out.finish()
@@ -288,10 +311,11 @@ fn run_exchange(
     parsed: &Target,
     mode: Mode,
     options: &SyncOptions,
+    security: Security,
     repo: &Repository,
     wait: Duration,
 ) -> CliResult<Summary> {
-    let (exchange, bar) = options.exchange(mode)?;
+    let (exchange, bar) = options.exchange(mode, security)?;
     summarize(target, mode, repo, || {
         let result = parsed.run(&exchange, repo, wait);
         bar.finish_and_clear();
@@ -369,7 +393,7 @@ impl Run for CloneArgs {
                 )));
             }
         }
-        let result = clone_into(&self.target, &parsed, &self.path, &self.options);
+        let result = clone_into(&self, &parsed);
         if result.is_err() {
             // Nothing half-made stays: the folder as it was, or no folder.
             let _ = match existed {
@@ -384,15 +408,37 @@ impl Run for CloneArgs {
     }
 }
 
-fn clone_into(
-    target: &str,
-    parsed: &Target,
-    path: &Path,
-    options: &SyncOptions,
-) -> CliResult<Summary> {
-    let repo = write_options().init(path)?;
-    let mut summary = run_exchange(target, parsed, Mode::Pull, options, &repo, Duration::ZERO)?;
-    summary.cloned_into = Some(path.to_path_buf());
+/// Makes the clone: its keys first (the project's, a new device key), then the repository,
+/// then the pull.
+fn clone_into(args: &CloneArgs, parsed: &Target) -> CliResult<Summary> {
+    let storage = args.path.join(strata::STORAGE_DIR);
+    let source = match parsed {
+        Target::Local(source) => Identity::load(source)?,
+        _ => None,
+    };
+    match (&args.key, source) {
+        (Some(key), _) => drop(Identity::join(&storage, ProjectKey::from_hex(key)?)?),
+        (None, Some(source)) => drop(Identity::join(&storage, source.project_key().clone())?),
+        (None, None) if args.options.plain.plain => drop(Identity::create(&storage)?),
+        (None, None) => {
+            return Err(CliError::Input(format!(
+                "cloning {} needs the project key: run `strata project invite` on a device of the project and pass --key KEY (or --plain)",
+                args.target
+            )));
+        }
+    }
+    let security = args.options.plain.security(&storage)?;
+    let repo = write_options().init(&args.path)?;
+    let mut summary = run_exchange(
+        &args.target,
+        parsed,
+        Mode::Pull,
+        &args.options,
+        security,
+        &repo,
+        Duration::ZERO,
+    )?;
+    summary.cloned_into = Some(args.path.clone());
     Ok(summary)
 }
 
@@ -561,11 +607,12 @@ impl Render for Summary {
 
 impl Run for ServeArgs {
     fn run(self, top: &RepoPath) -> CliResult {
+        let security = self.plain.security(&self.repo.path.storage(top)?)?;
         let repo = self.repo.open(top)?;
         match &self.tcp {
-            Some(address) => serve_tcp(&repo, address),
+            Some(address) => serve_tcp(&repo, address, &security),
             None => {
-                Session::new().serve_stdio(&repo)?;
+                security.session(Session::new()).serve_stdio(&repo)?;
                 Ok(())
             }
         }
@@ -573,9 +620,9 @@ impl Run for ServeArgs {
 }
 
 /// Serves `repo` on `address` until Ctrl-C.
-fn serve_tcp(repo: &Repository, address: &str) -> CliResult {
+fn serve_tcp(repo: &Repository, address: &str, security: &Security) -> CliResult {
     let stop = Stop::new();
-    let session = Session::new().stop_signal(stop.clone());
+    let session = security.session(Session::new().stop_signal(stop.clone()));
     let on_session: OnTcpSession =
         Arc::new(|peer: SocketAddr, result: &strata::Result<SyncReport>| {
             eprintln!("strata: serve: {}", session_line(peer, result));

@@ -125,13 +125,30 @@ fn every_version(repo: &Repository) -> CliResult<Vec<(String, Vec<Row>)>> {
     Ok(versions)
 }
 
+/// The project key in the output of `strata project invite --json` saved at `path`.
+fn project_key(path: &std::path::Path) -> CliResult<String> {
+    let text = std::fs::read(path).map_err(CliError::io(format!("reading {}", path.display())))?;
+    let invite: serde_json::Value = serde_json::from_slice(&text).map_err(|e| {
+        CliError::Check(format!(
+            "`strata project invite --json` printed no JSON: {e}"
+        ))
+    })?;
+    invite["project_key"]
+        .as_str()
+        .map(str::to_string)
+        .ok_or_else(|| CliError::Check("`strata project invite --json` has no project_key".into()))
+}
+
 /// The devices part of the tour; `merged` is the office's version at the end of the first.
 pub(crate) fn tour_devices(tour: &mut Tour, merged: &str) -> CliResult {
     tour.say("")?;
-    tour.say("# Three devices. This repository is the office; a tablet clones it over TCP.")?;
+    tour.say("# Three devices. This repository is the office; a tablet clones it over TCP,")?;
+    tour.say("# with the project key: sessions and sync files are secured with it.")?;
+    tour.command(&["project", "invite", "--json"], Some("invite.json"))?;
+    let key = project_key(&tour.dir.join("invite.json"))?;
     let server = tour.serve()?;
     let url = server.url.clone();
-    tour.run(&["clone", &url, "tablet"])?;
+    tour.run(&["clone", &url, "tablet", "--key", &key])?;
     tour.stop(server)?;
     let office = tour.device(None)?;
     let tablet = tour.device(Some("tablet"))?;
@@ -214,6 +231,7 @@ pub(crate) fn tour_devices(tour: &mut Tour, merged: &str) -> CliResult {
     tour.run(&["bundle", "create", "survey.sync"])?;
     tour.run(&["init", "laptop"])?;
     tour.on(Some("laptop"));
+    tour.run(&["project", "join", &key])?;
     tour.run(&["bundle", "apply", "../survey.sync"])?;
     tour.run(&["bundle", "apply", "../survey.sync"])?;
     tour.say("(applied twice: the second time there was nothing new)")?;

@@ -42,9 +42,11 @@ const JFK_FULL: &str = r#"{"iata":"JFK","name":"John F. Kennedy International","
 /// output. First one repository: init, import, get, put and del, a fork (a write on an
 /// older version with --replaces), forks, merge, log, diff, get --at, history, export
 /// (checked byte for byte against the imported file) and fsck. Then three devices: a
-/// tablet clones the repository over TCP on loopback (`serve`, `clone`), both edit (SFO on
-/// both), they sync and SFO is forked, the office merges and syncs the merge back, a
-/// laptop gets everything by a sync file (`bundle create`, `bundle apply`, twice), reads an
+/// tablet clones the repository over TCP on loopback with the project key (`project
+/// invite`, `serve`, `clone --key`; every session and file is secured with it), both edit
+/// (SFO on both), they sync and SFO is forked, the office merges and syncs the merge back,
+/// a laptop joins the project and gets everything by a sealed sync file (`project join`,
+/// `bundle create`, `bundle apply`, twice), reads an
 /// older version and diffs; every repository passes fsck and all three must agree on every
 /// version. Every step's result is checked. It takes about 4 s on a loaded 2-core machine;
 /// the summary says how long each kind of step took.
