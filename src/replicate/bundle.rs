@@ -24,6 +24,9 @@
 //! checked against their hash, blobs against their size and SHA-256. Applying a file twice
 //! stores nothing the second time. Memory is bounded as in a session: a page of entries
 //! per log while writing, one frame and one batch while applying.
+//!
+//! About 640 lines: a sync file's writer and its verifying reader are one format, kept in
+//! one file so they cannot drift apart.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::io::{BufReader, BufWriter, Read, Seek, SeekFrom, Write};

@@ -31,6 +31,10 @@
 //! assert_eq!(keys(&a)?, keys(&b)?);
 //! # Ok::<(), strata::Error>(())
 //! ```
+//!
+//! About 640 lines: the public face of replication (`Session`, its options, limits,
+//! progress and report types, their docs and the example); the mechanics live in the
+//! submodules.
 
 mod bundle;
 mod connection;

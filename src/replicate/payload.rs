@@ -10,6 +10,9 @@
 //! touches none of the chosen datasets are refused (`NoPayload`), so the commit stays
 //! pending. A side that will ask for nothing more says `PayloadDone`; the session ends when
 //! both have, and every request was answered.
+//!
+//! About 640 lines: both sides of one set of extension messages (requests, answers, their
+//! checks), which must agree message by message.
 
 use std::collections::{HashMap, VecDeque};
 use std::io::Read;

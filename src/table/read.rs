@@ -1,4 +1,7 @@
 //! Reading a table: NDJSON or CSV text in, `(key, value)` rows out, one at a time.
+//!
+//! About 580 lines, 70 of them tests: the NDJSON and CSV readers share key composition and
+//! line-by-line error reporting.
 
 use std::borrow::Cow;
 use std::collections::HashSet;

@@ -2,6 +2,9 @@
 //! library's sessions. `remote.rs` turns a TARGET into a session; this file holds the
 //! commands, their options, and the summary they end with (what moved, how fast, the new
 //! heads, and which rows are now forked, with the command that merges them).
+//!
+//! About 670 lines: the sync commands share their options and their one summary; split by
+//! command, they would repeat both.
 
 use std::io::{self, Write};
 use std::net::SocketAddr;
