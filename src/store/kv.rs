@@ -156,7 +156,7 @@ impl Kv {
     pub(crate) fn open_on(dir: &Path, fs: Rc<dyn FileSystem>, write_buffer: usize) -> Result<Kv> {
         fs.mkdir(dir).map_err(engine_error)?;
         let (env, pins) = Kv::environment(fs);
-        refuse_damaged(&env, dir)?;
+        refuse_damaged_locked(&env, dir)?;
         let mut base = options(Options::default(), &env);
         base.write_buffer_size = write_buffer;
         base.max_file_size = base.max_file_size.min(write_buffer.max(1 << 16));
@@ -492,6 +492,23 @@ impl Iterator for Scan<'_> {
         self.floor.push(0);
         Some(Ok((key.to_vec(), value.to_vec())))
     }
+}
+
+/// `refuse_damaged` for a database another process may be writing: what looks like damage
+/// may be that process's compaction caught half way (a table deleted after the manifest
+/// was read), so it counts only when seen again under the engine's lock; while another
+/// process holds that lock, the database is reported locked (and the open waits).
+fn refuse_damaged_locked(env: &StoreEnv, dir: &Path) -> Result<()> {
+    if damage::diagnose(env, dir, false)?.is_empty() {
+        return Ok(());
+    }
+    let lock = env.lock(&dir.join("LOCK")).map_err(|_| Error::Locked {
+        path: dir.to_path_buf(),
+        holder: None,
+    })?;
+    let checked = refuse_damaged(env, dir);
+    let _ = env.unlock(lock);
+    checked
 }
 
 /// Refuses to let the engine open a damaged database (it would hide the damage and lose
