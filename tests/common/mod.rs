@@ -76,11 +76,26 @@ fn sync_with(from: &Repository, to: &Repository, payloads: bool) -> usize {
         }
     }
     let count = missing.len();
-    for (_, log, seq, key) in missing {
-        let mut node = from.graph().get(&key).expect("node");
-        node.log = log;
-        node.seq = seq;
-        to.graph().ingest(vec![node]).expect("ingest");
+    // In change order, but each log strictly in seq order and each node after its links:
+    // entries `from` recorded for nodes it already had (learned through another log) carry
+    // those nodes' older change numbers, so change order alone can put a log's seq 2 first.
+    let mut pending = missing;
+    while !pending.is_empty() {
+        let before = pending.len();
+        pending.retain(|(_, log, seq, key)| {
+            if to.graph().log_head(log).expect("log head") + 1 != *seq {
+                return true;
+            }
+            let mut node = from.graph().get(key).expect("node");
+            node.log = log.clone();
+            node.seq = *seq;
+            match to.graph().ingest(vec![node]) {
+                Ok(_) => false,
+                Err(strata::Error::MissingLink { .. }) => true,
+                Err(error) => panic!("ingest: {error:?}"),
+            }
+        });
+        assert!(pending.len() < before, "sync made no progress: {pending:?}");
     }
     if payloads {
         // Commits the receiver already held but could not read yet get their payload too.
