@@ -64,7 +64,7 @@ pub use dataset::{
 };
 pub use error::{ConflictRow, EXCERPT_BYTES, Error, Result, excerpt};
 pub use graph::{
-    Changes, Doc, FramedSha256, Graph, GraphEvent, GraphOptions, Node, NodeHasher, Signer,
+    Changes, Channel, Doc, FramedSha256, Graph, GraphEvent, GraphOptions, Node, NodeHasher, Signer,
     Verifier, framed_update,
 };
 pub use identity::{Device, DeviceKey, IDENTITY_DIR, Identity, ProjectKey, device_of_log};

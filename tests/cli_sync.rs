@@ -624,3 +624,38 @@ fn another_project_is_refused_and_plain_works_when_asked() {
         "--plain",
     ]);
 }
+
+#[test]
+fn a_plain_side_and_a_secure_side_fail_at_once_and_a_busy_server_says_so() {
+    let hub = airports("5000");
+    let other = Repo::new();
+    let server = Server::start_with(&hub, &["--max-peers", "1"]);
+    let started = std::time::Instant::now();
+    let output = other.run(&["sync", &server.url, "--plain"]);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    assert!(started.elapsed() < Duration::from_secs(20), "{stderr}");
+    assert!(
+        stderr.contains("without a handshake") && stderr.contains("--plain"),
+        "{stderr}"
+    );
+    let line = server.line();
+    assert!(line.contains("speaks plain hyperlog"), "{line}");
+
+    // One peer that never speaks fills the server; the next is told at once.
+    let address = server.url.trim_start_matches("tcp://").to_string();
+    let silent = std::net::TcpStream::connect(&address).unwrap();
+    std::thread::sleep(Duration::from_millis(300));
+    let stderr = other.fail(&["sync", &server.url]);
+    assert!(stderr.contains("as many peers as it takes"), "{stderr}");
+    let line = server.line();
+    assert!(
+        line.contains("refused: already serving 1 peer(s)"),
+        "{line}"
+    );
+    drop(silent);
+    assert!(
+        server.line().contains("failed"),
+        "the silent peer's session ends"
+    );
+}

@@ -8,7 +8,7 @@
 use std::sync::{Arc, Mutex};
 
 use strata::Error;
-use strata::{Doc, Graph, GraphEvent, GraphOptions, Node, Signer, Verifier};
+use strata::{Channel, Doc, Graph, GraphEvent, GraphOptions, Node, Signer, Verifier};
 
 const SIGNATURE: &[u8] = b"i-am-a-signature";
 const PUBLIC_KEY: &[u8] = b"i-am-a-public-key";
@@ -67,7 +67,7 @@ impl TestVerifier {
 }
 
 impl Verifier for TestVerifier {
-    fn verify(&self, node: &Node) -> Result<bool, String> {
+    fn verify(&self, node: &Node, _: Channel) -> Result<bool, String> {
         self.seen
             .lock()
             .unwrap()
@@ -240,7 +240,7 @@ fn verify_fails() {
 fn verify_errors() {
     struct Broken;
     impl Verifier for Broken {
-        fn verify(&self, _: &Node) -> Result<bool, String> {
+        fn verify(&self, _: &Node, _: Channel) -> Result<bool, String> {
             Err("no key".into())
         }
     }
@@ -261,7 +261,7 @@ fn verify_errors() {
 fn verify_fails_midway_stores_nothing() {
     struct RejectSecond;
     impl Verifier for RejectSecond {
-        fn verify(&self, node: &Node) -> Result<bool, String> {
+        fn verify(&self, node: &Node, _: Channel) -> Result<bool, String> {
             Ok(node.value != b"second")
         }
     }

@@ -409,8 +409,11 @@ fn a_removed_device_is_refused_where_the_removal_has_synced() {
     assert!(strata::device_of_log(&c_log).is_some());
 }
 
+/// Unsigned entries (hyperlog's, or a log from before keys) come in only from a plain
+/// peer, and only where the repository allows them: a secure session or a sealed file
+/// carries signed logs only, even between members that both accept unsigned entries.
 #[test]
-fn unsigned_logs_only_when_the_repository_allows_them() {
+fn unsigned_logs_only_from_a_plain_peer_and_only_when_the_repository_allows_them() {
     let project = ProjectKey::generate();
     let (ida, a) = member(&project);
     let old = Repository::in_memory().unwrap();
@@ -421,8 +424,48 @@ fn unsigned_logs_only_when_the_repository_allows_them() {
         "{err}"
     );
     assert_eq!(row(&a, "O"), None);
+
+    // A member that took the unsigned log from a plain peer cannot pass it on securely.
+    let (idb, b) = member(&project);
+    idb.set_accept_unsigned(true).unwrap();
+    sync_in_memory(&b, &old).unwrap();
+    assert_eq!(row(&b, "O"), Some(b"old".to_vec()));
     ida.set_accept_unsigned(true).unwrap();
-    sync_in_memory(&a, &old).unwrap();
+    let unsigned_log = old.graph().log_id();
+    let refused = |err: Error| {
+        assert!(
+            matches!(&err, Error::InvalidSignature { log, reason, .. }
+                if *log == unsigned_log && reason.contains("secure session carries only signed")),
+            "{err}"
+        );
+        assert_eq!(row(&a, "O"), None);
+        assert_eq!(
+            a.graph().log_head(&unsigned_log).unwrap(),
+            0,
+            "nothing of it stored"
+        );
+    };
+    refused(
+        secure(&project)
+            .run_in_memory(&a, &secure(&project), &b)
+            .unwrap_err(),
+    );
+    let mut sealed = Cursor::new(Vec::new());
+    SyncFile::new()
+        .write_sealed(&b, &project, &mut sealed)
+        .unwrap();
+    refused(
+        SyncFile::new()
+            .apply_sealed(&a, &project, Cursor::new(sealed.into_inner()))
+            .unwrap_err(),
+    );
+
+    // From a plain peer, with the repository's consent, it comes in.
+    let mut plain = Cursor::new(Vec::new());
+    SyncFile::new().write(&b, &mut plain).unwrap();
+    SyncFile::new()
+        .apply(&a, Cursor::new(plain.into_inner()))
+        .unwrap();
     assert_eq!(row(&a, "O"), Some(b"old".to_vec()));
 }
 
@@ -486,5 +529,136 @@ fn a_silent_peer_does_not_hold_a_secure_server() {
         thread::sleep(Duration::from_millis(50));
     }
     assert_eq!(server.active_sessions(), 0);
+    server.stop();
+}
+
+/// A plain peer and a secure one do not understand each other: both ends say so at once,
+/// naming `--plain`, instead of waiting for the idle timeout (60 s by default, kept here).
+#[test]
+fn a_plain_peer_and_a_secure_one_fail_at_once_saying_why() {
+    type Ended = Arc<Mutex<Vec<String>>>;
+    fn serve(session: Session, repo: &Repository) -> (TcpServer, Ended) {
+        let ended: Ended = Arc::default();
+        let seen = ended.clone();
+        let report: OnTcpSession = Arc::new(move |_, result| {
+            if let Err(e) = result {
+                seen.lock().unwrap().push(e.to_string());
+            }
+        });
+        (
+            TcpServer::start("127.0.0.1:0", session, repo, report).unwrap(),
+            ended,
+        )
+    }
+    fn server_said(ended: &Ended) -> String {
+        for _ in 0..200 {
+            if let Some(said) = ended.lock().unwrap().first() {
+                return said.clone();
+            }
+            thread::sleep(Duration::from_millis(25));
+        }
+        panic!("the server reported no failed session");
+    }
+    let project = ProjectKey::generate();
+    let (_, a) = member(&project);
+    a.put("sites", "A", "1").unwrap();
+    let (_, b) = member(&project);
+
+    // (server, client, what the client says, what the server says)
+    let cases = [
+        (
+            secure(&project),
+            Session::new(),
+            "without a handshake",
+            "speaks plain hyperlog",
+        ),
+        // The plain server's handshake may be lost as it hangs up: then the client cannot
+        // tell it from other refusals, and says so, naming each.
+        (
+            Session::new(),
+            secure(&project),
+            "plain hyperlog",
+            "opened a secure strata session",
+        ),
+    ];
+    for (served, client, client_says, server_says) in cases {
+        let (server, ended) = serve(served, &a);
+        let started = std::time::Instant::now();
+        let err = client
+            .connect_tcp(server.local_addr(), &b)
+            .unwrap_err()
+            .to_string();
+        assert!(started.elapsed() < Duration::from_secs(10), "{err}");
+        assert!(
+            err.contains(client_says) && err.contains("--plain"),
+            "{err}"
+        );
+        let said = server_said(&ended);
+        assert!(said.contains(server_says), "{said}");
+        server.stop();
+    }
+    assert_eq!(row(&b, "A"), None, "nothing crossed");
+}
+
+/// A flood of connections that never finish the handshake holds at most `max_sessions`
+/// threads: the connection beyond is closed at once and reported, and once the flood
+/// ends a member syncs as usual.
+#[test]
+fn a_flood_of_silent_connections_holds_at_most_max_sessions() {
+    let project = ProjectKey::generate();
+    let (_, a) = member(&project);
+    a.put("sites", "A", "1").unwrap();
+    let refused: Arc<Mutex<Vec<String>>> = Arc::default();
+    let seen = refused.clone();
+    let report: OnTcpSession = Arc::new(move |_, result| {
+        if let Err(e) = result {
+            seen.lock().unwrap().push(e.to_string());
+        }
+    });
+    let session = secure(&project).limits(strata::Limits {
+        max_sessions: 4,
+        ..strata::Limits::default()
+    });
+    let server = TcpServer::start("127.0.0.1:0", session, &a, report).unwrap();
+    let silent: Vec<TcpStream> = (0..4)
+        .map(|_| TcpStream::connect(server.local_addr()).unwrap())
+        .collect();
+    for _ in 0..200 {
+        if server.active_sessions() == 4 {
+            break;
+        }
+        thread::sleep(Duration::from_millis(25));
+    }
+    assert_eq!(server.active_sessions(), 4);
+    let mut extra = TcpStream::connect(server.local_addr()).unwrap();
+    extra
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    let started = std::time::Instant::now();
+    let mut received = Vec::new();
+    extra.read_to_end(&mut received).unwrap();
+    assert!(received.is_empty());
+    assert!(started.elapsed() < Duration::from_secs(5));
+    assert!(
+        refused
+            .lock()
+            .unwrap()
+            .iter()
+            .any(|e| e.contains("already serving 4 peer(s)")),
+        "{:?}",
+        refused.lock().unwrap()
+    );
+    drop(silent);
+    for _ in 0..200 {
+        if server.active_sessions() == 0 {
+            break;
+        }
+        thread::sleep(Duration::from_millis(25));
+    }
+    let (_, b) = member(&project);
+    secure(&project)
+        .connect_tcp(server.local_addr(), &b)
+        .unwrap();
+    assert_eq!(row(&b, "A"), Some(b"1".to_vec()));
     server.stop();
 }

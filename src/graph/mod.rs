@@ -24,7 +24,7 @@ pub use changes::Changes;
 pub use hash::{FramedSha256, NodeHasher, framed_update};
 pub use node::Node;
 pub(crate) use read::{node_at_change, read_node};
-pub use sign::{Signer, Verifier};
+pub use sign::{Channel, Signer, Verifier};
 
 use crate::error::{Error, Result};
 use crate::store::{Durability, Store, Tables, WriteSet};
@@ -356,9 +356,21 @@ impl Graph {
     /// atomically, with every check: the key must be the hash of links and value, every
     /// link must exist (or come earlier in `nodes`), `seq` must continue its log, and a
     /// configured verifier must accept nodes from other logs. Returns the stored nodes,
-    /// with this repository's change numbers.
+    /// with this repository's change numbers. The verifier treats them as received over a
+    /// [`Channel::Plain`] channel (anyone could have sent them); see [`Graph::ingest_via`].
     pub fn ingest(&self, nodes: Vec<Node>) -> Result<Vec<Node>> {
-        self.submit(nodes.into_iter().map(Incoming::remote).collect())
+        self.ingest_via(nodes, Channel::Plain)
+    }
+
+    /// [`Graph::ingest`], for nodes that came through `channel` (a secure session or a
+    /// sealed sync file passes [`Channel::Secure`]).
+    pub fn ingest_via(&self, nodes: Vec<Node>, channel: Channel) -> Result<Vec<Node>> {
+        self.submit(
+            nodes
+                .into_iter()
+                .map(|node| Incoming::remote(node, channel))
+                .collect(),
+        )
     }
 
     /// Reports each document about to be written, writes them all in one batch, and reports

@@ -24,10 +24,21 @@ pub trait Signer: Send + Sync {
     }
 }
 
+/// How received nodes reached this repository: what a [`Verifier`] may take on trust.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Channel {
+    /// An authenticated session or a sealed sync file: the sender holds the project key.
+    Secure,
+    /// The plain hyperlog wire, a plain sync file, or nodes handed to
+    /// [`Graph::ingest`](crate::Graph::ingest): anyone could have sent them.
+    Plain,
+}
+
 /// Verifies nodes received from other logs.
 pub trait Verifier: Send + Sync {
-    /// Whether `node`'s signature is valid. `Ok(false)` or an error rejects the node.
-    fn verify(&self, node: &Node) -> Result<bool, String>;
+    /// Whether `node`'s signature is valid, given the channel it came through. `Ok(false)`
+    /// or an error rejects the node.
+    fn verify(&self, node: &Node, channel: Channel) -> Result<bool, String>;
 
     /// The last entry of `log` this verifier can accept, when it accepts no later one (the
     /// log of a removed device): a session does not ask a peer for more.

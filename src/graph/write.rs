@@ -8,7 +8,7 @@
 use std::collections::{BTreeSet, HashMap, HashSet};
 
 use super::node::Node;
-use super::{Doc, GraphOptions};
+use super::{Channel, Doc, GraphOptions};
 use crate::error::{Error, Result};
 use crate::protobuf::{Field, FieldReader};
 use crate::store::{Entry, NewRuns, Tables, WriteSet};
@@ -26,7 +26,12 @@ enum Origin {
     /// Written here, into this repository's own log.
     Local,
     /// Received from another repository, under the key, log and seq it was sent with.
-    Remote { key: String, log: String, seq: u64 },
+    Remote {
+        key: String,
+        log: String,
+        seq: u64,
+        channel: Channel,
+    },
 }
 
 impl Incoming {
@@ -48,7 +53,7 @@ impl Incoming {
         &self.value
     }
 
-    pub(super) fn remote(node: Node) -> Incoming {
+    pub(super) fn remote(node: Node, channel: Channel) -> Incoming {
         Incoming {
             links: node.links,
             value: node.value,
@@ -58,6 +63,7 @@ impl Incoming {
                 key: node.key,
                 log: node.log,
                 seq: node.seq,
+                channel,
             },
         }
     }
@@ -186,7 +192,7 @@ pub(super) fn prepare(
             }
             // Every node that comes from elsewhere is verified, whatever log it claims: a
             // peer must not be able to slip unverified nodes into our own log.
-            Origin::Remote { .. } => {
+            Origin::Remote { channel, .. } => {
                 if let Some(verifier) = &options.verifier {
                     let invalid = |reason: String| Error::InvalidSignature {
                         key: node.key.clone(),
@@ -194,7 +200,7 @@ pub(super) fn prepare(
                         reason,
                         peer: None,
                     };
-                    if !verifier.verify(&node).map_err(invalid)? {
+                    if !verifier.verify(&node, *channel).map_err(invalid)? {
                         return Err(invalid("invalid signature".into()));
                     }
                 }

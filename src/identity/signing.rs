@@ -10,7 +10,10 @@
 //! A received node in a device log (a log named by a public key) must carry a signature
 //! that verifies under that key, must not name another key, and must not come after the
 //! device's removal. A node in any other log (hyperlog's, or a log from before keys) is
-//! unsigned by nature: it is accepted only when the repository accepts unsigned nodes.
+//! unsigned by nature: it is accepted only from a plain channel (the plain hyperlog wire,
+//! a plain sync file), and only when the repository accepts unsigned nodes. A secure
+//! session carries signed entries only, so membership of the project is never a way to
+//! slip in entries nobody signed.
 
 use std::sync::Arc;
 
@@ -18,7 +21,7 @@ use ed25519_dalek::{Signature, Signer as _};
 
 use super::keys::{DeviceKey, device_of_log};
 use super::members::Members;
-use crate::graph::{Node, Signer, Verifier};
+use crate::graph::{Channel, Node, Signer, Verifier};
 
 /// The bytes a device signs for `node`.
 fn signed_bytes(node: &Node) -> Vec<u8> {
@@ -64,12 +67,12 @@ impl Signer for DeviceSigner {
 pub(super) struct LogVerifier(pub(super) Arc<Members>);
 
 impl Verifier for LogVerifier {
-    fn verify(&self, node: &Node) -> Result<bool, String> {
+    fn verify(&self, node: &Node, channel: Channel) -> Result<bool, String> {
         let Some(public) = device_of_log(&node.log) else {
-            return if self.0.accepts_unsigned() {
-                Ok(true)
-            } else {
-                Err("the log is not a device's (no key signs it), and this repository accepts only signed logs".into())
+            return match channel {
+                Channel::Plain if self.0.accepts_unsigned() => Ok(true),
+                Channel::Plain => Err("the log is not a device's (no key signs it), and this repository accepts only signed logs".into()),
+                Channel::Secure => Err("the log is not a device's (no key signs it), and a secure session carries only signed logs (unsigned history travels over --plain, where the repository allows it)".into()),
             };
         };
         let Some(signature) = &node.signature else {

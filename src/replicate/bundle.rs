@@ -43,6 +43,7 @@ use super::payload::{
 use super::{Limits, Payload, Peer, Progress, Replica, SyncReport};
 use crate::dataset::{Commit, Content, FileRef, OpKind, Operation, Repository};
 use crate::error::{Error, Result};
+use crate::graph::Channel;
 use crate::protobuf::{FieldReader, put_bytes, put_varint, required};
 
 /// What a sync file starts with.
@@ -252,11 +253,20 @@ impl SyncFile {
     /// file, then stores what the replica lacks with every check a session makes. A
     /// repository takes the payload too; a bare graph only the nodes.
     pub fn apply(&self, replica: impl Into<Replica>, file: impl Read + Seek) -> Result<SyncReport> {
-        let replica = replica.into();
+        self.apply_via(replica.into(), file, Channel::Plain)
+    }
+
+    /// [`SyncFile::apply`], for a file that came through `channel` (sealed: secure).
+    pub(super) fn apply_via(
+        &self,
+        replica: Replica,
+        file: impl Read + Seek,
+        channel: Channel,
+    ) -> Result<SyncReport> {
         let mut reader = FileReader::new(file, self.limits.max_frame);
         reader.rewind()?;
         let logs = reader.verify(self.limits.max_logs)?;
-        let mut incoming = Incoming::new(replica.graph.clone(), self.limits.max_waiting);
+        let mut incoming = Incoming::new(replica.graph.clone(), channel, self.limits.max_waiting);
         let mut progress = Progress::default();
         for (log, (since, last)) in &logs {
             let head = incoming.head(log)?;

@@ -13,7 +13,7 @@
 use std::collections::{HashMap, HashSet, VecDeque};
 
 use crate::error::{Error, Result};
-use crate::graph::{Graph, Node};
+use crate::graph::{Channel, Graph, Node};
 
 /// How many keys of recently received nodes are remembered, so that checking a link to
 /// one (the usual case) costs no storage read.
@@ -64,6 +64,8 @@ impl Recent {
 /// The receiving half of a session.
 pub(crate) struct Incoming {
     graph: Graph,
+    /// What the nodes came through (the verifier trusts a secure channel more).
+    channel: Channel,
     /// The next seq expected in each log seen this session.
     next_seq: HashMap<String, u64>,
     recent: Recent,
@@ -87,9 +89,10 @@ fn size_of(node: &Node) -> usize {
 }
 
 impl Incoming {
-    pub(crate) fn new(graph: Graph, limit: usize) -> Incoming {
+    pub(crate) fn new(graph: Graph, channel: Channel, limit: usize) -> Incoming {
         Incoming {
             graph,
+            channel,
             next_seq: HashMap::new(),
             recent: Recent::default(),
             batch: Vec::new(),
@@ -204,7 +207,7 @@ impl Incoming {
         let batch = std::mem::take(&mut self.batch);
         self.batch_bytes = 0;
         let before = self.graph.change_count();
-        let stored = self.graph.ingest(batch)?;
+        let stored = self.graph.ingest_via(batch, self.channel)?;
         Ok(Stored {
             new: stored.into_iter().filter(|n| n.change > before).collect(),
         })

@@ -74,7 +74,7 @@ pub use payload::Hello;
 
 use crate::dataset::Repository;
 use crate::error::{Error, Result};
-use crate::graph::Graph;
+use crate::graph::{Channel, Graph};
 use crate::identity::ProjectKey;
 
 /// Which way nodes go.
@@ -122,6 +122,10 @@ pub struct Limits {
     pub idle_timeout: Option<Duration>,
     /// Fail when the whole session takes longer. Default none.
     pub total_timeout: Option<Duration>,
+    /// The most sessions a [`TcpServer`] runs at once (handshakes included); a connection
+    /// beyond it is closed at once and reported as refused, so a flood of connections
+    /// costs no more than this many threads. Default 64.
+    pub max_sessions: usize,
 }
 
 impl Default for Limits {
@@ -133,6 +137,7 @@ impl Default for Limits {
             max_payload: 256 << 20,
             idle_timeout: Some(Duration::from_secs(60)),
             total_timeout: None,
+            max_sessions: 64,
         }
     }
 }
@@ -380,6 +385,10 @@ impl Session {
             max_logs: self.limits.max_logs,
             max_waiting: self.limits.max_waiting,
             max_payload: self.limits.max_payload,
+            channel: match self.project {
+                Some(_) => Channel::Secure,
+                None => Channel::Plain,
+            },
         }
     }
 
@@ -514,6 +523,15 @@ impl Session {
                     engine.idle()?;
                     if engine.may_end()? {
                         break;
+                    }
+                    if !engine.heard_peer() {
+                        // A secure server closes on a plain peer without a word.
+                        return Err(Error::Replication(
+                            "the peer closed the stream without a handshake: a secure strata \
+                             peer does that to a plain one (use --plain on both sides, or \
+                             neither), and a busy server to a peer beyond its limit"
+                                .into(),
+                        ));
                     }
                     // Nodes whose history never came say more than the early end.
                     let stranded = engine.stranded().map(|s| format!(": {s}"));

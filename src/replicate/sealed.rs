@@ -27,6 +27,7 @@ use sha2::Sha256;
 use super::payload::read_full;
 use super::{Replica, SyncFile, SyncFileReport, SyncReport};
 use crate::error::{Error, Result};
+use crate::graph::Channel;
 use crate::identity::ProjectKey;
 
 const MAGIC: &[u8] = b"STRATA-SEALED\0";
@@ -148,7 +149,7 @@ impl SyncFile {
             let opened = opener.decrypt_next(message).map_err(|_| tampered())?;
             plain.write_all(&opened).map_err(&write)?;
         }
-        self.apply(replica, plain)
+        self.apply_via(replica.into(), plain, Channel::Secure)
             .map_err(|e| super::name_peer(e, "the sealed sync file"))
     }
 }

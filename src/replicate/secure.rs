@@ -31,6 +31,10 @@ const MAX_MESSAGE: usize = 65535;
 const TAG: usize = 16;
 /// The most plaintext one message carries.
 const MAX_PLAIN: usize = MAX_MESSAGE - TAG;
+/// Each handshake message of this pattern (an ephemeral key and the tag of an empty
+/// payload): anything else is not a strata peer's handshake, and is refused at once
+/// rather than waited for.
+const HANDSHAKE_MESSAGE: usize = 32 + TAG;
 
 fn noise_error(e: snow::Error) -> Error {
     Error::Security(format!("the secure session failed to start: {e}"))
@@ -66,15 +70,12 @@ pub(crate) fn handshake<R: Read, W: Write>(
                 .map_err(noise_error)?;
             write_message(&mut writer, &message[..length])
                 .and_then(|()| writer.flush())
-                .map_err(|e| Error::io("starting the secure session", e))?;
+                .map_err(handshake_io)?;
         } else {
-            let length = match read_message(&mut reader, &mut message) {
-                Ok(Some(length)) => length,
-                Ok(None) => return Err(refused()),
-                Err(e) => return Err(Error::io("starting the secure session", e)),
-            };
+            let message = &mut message[..HANDSHAKE_MESSAGE];
+            read_handshake_message(&mut reader, message)?;
             state
-                .read_message(&message[..length], &mut payload)
+                .read_message(message, &mut payload)
                 .map_err(|_| refused())?;
         }
     }
@@ -99,11 +100,71 @@ pub(crate) fn handshake<R: Read, W: Write>(
 }
 
 fn refused() -> Error {
+    Error::Security("the peer did not prove it holds the project key".into())
+}
+
+/// The peer closed before its handshake message: a secure server does that to a peer
+/// without its key, a busy one to a peer beyond its limit, and a plain one (whose own
+/// handshake may be lost with the connection) to a secure peer; they look alike here.
+fn closed() -> Error {
     Error::Security(
-        "the peer did not prove it holds the project key (or it speaks plain hyperlog: \
-         ask for a plain session to talk to one)"
+        "the peer closed the connection without a word: it does not hold this project \
+         key, or it is serving as many peers as it takes (try again later), or it speaks \
+         plain hyperlog (then use --plain on both sides)"
             .into(),
     )
+}
+
+fn plain_peer() -> Error {
+    Error::Security(
+        "the peer speaks plain hyperlog (an unauthenticated --plain session), and this side \
+         requires a secure session: use --plain on both sides to talk plainly, or neither"
+            .into(),
+    )
+}
+
+/// An I/O failure during the handshake: a peer that hung up on us (a reset or a broken
+/// pipe, as when a server closes on a peer it will not serve) says the same as one that
+/// closed cleanly.
+fn handshake_io(e: io::Error) -> Error {
+    match e.kind() {
+        ErrorKind::ConnectionReset | ErrorKind::ConnectionAborted | ErrorKind::BrokenPipe => {
+            closed()
+        }
+        _ => Error::io("starting the secure session", e),
+    }
+}
+
+/// Reads the peer's next handshake message into `buffer` (exactly its size), refusing at
+/// its length prefix anything else: a plain hyperlog peer's first frame (a one-byte varint
+/// length, then the Handshake type 0) gets an error that says so.
+fn read_handshake_message(reader: &mut impl Read, buffer: &mut [u8]) -> Result<()> {
+    let mut prefix = [0u8; 2];
+    let got = read_up_to(reader, &mut prefix).map_err(handshake_io)?;
+    if got == 0 {
+        return Err(closed());
+    }
+    if got == 2 && usize::from(u16::from_be_bytes(prefix)) == buffer.len() {
+        return reader.read_exact(buffer).map_err(handshake_io);
+    }
+    if prefix[0] > 0 && prefix[0] < 0x80 && (got < 2 || prefix[1] == 0) {
+        return Err(plain_peer());
+    }
+    Err(refused())
+}
+
+/// Reads until `buffer` is full or the stream ends; returns how many bytes came.
+fn read_up_to(reader: &mut impl Read, buffer: &mut [u8]) -> io::Result<usize> {
+    let mut got = 0;
+    while got < buffer.len() {
+        match reader.read(&mut buffer[got..]) {
+            Ok(0) => break,
+            Ok(n) => got += n,
+            Err(e) if e.kind() == ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(got)
 }
 
 fn write_message(writer: &mut impl Write, message: &[u8]) -> io::Result<()> {
@@ -117,15 +178,10 @@ fn write_message(writer: &mut impl Write, message: &[u8]) -> io::Result<()> {
 /// before it.
 fn read_message(reader: &mut impl Read, buffer: &mut [u8]) -> io::Result<Option<usize>> {
     let mut prefix = [0u8; 2];
-    let mut got = 0;
-    while got < 2 {
-        match reader.read(&mut prefix[got..]) {
-            Ok(0) if got == 0 => return Ok(None),
-            Ok(0) => return Err(ErrorKind::UnexpectedEof.into()),
-            Ok(n) => got += n,
-            Err(e) if e.kind() == ErrorKind::Interrupted => {}
-            Err(e) => return Err(e),
-        }
+    match read_up_to(reader, &mut prefix)? {
+        0 => return Ok(None),
+        1 => return Err(ErrorKind::UnexpectedEof.into()),
+        _ => {}
     }
     let length = usize::from(u16::from_be_bytes(prefix));
     let target = buffer

@@ -36,6 +36,7 @@ use super::outgoing::Outgoing;
 use super::payload::{Hello, PayloadExchange};
 use super::{Mode, Payload, Peer, Progress, Replica, SyncReport};
 use crate::error::{Error, Result};
+use crate::graph::Channel;
 
 /// What the engine needs to know of the session's options.
 #[derive(Clone, Debug)]
@@ -50,6 +51,8 @@ pub(crate) struct Settings {
     pub max_logs: usize,
     pub max_waiting: usize,
     pub max_payload: usize,
+    /// Whether the session runs over a secure channel.
+    pub channel: Channel,
 }
 
 /// One message ready to go out, and what sending it means.
@@ -120,7 +123,7 @@ impl Engine {
             live: settings.live,
         });
         Ok(Engine {
-            incoming: Incoming::new(graph.clone(), settings.max_waiting),
+            incoming: Incoming::new(graph.clone(), settings.channel, settings.max_waiting),
             outgoing: Outgoing::new(graph, limits),
             replica,
             out: VecDeque::from([Out::Control(handshake.encode())]),
@@ -208,8 +211,22 @@ impl Engine {
         }
     }
 
+    /// Whether the peer's handshake has arrived.
+    pub(crate) fn heard_peer(&self) -> bool {
+        self.remote.is_some()
+    }
+
     /// Handles one received frame.
     pub(crate) fn receive(&mut self, frame: &[u8]) -> Result<()> {
+        if frame.is_empty() && self.remote.is_none() {
+            // A secure session's first handshake message starts with two length bytes,
+            // 0 and 48: read as plain frames, an empty one.
+            return Err(Error::Replication(
+                "the peer opened a secure strata session, and this side speaks plain \
+                 hyperlog (--plain): use --plain on both sides, or neither"
+                    .into(),
+            ));
+        }
         let message = Message::decode(frame)?;
         let strata = match (&message, &self.remote) {
             (Message::Handshake(handshake), None) => return self.on_handshake(handshake),

@@ -2,7 +2,7 @@
 //!
 //! Every connection a [`TcpServer`] accepts runs its own session on its own thread, with
 //! the server's session options (a clone per peer), so the idle and total timeouts of its
-//! [`Limits`](super::Limits) apply to each peer. [`TcpServer::stop`] stops accepting and
+//! [`Limits`](super::Limits) apply to each peer, and at most `max_sessions` run at once. [`TcpServer::stop`] stops accepting and
 //! ends live sessions. [`Session::connect_tcp`] is the client; [`Session::run_tcp`] runs a
 //! session over a socket connected some other way.
 
@@ -157,6 +157,17 @@ fn accept_loop(
     while !stop.is_stopped() {
         match listener.accept() {
             Ok((stream, peer)) => {
+                let limit = session.limits.max_sessions;
+                if active.load(Ordering::SeqCst) >= limit {
+                    drop(stream);
+                    on_session(
+                        peer,
+                        &Err(Error::Replication(format!(
+                            "refused: already serving {limit} peer(s), the limit"
+                        ))),
+                    );
+                    continue;
+                }
                 // Sockets inherit non-blocking mode on some systems; sessions block.
                 if stream.set_nonblocking(false).is_err() {
                     continue;

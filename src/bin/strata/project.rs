@@ -42,7 +42,8 @@ pub enum ProjectCommand {
     /// Example: `strata project remove 9a3b…07`
     Remove(RemoveArgs),
     /// Whether entries in logs no device key signs (a plain hyperlog peer's, or from a
-    /// repository without keys) are accepted: `yes` or `no`.
+    /// repository without keys) are accepted from `--plain` peers: `yes` or `no`. Secure
+    /// sessions and sealed bundles carry signed entries only, whatever this says.
     ///
     /// Example: `strata project unsigned yes` (before a `--plain` sync with hyperlog)
     Unsigned(UnsignedArgs),
@@ -86,7 +87,7 @@ impl Run for InitArgs {
         let identity = Identity::create(&storage)?;
         drop(repo);
         note(
-            "unsigned entries from peers without keys are still accepted; `strata project join` and upgrading every member closes that",
+            "unsigned entries (this repository's history from before keys, and peers without keys) travel only over --plain sessions and bundles, and are accepted from them until `strata project unsigned no`",
         );
         println!("device {}", identity.log_id());
         Ok(())
@@ -227,7 +228,8 @@ impl Run for RemoveArgs {
 
 #[derive(Debug, clap::Args)]
 pub struct UnsignedArgs {
-    /// `yes` to accept unsigned entries, `no` to refuse them; shows the setting without.
+    /// `yes` to accept unsigned entries from `--plain` peers, `no` to refuse them; shows
+    /// the setting without.
     #[arg(value_parser = ["yes", "no"])]
     pub accept: Option<String>,
 
@@ -243,8 +245,12 @@ impl Run for UnsignedArgs {
         }
         let accepted = identity.accepts_unsigned();
         println!(
-            "unsigned entries are {}",
-            if accepted { "accepted" } else { "refused" }
+            "unsigned entries are {} (secure sessions and sealed bundles never carry them)",
+            if accepted {
+                "accepted from --plain peers"
+            } else {
+                "refused"
+            }
         );
         Ok(())
     }

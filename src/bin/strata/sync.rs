@@ -15,8 +15,8 @@ use std::time::{Duration, Instant};
 use indicatif::{BinaryBytes, HumanCount};
 use serde_json::{Value, json};
 use strata::{
-    ConflictRow, Identity, Mode, OnTcpSession, Payload, Progress, ProjectKey, Repository, Session,
-    Stop, SyncReport, TcpServer, TextOrHex, Version,
+    ConflictRow, Identity, Limits, Mode, OnTcpSession, Payload, Progress, ProjectKey, Repository,
+    Session, Stop, SyncReport, TcpServer, TextOrHex, Version,
 };
 
 use crate::args::{Name, name_arg};
@@ -57,6 +57,17 @@ pub struct ServeArgs {
     /// Run one session on standard input and output.
     #[arg(long)]
     pub stdio: bool,
+
+    /// With --tcp: the most peers served at once; a connection beyond it is closed at
+    /// once (it cannot tie up the server).
+    #[arg(long, value_name = "N", conflicts_with = "stdio", default_value_t = 64, value_parser = clap::value_parser!(u32).range(1..))]
+    pub max_peers: u32,
+
+    /// With --tcp: end a peer's session that takes longer than this (a peer sending
+    /// frames that do nothing is otherwise only bounded by the idle timeout's reset);
+    /// `0` for no limit (for long live sessions).
+    #[arg(long, value_name = "DURATION", conflicts_with = "stdio", default_value = "1h", value_parser = humantime::parse_duration)]
+    pub session_limit: Duration,
 
     #[command(flatten)]
     pub plain: PlainOption,
@@ -613,7 +624,14 @@ impl Run for ServeArgs {
         let security = self.plain.security(&self.repo.path.storage(top)?)?;
         let repo = self.repo.open(top)?;
         match &self.tcp {
-            Some(address) => serve_tcp(&repo, address, &security),
+            Some(address) => {
+                let limits = Limits {
+                    max_sessions: self.max_peers as usize,
+                    total_timeout: Some(self.session_limit).filter(|t| !t.is_zero()),
+                    ..Limits::default()
+                };
+                serve_tcp(&repo, address, &security, limits)
+            }
             None => {
                 security.session(Session::new()).serve_stdio(&repo)?;
                 Ok(())
@@ -623,9 +641,9 @@ impl Run for ServeArgs {
 }
 
 /// Serves `repo` on `address` until Ctrl-C.
-fn serve_tcp(repo: &Repository, address: &str, security: &Security) -> CliResult {
+fn serve_tcp(repo: &Repository, address: &str, security: &Security, limits: Limits) -> CliResult {
     let stop = Stop::new();
-    let session = security.session(Session::new().stop_signal(stop.clone()));
+    let session = security.session(Session::new().stop_signal(stop.clone()).limits(limits));
     let on_session: OnTcpSession =
         Arc::new(|peer: SocketAddr, result: &strata::Result<SyncReport>| {
             eprintln!("strata: serve: {}", session_line(peer, result));

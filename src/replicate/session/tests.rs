@@ -5,7 +5,7 @@
 use serde_json::Value;
 
 use super::{Engine, Settings};
-use crate::graph::{Doc, Graph, GraphOptions};
+use crate::graph::{Channel, Doc, Graph, GraphOptions};
 use crate::replicate::{Mode, Payload, frame};
 
 const SESSIONS: &str = include_str!("../../../tests/fixtures/hyperlog-sessions.json");
@@ -29,6 +29,7 @@ fn engine(graph: &Graph, mode: Mode) -> Engine {
         max_logs: 1000,
         max_waiting: 1 << 20,
         max_payload: 1 << 20,
+        channel: Channel::Plain,
     };
     Engine::new(graph.into(), settings).unwrap()
 }
