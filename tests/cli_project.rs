@@ -45,3 +45,31 @@ fn init_makes_keys_and_project_commands_manage_members() {
     old.ok(&["project", "init"]);
     assert_eq!(old.ok(&["project", "invite"]).trim().len(), 64);
 }
+
+#[test]
+fn rekey_shuts_out_whoever_keeps_the_old_key() {
+    let a = Repo::new();
+    let (b, removed) = (Repo::new(), Repo::new());
+    let old_key = a.ok(&["project", "invite"]).trim().to_string();
+    b.ok(&["project", "join", &old_key]);
+    removed.ok(&["project", "join", &old_key]);
+    a.put("sites", "A", r#"{"n":1}"#);
+
+    let output = a.run(&["project", "rekey"]);
+    assert!(output.status.success());
+    let new_key = String::from_utf8(output.stdout).unwrap().trim().to_string();
+    assert_eq!(new_key.len(), 64);
+    assert_ne!(new_key, old_key);
+    assert_eq!(a.ok(&["project", "invite"]).trim(), new_key);
+    assert!(String::from_utf8_lossy(&output.stderr).contains("strata project join"));
+
+    // The old key no longer opens a session with `a`; the new one does.
+    for member in [&b, &removed] {
+        let error = member.fail(&["sync", a.path().to_str().unwrap()]);
+        assert!(error.contains("project key"), "{error}");
+    }
+    b.ok(&["project", "join", &new_key]);
+    b.ok(&["sync", a.path().to_str().unwrap()]);
+    assert!(b.ok(&["get", "sites", "A"]).contains(r#""n":1"#));
+    assert!(a.json(&["project", "rekey", "--json"])["project_key"].is_string());
+}

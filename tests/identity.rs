@@ -662,3 +662,156 @@ fn a_flood_of_silent_connections_holds_at_most_max_sessions() {
     assert_eq!(row(&b, "A"), Some(b"1".to_vec()));
     server.stop();
 }
+
+fn signed_graph(identity: &Identity) -> Graph {
+    Graph::in_memory(GraphOptions {
+        signer: Some(identity.signer()),
+        verifier: Some(identity.verifier()),
+        ..GraphOptions::default()
+    })
+    .unwrap()
+}
+
+/// Signatures of a received batch are checked together: one bad signature among many
+/// good ones still refuses the whole batch, naming that node; the good batch is stored.
+#[test]
+fn one_bad_signature_in_a_batch_refuses_it_whole_naming_the_node() {
+    let project = ProjectKey::generate();
+    let writer = signed_graph(&Identity::in_memory(project.clone()));
+    let mut previous: Vec<String> = Vec::new();
+    for i in 0..50 {
+        previous = vec![writer.add(&previous, format!("entry {i}")).unwrap().key];
+    }
+    let nodes: Vec<Node> = writer
+        .changes(0)
+        .collect::<strata::Result<Vec<_>>>()
+        .unwrap();
+    for bad in [0, 29, 49] {
+        let mut tampered = nodes.clone();
+        tampered[bad].signature.as_mut().unwrap()[10] ^= 1;
+        let reader = signed_graph(&Identity::in_memory(project.clone()));
+        let err = reader
+            .ingest_via(tampered, strata::Channel::Secure)
+            .unwrap_err();
+        assert!(
+            matches!(&err, Error::InvalidSignature { key, reason, .. }
+                if *key == nodes[bad].key && reason.contains("does not verify")),
+            "{err}"
+        );
+        assert_eq!(reader.change_count(), 0, "nothing of the batch stored");
+    }
+    let reader = signed_graph(&Identity::in_memory(project.clone()));
+    reader
+        .ingest_via(nodes.clone(), strata::Channel::Secure)
+        .unwrap();
+    assert_eq!(reader.change_count(), 50);
+}
+
+/// A log named by a weak (small-order) public key: a signature made of the identity
+/// point and a zero scalar passes a batch check for any message, so such keys are refused
+/// on their own (the single, strict check refuses them too).
+#[test]
+fn a_log_named_by_a_weak_key_is_refused() {
+    let project = ProjectKey::generate();
+    let mut weak = [0u8; 32];
+    weak[0] = 1; // the identity point, compressed
+    let log = hex::encode(weak);
+    assert!(strata::device_of_log(&log).is_some());
+    let mut signature = vec![0u8; 64];
+    signature[0] = 1; // R = the identity point, s = 0
+    let mut nodes = Vec::new();
+    let mut links: Vec<String> = Vec::new();
+    for seq in 1..=3u64 {
+        let value = format!("forged {seq}").into_bytes();
+        let key = FramedSha256.hash(&links, &value);
+        nodes.push(Node {
+            key: key.clone(),
+            links: links.clone(),
+            value,
+            log: log.clone(),
+            seq,
+            change: 0,
+            identity: Some(weak.to_vec()),
+            signature: Some(signature.clone()),
+        });
+        links = vec![key];
+    }
+    for batch in [nodes.clone(), nodes[..1].to_vec()] {
+        let reader = signed_graph(&Identity::in_memory(project.clone()));
+        let err = reader
+            .ingest_via(batch, strata::Channel::Secure)
+            .unwrap_err();
+        assert!(
+            matches!(&err, Error::InvalidSignature { key, .. } if *key == nodes[0].key),
+            "{err}"
+        );
+        assert_eq!(reader.change_count(), 0);
+    }
+}
+
+/// The cost of verifying received nodes, in process (no session, no transport): 20,000
+/// signed nodes ingested in batches of 1,024 (as a session stores them), with the
+/// signatures of a batch checked together (the verifier's `verify_all`) and one by one
+/// (the trait's default, through a wrapper that has only `verify`), alternating so that
+/// both see the same machine load. `docs/security.md` gives the figures.
+#[test]
+#[ignore = "a measurement; run it explicitly"]
+fn verification_cost_batched_and_one_by_one() {
+    struct OneByOne(Arc<dyn strata::Verifier>);
+    impl strata::Verifier for OneByOne {
+        fn verify(&self, node: &Node, channel: strata::Channel) -> Result<bool, String> {
+            self.0.verify(node, channel)
+        }
+    }
+    let project = ProjectKey::generate();
+    let writer = signed_graph(&Identity::in_memory(project.clone()));
+    let mut previous: Vec<String> = Vec::new();
+    for chunk in 0..20 {
+        let docs = (0..1000)
+            .map(|i| {
+                let doc = strata::Doc::new(
+                    previous.clone(),
+                    format!("node {chunk} {i} {}", "x".repeat(80)),
+                );
+                previous = Vec::new();
+                doc
+            })
+            .collect();
+        previous = vec![writer.batch(docs).unwrap().last().unwrap().key.clone()];
+    }
+    let nodes: Vec<Node> = writer
+        .changes(0)
+        .collect::<strata::Result<Vec<_>>>()
+        .unwrap();
+    let run = |verifier: Arc<dyn strata::Verifier>| {
+        let reader = Graph::in_memory(GraphOptions {
+            verifier: Some(verifier),
+            ..GraphOptions::default()
+        })
+        .unwrap();
+        let started = std::time::Instant::now();
+        for batch in nodes.chunks(1024) {
+            reader
+                .ingest_via(batch.to_vec(), strata::Channel::Secure)
+                .unwrap();
+        }
+        nodes.len() as f64 / started.elapsed().as_secs_f64()
+    };
+    let unverified = || {
+        let reader = Graph::in_memory(GraphOptions::default()).unwrap();
+        let started = std::time::Instant::now();
+        for batch in nodes.chunks(1024) {
+            reader.ingest(batch.to_vec()).unwrap();
+        }
+        nodes.len() as f64 / started.elapsed().as_secs_f64()
+    };
+    for round in 1..=3 {
+        let identity = Identity::in_memory(project.clone());
+        let batched = run(identity.verifier());
+        let single = run(Arc::new(OneByOne(identity.verifier())));
+        let none = unverified();
+        println!(
+            "round {round}: no verifier {none:.0} nodes/s; batched {batched:.0} nodes/s; one by one {single:.0} nodes/s"
+        );
+    }
+}

@@ -40,6 +40,21 @@ pub trait Verifier: Send + Sync {
     /// or an error rejects the node.
     fn verify(&self, node: &Node, channel: Channel) -> Result<bool, String>;
 
+    /// Verifies the new nodes of one received batch, in order (all came through
+    /// `channel`): the index of the first one rejected and why. The default calls
+    /// [`Verifier::verify`] on each; a verifier can do better by checking their
+    /// signatures together.
+    fn verify_all(&self, nodes: &[&Node], channel: Channel) -> Result<(), (usize, String)> {
+        for (index, node) in nodes.iter().enumerate() {
+            match self.verify(node, channel) {
+                Ok(true) => {}
+                Ok(false) => return Err((index, "invalid signature".into())),
+                Err(reason) => return Err((index, reason)),
+            }
+        }
+        Ok(())
+    }
+
     /// The last entry of `log` this verifier can accept, when it accepts no later one (the
     /// log of a removed device): a session does not ask a peer for more.
     fn last_accepted(&self, log: &str) -> Option<u64> {

@@ -108,6 +108,10 @@ pub(super) fn prepare(
     let mut runs = NewRuns::new(first_change);
     let mut change = first_change - 1;
     let mut linked: HashSet<String> = HashSet::new();
+    // New nodes from elsewhere (by index in `nodes`) and their channel, verified together
+    // once the batch is assembled.
+    let mut received: Vec<usize> = Vec::new();
+    let mut received_via = Channel::Plain;
 
     for doc in incoming {
         let key = options.hasher.hash(&doc.links, &doc.value);
@@ -190,20 +194,9 @@ pub(super) fn prepare(
                     }
                 }
             }
-            // Every node that comes from elsewhere is verified, whatever log it claims: a
-            // peer must not be able to slip unverified nodes into our own log.
             Origin::Remote { channel, .. } => {
-                if let Some(verifier) = &options.verifier {
-                    let invalid = |reason: String| Error::InvalidSignature {
-                        key: node.key.clone(),
-                        log: node.log.clone(),
-                        reason,
-                        peer: None,
-                    };
-                    if !verifier.verify(&node, *channel).map_err(invalid)? {
-                        return Err(invalid("invalid signature".into()));
-                    }
-                }
+                received.push(nodes.len());
+                received_via = *channel;
             }
         }
 
@@ -221,6 +214,24 @@ pub(super) fn prepare(
         linked.extend(node.links.iter().cloned());
         staged.insert(node.key.clone(), nodes.len());
         nodes.push(node);
+    }
+
+    // Every node that comes from elsewhere is verified, whatever log it claims (a peer
+    // must not be able to slip unverified nodes into our own log), before anything of the
+    // batch is written, all at once: signatures are cheaper checked together.
+    if let Some(verifier) = &options.verifier
+        && !received.is_empty()
+    {
+        let batch: Vec<&Node> = received.iter().map(|&i| &nodes[i]).collect();
+        if let Err((index, reason)) = verifier.verify_all(&batch, received_via) {
+            let node = batch.get(index).copied().unwrap_or(batch[0]);
+            return Err(Error::InvalidSignature {
+                key: node.key.clone(),
+                log: node.log.clone(),
+                reason,
+                peer: None,
+            });
+        }
     }
 
     // Heads: the new set, written whole when the batch stores a node.

@@ -24,6 +24,13 @@ pub enum ProjectCommand {
     ///
     /// Example: `strata project invite`
     Invite(ShowArgs),
+    /// Make a new project key and print it as the new invite: after removing a device that
+    /// must lose access (it still holds the old key), give the new one to the remaining
+    /// members (`strata project join NEWKEY`). Until a member joins it, it cannot sync with
+    /// this device.
+    ///
+    /// Example: `strata project rekey`
+    Rekey(RekeyArgs),
     /// Join the project whose key another member's `strata project invite` printed.
     ///
     /// Example: `strata project join 4f1c…e2 --name "field tablet"`
@@ -54,6 +61,7 @@ impl Run for ProjectCommand {
         match self {
             ProjectCommand::Init(args) => args.run(top),
             ProjectCommand::Invite(args) => invite(&args, top),
+            ProjectCommand::Rekey(args) => args.run(top),
             ProjectCommand::Join(args) => args.run(top),
             ProjectCommand::Name(args) => args.run(top),
             ProjectCommand::Devices(args) => devices(&args, top),
@@ -106,16 +114,46 @@ pub struct ShowArgs {
 
 fn invite(args: &ShowArgs, top: &RepoPath) -> CliResult {
     let identity = identity_of(&args.repo.storage(top)?)?;
+    show_key(&identity, args.json)
+}
+
+/// Prints `identity`'s project key, with the warning it deserves.
+fn show_key(identity: &Identity, json: bool) -> CliResult {
     let key = identity.project_key().to_hex();
     warning(
         "this key lets whoever holds it read and write the project: share it only with new members",
     );
-    let mut out = Output::new(args.json);
+    let mut out = Output::new(json);
     out.show(&Record {
         json: json!({ "project_key": key }),
         text: key.clone(),
     })?;
     out.finish()
+}
+
+#[derive(Debug, clap::Args)]
+pub struct RekeyArgs {
+    /// Print the new key as JSON.
+    #[arg(long)]
+    pub json: bool,
+
+    #[command(flatten)]
+    pub repo: WriteRepo,
+}
+
+impl Run for RekeyArgs {
+    fn run(self, top: &RepoPath) -> CliResult {
+        let storage = self.repo.path.storage(top)?;
+        identity_of(&storage)?;
+        // Holding the repository keeps another process from writing meanwhile.
+        let repo = self.repo.open(top)?;
+        let identity = Identity::join(&storage, ProjectKey::generate())?;
+        drop(repo);
+        note(
+            "a new project key: every remaining member runs `strata project join KEY` with it; until then they cannot sync with this device",
+        );
+        show_key(&identity, self.json)
+    }
 }
 
 #[derive(Debug, clap::Args)]
