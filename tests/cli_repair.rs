@@ -137,3 +137,39 @@ fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
     }
     found
 }
+
+/// A repair puts its new database in place with two renames; a crash between them leaves
+/// no `db`, the new one beside it and the old one aside. The repository is still found,
+/// opens with every row (not empty), and the swap is completed by whichever command
+/// comes first: a read, a write, fsck or repair.
+#[test]
+fn a_repair_cut_between_its_renames_is_completed_by_the_next_command() {
+    for first in [
+        &["ls", "sites"][..],
+        &["put", "sites", "new", "1"],
+        &["fsck"],
+        &["repair"],
+    ] {
+        let (repo, rows) = filled();
+        let storage = repo.storage();
+        let db = storage.join("db");
+        // The state between the renames: the old database aside, the new one beside.
+        let aside = storage.join("db.before-repair-1764500000");
+        let copy = std::process::Command::new("cp")
+            .args(["-r", db.to_str().unwrap(), aside.to_str().unwrap()])
+            .status()
+            .unwrap();
+        assert!(copy.success());
+        std::fs::rename(&db, storage.join("db.rewritten")).unwrap();
+
+        let output = repo.run(first);
+        assert!(output.status.success(), "{}", describe(first, &output));
+        assert!(db.is_dir(), "{first:?} put the database back in place");
+        assert!(!storage.join("db.rewritten").exists());
+        let now = repo.ok(&["ls", "sites"]) + &repo.ok(&["ls", "other"]);
+        for line in rows.lines() {
+            assert!(now.contains(line), "{first:?} lost {line}: {now}");
+        }
+        repo.ok(&["fsck"]);
+    }
+}

@@ -149,7 +149,7 @@ impl OpenOptions {
             )));
         }
         let storage = folder.join(STORAGE_DIR);
-        if storage.join("db").exists() {
+        if Store::exists(&storage.join("db")) {
             return Err(Error::InvalidArgument(format!(
                 "a repository already exists at {}",
                 storage.display()
@@ -163,6 +163,7 @@ impl OpenOptions {
     pub fn open_storage(&self, storage: impl AsRef<Path>) -> Result<Repository> {
         let storage = storage.as_ref();
         let db = storage.join("db");
+        Store::finish_install(&db)?;
         if self.read_only {
             let store = Store::open_read_only(&db)?;
             return Repository::on_store(
@@ -269,9 +270,9 @@ impl Repository {
     /// The storage folder of the repository at `path` (a project folder or the storage
     /// folder itself), if there is one.
     pub fn storage_of(path: &Path) -> Option<PathBuf> {
-        if path.join(STORAGE_DIR).join("db").is_dir() {
+        if Store::exists(&path.join(STORAGE_DIR).join("db")) {
             Some(path.join(STORAGE_DIR))
-        } else if path.join("db").is_dir() {
+        } else if Store::exists(&path.join("db")) {
             Some(path.to_path_buf())
         } else {
             None
@@ -282,7 +283,7 @@ impl Repository {
     pub fn discover(start: &Path) -> Option<PathBuf> {
         start.ancestors().find_map(|dir| {
             let storage = dir.join(STORAGE_DIR);
-            storage.join("db").is_dir().then_some(storage)
+            Store::exists(&storage.join("db")).then_some(storage)
         })
     }
 

@@ -152,6 +152,7 @@ impl Store {
     /// Every problem with the files of the database in `dir` (not open anywhere), reading
     /// every block of every table: one line each.
     pub(crate) fn check_files(dir: &Path) -> Result<Vec<String>> {
+        salvage::finish_install(dir)?;
         damage::diagnose(&rusty_leveldb::PosixDiskEnv::new(), dir, true)
     }
 
@@ -172,6 +173,18 @@ impl Store {
             },
             other => other,
         })
+    }
+
+    /// Whether the database at `dir` is there, or waits beside it to be put in place (a
+    /// repair or salvage cut between its two renames; the next open completes it).
+    pub(crate) fn exists(dir: &Path) -> bool {
+        dir.is_dir() || salvage::interrupted_install(dir).is_some()
+    }
+
+    /// Completes a repair's or salvage's install of a new database at `dir` if a crash cut
+    /// it short; every open of a database on disk runs this first.
+    pub(crate) fn finish_install(dir: &Path) -> Result<()> {
+        salvage::finish_install(dir)
     }
 
     /// A fresh database that lives in memory only.

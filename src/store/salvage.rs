@@ -8,6 +8,11 @@
 //! whatever the size; then the newest entry of each key that is not a deletion is written
 //! to the new database. The damaged folder is kept beside the new one, renamed, for
 //! whoever wants to look at it.
+//!
+//! A new database goes in place by two renames (the old one aside, the new one in). A
+//! crash between them leaves no database at its path, the complete new one beside it and
+//! the old one aside: [`finish_install`] (run by every open) completes the swap, so such a
+//! crash never leaves a repository that does not open, nor one that opens empty.
 
 use std::path::{Path, PathBuf};
 
@@ -67,7 +72,7 @@ pub(crate) fn salvage(dir: &Path) -> Result<Salvage> {
 
 fn salvage_locked(dir: &Path) -> Result<Salvage> {
     let sort_dir = beside(dir, ".salvage-sort");
-    let new_dir = beside(dir, ".salvaged");
+    let new_dir = beside(dir, NEW[0].0);
     for scratch in [&sort_dir, &new_dir] {
         if scratch.exists() {
             std::fs::remove_dir_all(scratch).map_err(|e| io("removing", scratch, e))?;
@@ -88,7 +93,7 @@ fn salvage_locked(dir: &Path) -> Result<Salvage> {
     }
     std::fs::remove_dir_all(&sort_dir).map_err(|e| io("removing", &sort_dir, e))?;
 
-    report.kept_at = beside(dir, &format!(".damaged-{}", stamp()));
+    report.kept_at = beside(dir, &format!("{}{}", NEW[0].1, stamp()));
     install(dir, &new_dir, &report.kept_at)?;
     Ok(report)
 }
@@ -100,16 +105,65 @@ fn stamp() -> u64 {
         .map_or(0, |d| d.as_secs())
 }
 
-/// Puts the database in `new_dir` in `dir`'s place, moving the old one to `aside`.
-fn install(dir: &Path, new_dir: &Path, aside: &Path) -> Result<()> {
-    std::fs::rename(dir, aside).map_err(|e| io("moving aside", dir, e))?;
-    std::fs::rename(new_dir, dir).map_err(|e| io("installing", new_dir, e))?;
+/// Where salvage and rewrite build their new database, and the prefixes of the names the
+/// old one is kept under.
+const NEW: [(&str, &str); 2] = [
+    (".salvaged", ".damaged-"),
+    (".rewritten", ".before-repair-"),
+];
+
+/// The new database waiting beside `dir` when an install was cut between its renames:
+/// `dir` is missing, and a new database is there with its old one moved aside.
+pub(crate) fn interrupted_install(dir: &Path) -> Option<PathBuf> {
+    if dir.exists() {
+        return None;
+    }
+    let parent = dir.parent()?;
+    let name = dir.file_name()?.to_string_lossy().into_owned();
+    let aside = |prefix: &str| {
+        std::fs::read_dir(parent).ok().is_some_and(|entries| {
+            entries.filter_map(|entry| entry.ok()).any(|entry| {
+                entry
+                    .file_name()
+                    .to_string_lossy()
+                    .starts_with(&format!("{name}{prefix}"))
+            })
+        })
+    };
+    NEW.iter()
+        .map(|(new, old)| (beside(dir, new), *old))
+        .find(|(new, old)| new.is_dir() && aside(old))
+        .map(|(new, _)| new)
+}
+
+/// Completes an install cut between its renames (see the module's notes); does nothing
+/// otherwise. Another process finishing it at the same moment is no error.
+pub(crate) fn finish_install(dir: &Path) -> Result<()> {
+    let Some(new_dir) = interrupted_install(dir) else {
+        return Ok(());
+    };
+    match std::fs::rename(&new_dir, dir) {
+        Err(_) if dir.exists() => return Ok(()),
+        Err(e) => return Err(io("installing", &new_dir, e)),
+        Ok(()) => {}
+    }
+    sync_parent(dir)
+}
+
+fn sync_parent(dir: &Path) -> Result<()> {
     if let Some(parent) = dir.parent() {
         std::fs::File::open(parent)
             .and_then(|folder| folder.sync_all())
             .map_err(|e| io("syncing", parent, e))?;
     }
     Ok(())
+}
+
+/// Puts the database in `new_dir` in `dir`'s place, moving the old one to `aside`.
+fn install(dir: &Path, new_dir: &Path, aside: &Path) -> Result<()> {
+    std::fs::rename(dir, aside).map_err(|e| io("moving aside", dir, e))?;
+    std::fs::rename(new_dir, dir).map_err(|e| io("installing", new_dir, e))?;
+    sync_parent(dir)
 }
 
 /// Rewrites the database in `dir` (not open anywhere) into a new one holding only the
@@ -119,8 +173,8 @@ fn install(dir: &Path, new_dir: &Path, aside: &Path) -> Result<()> {
 /// which the engine's compaction does not reliably drop (a file moved down a level keeps
 /// them) and which every later seek would step over; a new database has none.
 pub(crate) fn rewrite(dir: &Path, keep: impl Fn(&[u8]) -> bool) -> Result<PathBuf> {
-    let new_dir = beside(dir, ".rewritten");
-    let old_dir = beside(dir, &format!(".before-repair-{}", stamp()));
+    let new_dir = beside(dir, NEW[1].0);
+    let old_dir = beside(dir, &format!("{}{}", NEW[1].1, stamp()));
     for scratch in [&new_dir, &old_dir] {
         if scratch.exists() {
             std::fs::remove_dir_all(scratch).map_err(|e| io("removing", scratch, e))?;
