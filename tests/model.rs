@@ -1142,13 +1142,16 @@ impl History {
                 want.push(row);
             }
         }
-        let got: Vec<Row> = repo
-            .diff(a, b)
-            .expect("diff")
-            .map(|e| {
-                let e = e.expect("entry");
-                (e.dataset, e.key)
-            })
+        let entries = |diff: strata::Result<strata::Diff>| -> Vec<strata::DiffEntry> {
+            diff.expect("diff").map(|e| e.expect("entry")).collect()
+        };
+        // A big change is diffed by scanning the touched datasets: the same entries.
+        let collected = entries(repo.diff(a, b));
+        let scanned = entries(repo.diff_scanning(a, b));
+        assert_eq!(scanned, collected, "diff {} {} by scan", a.short(), b.short());
+        let got: Vec<Row> = collected
+            .into_iter()
+            .map(|e| (e.dataset, e.key))
             .collect();
         assert_eq!(got, want, "diff {} {}", a.short(), b.short());
     }

@@ -8,15 +8,66 @@
 
 use std::ops::Bound;
 
-use super::index::{RowEntry, heads};
+use super::Repository;
+use super::index::{Ancestry, RowEntry, RowState, heads};
 use super::view::{Row, View, row_of};
 use crate::error::Result;
+use crate::store::{RowScan, Tables};
 
 /// How many rows one page reads.
-const PAGE: usize = 256;
+pub(super) const PAGE: usize = 256;
 
 /// How many entries of one row a page collects before leaving the rest to a seek.
-const PER_ROW: usize = 8;
+pub(super) const PER_ROW: usize = 8;
+
+/// A row read by a scan: its key, its first entries (newest first), and whether they are
+/// all it has.
+pub(super) struct Scanned {
+    pub(super) key: Vec<u8>,
+    entries: Vec<RowEntry>,
+    complete: bool,
+}
+
+impl Scanned {
+    /// Decodes what a page scan read.
+    pub(super) fn decode(scan: RowScan) -> Result<Scanned> {
+        Ok(Scanned {
+            entries: scan
+                .entries
+                .into_iter()
+                .map(|(iseq, bytes)| RowEntry::decode(iseq, &bytes))
+                .collect::<Result<Vec<_>>>()?,
+            key: scan.key,
+            complete: scan.complete,
+        })
+    }
+
+    /// The row's state at `ancestry`. The scanned entries decide it when they reach one
+    /// the view holds that covers the older ones; otherwise the row's own entries are
+    /// read with a seek.
+    pub(super) fn state(
+        &self,
+        repo: &Repository,
+        tables: &mut Tables,
+        dataset: &[u8],
+        ancestry: &Ancestry,
+    ) -> Result<Option<RowState>> {
+        let decided = self.complete
+            || self
+                .entries
+                .iter()
+                .any(|e| e.covers_older && ancestry.contains(e.iseq));
+        if decided {
+            heads(
+                &mut repo.index.lookup(tables),
+                self.entries.iter().cloned(),
+                ancestry,
+            )
+        } else {
+            repo.index.row_state(tables, dataset, &self.key, ancestry)
+        }
+    }
+}
 
 /// Bounds and shape of a range read over one dataset's rows.
 #[derive(Clone, Debug)]
@@ -150,25 +201,9 @@ impl Rows {
         let mut rows = Vec::new();
         let mut last = None;
         for scan in scanned {
+            let scan = Scanned::decode(scan)?;
             last = Some(scan.key.clone());
-            let entries = scan
-                .entries
-                .into_iter()
-                .map(|(iseq, bytes)| RowEntry::decode(iseq, &bytes))
-                .collect::<Result<Vec<_>>>()?;
-            // The collected entries decide the row when they reach one the view holds that
-            // covers the older ones; otherwise the row's own entries are read with a seek.
-            let decided = scan.complete
-                || entries
-                    .iter()
-                    .any(|e| e.covers_older && ancestry.contains(e.iseq));
-            let state = if decided {
-                heads(&mut repo.index.lookup(&mut tables), entries, ancestry)?
-            } else {
-                repo.index
-                    .row_state(&mut tables, &self.dataset, &scan.key, ancestry)?
-            };
-            if let Some(state) = state
+            if let Some(state) = scan.state(&repo, &mut tables, &self.dataset, ancestry)?
                 && let Some(row) = row_of(&self.dataset, &scan.key, state, !self.range.keys_only)?
             {
                 rows.push(row);

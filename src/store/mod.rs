@@ -37,7 +37,7 @@ use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use graph_tables::GraphCounters;
-pub(crate) use index_tables::Wait;
+pub(crate) use index_tables::{RowScan, Wait};
 pub use kv::Durability;
 pub(crate) use kv::{Kv, Snapshot};
 pub use runs::Entry;

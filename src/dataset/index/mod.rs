@@ -43,6 +43,13 @@ use crate::store::{Tables, WriteSet};
 /// How many version records and ancestries are kept decoded in memory.
 const CACHED: usize = 4096;
 
+/// What some versions wrote: the rows, unless there were too many to collect, and the
+/// datasets they are in.
+pub(crate) struct Written {
+    pub(crate) rows: Option<BTreeSet<(Vec<u8>, Vec<u8>)>>,
+    pub(crate) datasets: BTreeSet<Vec<u8>>,
+}
+
 /// The version index of one repository: shared by its handles, and the graph's follower.
 pub(crate) struct VersionIndex {
     caches: Mutex<Caches>,
@@ -423,16 +430,39 @@ impl VersionIndex {
         tables: &mut Tables,
         versions: &Seqs,
     ) -> Result<BTreeSet<(Vec<u8>, Vec<u8>)>> {
-        let mut rows = BTreeSet::new();
+        Ok(self
+            .rows_written_up_to(tables, versions, usize::MAX)?
+            .rows
+            .unwrap_or_default())
+    }
+
+    /// Every row written by the versions in `versions`, sorted, unless there are more than
+    /// `limit`; and the datasets they are in, always.
+    pub(crate) fn rows_written_up_to(
+        &self,
+        tables: &mut Tables,
+        versions: &Seqs,
+        limit: usize,
+    ) -> Result<Written> {
+        let mut rows = Some(BTreeSet::new());
+        let mut datasets = BTreeSet::new();
         for (start, end) in versions.iter() {
             for iseq in start..=end {
                 let record = self.record(tables, iseq)?;
                 for op in self.operations_of(tables, &record)? {
-                    rows.insert((op.dataset, op.key));
+                    if !datasets.contains(&op.dataset) {
+                        datasets.insert(op.dataset.clone());
+                    }
+                    if let Some(collected) = &mut rows {
+                        collected.insert((op.dataset, op.key));
+                        if collected.len() > limit {
+                            rows = None;
+                        }
+                    }
                 }
             }
         }
-        Ok(rows)
+        Ok(Written { rows, datasets })
     }
 
     /// The operations of an indexed version.
