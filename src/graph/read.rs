@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use super::{Changes, Graph, Node};
 use crate::error::{Error, Result};
+use crate::store::kv::STEPS;
 use crate::store::{Entry, Tables};
 
 impl Graph {
@@ -12,6 +13,22 @@ impl Graph {
     pub fn get(&self, key: &str) -> Result<Node> {
         read_node(&mut self.shared.store.lock(), key)?
             .ok_or_else(|| Error::NotFound(format!("node {key}")))
+    }
+
+    /// The nodes with keys `keys`, which must ascend, read under one lock (`None` for a key
+    /// not stored). A sender reading many nodes at once uses this: node keys are hashes,
+    /// spread evenly over the node records, so when the keys asked for are at least one in
+    /// `STEPS / 2` of the stored nodes, stepping from one to the next is cheaper than a
+    /// seek each (see [`crate::store::kv::Kv::get_ascending`]).
+    pub(crate) fn get_ascending(&self, keys: &[&str]) -> Result<Vec<Option<Node>>> {
+        let mut tables = self.shared.store.lock();
+        let dense = (keys.len() as u64).saturating_mul(STEPS as u64 / 2);
+        let step = tables.known_change_count() <= dense;
+        let stored = tables.nodes_bytes_ascending(keys, step)?;
+        keys.iter()
+            .zip(stored)
+            .map(|(key, bytes)| decode_stored(key, bytes))
+            .collect()
     }
 
     /// The node whose key is `name` or starts with it (at least 4 characters, either case).
@@ -128,7 +145,12 @@ impl Graph {
 
 /// Reads and decodes node `key`.
 pub(crate) fn read_node(tables: &mut Tables, key: &str) -> Result<Option<Node>> {
-    match tables.node_bytes(key)? {
+    decode_stored(key, tables.node_bytes(key)?)
+}
+
+/// The node stored as `bytes` under `key`, if any.
+fn decode_stored(key: &str, bytes: Option<Vec<u8>>) -> Result<Option<Node>> {
+    match bytes {
         Some(bytes) => Node::decode(&bytes)
             .map(Some)
             .map_err(|e| Error::corrupt(format!("node {key}: {e}"))),

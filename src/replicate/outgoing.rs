@@ -13,6 +13,15 @@
 //! run for every node sent. Pages shrink as more logs are sent at once, so the entries
 //! held stay under [`BUFFERED`] whatever the number of logs; with one queued entry per
 //! wanted log, memory is O(wanted logs) plus that constant.
+//!
+//! A sync file's writer also reads nodes ahead ([`Outgoing::reading_nodes_ahead`]): the
+//! nodes of the queued and read-ahead entries at once, in key order
+//! ([`Graph::get_ascending`]). Node keys are hashes, so the nodes of consecutive entries
+//! lie anywhere in storage, and one seek each (a block from every table and level) is
+//! most of a sender's work; read together in key order, a dense share of the stored nodes
+//! (a clone, a long catch-up) costs steps from one to the next instead. At most
+//! [`FETCHED`] nodes are held. A session does not: reading thousands of nodes in one go
+//! stalls the pipe to the peer, which then idles (measured: `docs/performance.md`, "Sync").
 
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashMap, VecDeque};
@@ -30,10 +39,13 @@ struct Queued {
     key: String,
 }
 
-/// The most entries read ahead from one log at a time.
+/// The most entries read ahead from one log at a time (more when reading nodes ahead:
+/// enough for [`FETCHED`] nodes of one long log).
 const PAGE: usize = 512;
 /// The most entries read ahead across all logs being sent.
 const BUFFERED: usize = 64 * 1024;
+/// The most nodes read ahead (about 4 MiB of ~250-byte nodes).
+const FETCHED: usize = 16 * 1024;
 
 /// The sending half of a session.
 pub(crate) struct Outgoing {
@@ -43,6 +55,10 @@ pub(crate) struct Outgoing {
     queue: BinaryHeap<Reverse<Queued>>,
     /// Entries read ahead, per log being sent, in seq order.
     ahead: HashMap<String, VecDeque<(u64, Entry)>>,
+    /// Nodes read ahead for queued and read-ahead entries, by key.
+    fetched: HashMap<String, Node>,
+    /// How many nodes to read at once: 1, or [`FETCHED`] when reading nodes ahead.
+    window: usize,
 }
 
 impl Outgoing {
@@ -52,7 +68,15 @@ impl Outgoing {
             limits,
             queue: BinaryHeap::new(),
             ahead: HashMap::new(),
+            fetched: HashMap::new(),
+            window: 1,
         }
+    }
+
+    /// Reads nodes ahead, [`FETCHED`] at a time in key order (see the module's doc).
+    pub(crate) fn reading_nodes_ahead(mut self) -> Outgoing {
+        self.window = FETCHED;
+        self
     }
 
     /// The last seq of `log` in the snapshot (0 when this replica had none of it).
@@ -90,7 +114,7 @@ impl Outgoing {
             }
         }
         let logs = self.ahead.len().max(1);
-        let page = (BUFFERED / logs).clamp(1, PAGE);
+        let page = (BUFFERED / logs).clamp(1, PAGE.max(self.window));
         let wanted = usize::try_from(limit - seq + 1).unwrap_or(usize::MAX);
         let mut entries: VecDeque<(u64, Entry)> =
             self.graph.log_entries(log, seq, page.min(wanted))?.into();
@@ -122,15 +146,39 @@ impl Outgoing {
         let Some(Reverse(queued)) = self.queue.pop() else {
             return Ok(None);
         };
-        let mut node = self.graph.get(&queued.key).map_err(|e| match e {
-            Error::NotFound(_) => Error::corrupt(format!(
+        if !self.fetched.contains_key(&queued.key) {
+            self.fetch(&queued.key)?;
+        }
+        let mut node = self.fetched.remove(&queued.key).ok_or_else(|| {
+            Error::corrupt(format!(
                 "entry {} of log {} names missing node {}",
                 queued.seq, queued.log, queued.key
-            )),
-            other => other,
+            ))
         })?;
         node.log = queued.log;
         node.seq = queued.seq;
         Ok(Some(node))
+    }
+
+    /// Reads node `first` and, when reading ahead, the nodes of the entries queued and
+    /// read ahead, up to the window, in key order. What was read before and not sent (the
+    /// entries of a log the peer stopped wanting) is dropped, keeping memory bounded.
+    fn fetch(&mut self, first: &str) -> Result<()> {
+        self.fetched.clear();
+        let queued = self.queue.iter().map(|Reverse(queued)| &queued.key);
+        let ahead = self.ahead.values().flatten().map(|(_, entry)| &entry.node);
+        let mut keys: Vec<&str> = std::iter::once(first)
+            .chain(queued.chain(ahead).map(String::as_str))
+            .take(self.window)
+            .collect();
+        keys.sort_unstable();
+        keys.dedup();
+        let nodes = self.graph.get_ascending(&keys)?;
+        for (key, node) in keys.into_iter().zip(nodes) {
+            if let Some(node) = node {
+                self.fetched.insert(key.to_string(), node);
+            }
+        }
+        Ok(())
     }
 }

@@ -47,6 +47,17 @@ impl Tables {
         self.kv.get(&keys::node(key))
     }
 
+    /// The stored bytes of each node of `nodes`, which must ascend (see
+    /// [`Kv::get_ascending`](super::kv::Kv::get_ascending) for `step`).
+    pub(crate) fn nodes_bytes_ascending(
+        &mut self,
+        nodes: &[&str],
+        step: bool,
+    ) -> Result<Vec<Option<Vec<u8>>>> {
+        let keys: Vec<Vec<u8>> = nodes.iter().map(|node| keys::node(node)).collect();
+        self.kv.get_ascending(&keys, step)
+    }
+
     /// Whether node `key` is stored.
     pub(crate) fn has_node(&mut self, key: &str) -> Result<bool> {
         self.kv.contains(&keys::node(key))
