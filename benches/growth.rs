@@ -1,5 +1,6 @@
-//! Growth series: how the costs of import, get, export and fsck change with the number of
-//! rows, and how opening latest and reading at it change with the number of heads.
+//! Growth series: how the costs of import, get, export, fsck and diff change with the
+//! number of rows, and how opening latest and reading at it change with the number of
+//! heads.
 //!
 //! ```text
 //! cargo bench --bench growth -- --quick
@@ -106,6 +107,52 @@ fn reads(c: &mut Criterion) {
     }
 }
 
+/// Diff between a dataset of `n` rows and the version where every row changed (past
+/// 65,536 rows a scan of the dataset), and between that and one more commit of 1,000
+/// changed rows (collected: it should not grow with `n`).
+fn diff(c: &mut Criterion) {
+    for n in rows() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let repo = imported(dir.path(), n);
+        let first = repo.heads().expect("heads").remove(0);
+        let changed = |i: u64| {
+            (
+                row(i).0,
+                format!(r#"{{"id":{i},"changed":true}}"#).into_bytes(),
+            )
+        };
+        repo.import(
+            "sites",
+            (0..n).map(|i| Ok(changed(scattered(i, n)))),
+            10_000,
+            None,
+        )
+        .expect("import changed");
+        let every = repo.heads().expect("heads").remove(0);
+        let mut transaction = repo.transaction();
+        for i in 0..1_000 {
+            transaction.put("sites", row(i * (n / 1_000)).0, "{}");
+        }
+        let last = transaction.commit().expect("commit");
+
+        let mut group = c.benchmark_group("growth/diff every row changed");
+        group.sample_size(10);
+        group.throughput(Throughput::Elements(n));
+        group.bench_with_input(BenchmarkId::from_parameter(n), &n, |b, _| {
+            b.iter(|| black_box(repo.diff(&first, &every).expect("diff").count()))
+        });
+        group.finish();
+
+        let mut group = c.benchmark_group("growth/diff of 1,000 rows");
+        group.sample_size(10);
+        group.throughput(Throughput::Elements(1_000));
+        group.bench_with_input(BenchmarkId::from_parameter(n), &n, |b, _| {
+            b.iter(|| black_box(repo.diff(&every, &last).expect("diff").count()))
+        });
+        group.finish();
+    }
+}
+
 /// `h` heads: `h` writes on the first version, each setting one row of its own (the first
 /// replaces that version as its head, each later one forks from it).
 fn forked(dir: &std::path::Path, h: u64) -> Repository {
@@ -157,5 +204,5 @@ fn heads(c: &mut Criterion) {
     }
 }
 
-criterion_group!(benches, import, reads, heads);
+criterion_group!(benches, import, reads, diff, heads);
 criterion_main!(benches);

@@ -1148,11 +1148,14 @@ impl History {
         // A big change is diffed by scanning the touched datasets: the same entries.
         let collected = entries(repo.diff(a, b));
         let scanned = entries(repo.diff_scanning(a, b));
-        assert_eq!(scanned, collected, "diff {} {} by scan", a.short(), b.short());
-        let got: Vec<Row> = collected
-            .into_iter()
-            .map(|e| (e.dataset, e.key))
-            .collect();
+        assert_eq!(
+            scanned,
+            collected,
+            "diff {} {} by scan",
+            a.short(),
+            b.short()
+        );
+        let got: Vec<Row> = collected.into_iter().map(|e| (e.dataset, e.key)).collect();
         assert_eq!(got, want, "diff {} {}", a.short(), b.short());
     }
 }
