@@ -445,6 +445,25 @@ fn write_seeds() {
     for (name, text) in csv {
         seeds.add("csv", name, text.as_bytes());
     }
+
+    // Sync files: rows and a file of two devices, the whole history and the part after
+    // the first commit.
+    let a = strata::Repository::in_memory().unwrap();
+    a.put("sites", "A", "1").unwrap();
+    a.put_file("photos", "p.jpg", &mut &b"jpeg"[..]).unwrap();
+    let b = strata::Repository::in_memory().unwrap();
+    strata::sync_in_memory(&a, &b).unwrap();
+    b.put("sites", "B", "2").unwrap();
+    let mut whole = Vec::new();
+    strata::SyncFile::new().write(&b, &mut whole).unwrap();
+    seeds.add("sync_file", "whole", &whole);
+    let since: Vec<(String, u64)> = a.graph().logs().unwrap();
+    let mut part = Vec::new();
+    strata::SyncFile::new()
+        .since(since)
+        .write(&b, &mut part)
+        .unwrap();
+    seeds.add("sync_file", "since", &part);
     println!(
         "{} seeds written under {}",
         seeds.count,

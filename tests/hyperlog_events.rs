@@ -257,3 +257,46 @@ fn append_preadd_carries_head_links() {
     assert_eq!(tip.links, heads);
     assert_eq!(*preadds.lock().unwrap(), vec![heads]);
 }
+
+/// `PreAdd` names the links of each document about to be written, whatever the write:
+/// `add`, a batch, or nodes ingested from a peer.
+#[test]
+fn preadd_carries_the_links_of_add_batch_and_ingest() {
+    let hyper = graph();
+    let preadds = Arc::new(Mutex::new(Vec::new()));
+    {
+        let preadds = preadds.clone();
+        hyper.on_event(move |event| {
+            if let GraphEvent::PreAdd { links, value } = event {
+                preadds
+                    .lock()
+                    .unwrap()
+                    .push((links.to_vec(), String::from_utf8_lossy(value).into_owned()));
+            }
+        });
+    }
+    let root = hyper.add(&[], "root").unwrap();
+    let one = vec![root.key.clone()];
+    hyper.add(&one, "child").unwrap();
+    hyper
+        .batch(vec![Doc::new(one.clone(), "in a batch")])
+        .unwrap();
+    let peer = graph();
+    let theirs = peer.add(&[], "root").unwrap();
+    let from_peer = peer
+        .add(std::slice::from_ref(&theirs.key), "from a peer")
+        .unwrap();
+    hyper.ingest(vec![theirs, from_peer]).unwrap();
+    let expected = [
+        (vec![], "root"),
+        (one.clone(), "child"),
+        (one.clone(), "in a batch"),
+        (vec![], "root"),
+        (one, "from a peer"),
+    ];
+    let expected: Vec<(Vec<String>, String)> = expected
+        .into_iter()
+        .map(|(links, value)| (links, value.to_string()))
+        .collect();
+    assert_eq!(*preadds.lock().unwrap(), expected);
+}

@@ -1859,3 +1859,49 @@ fn pinned_snapshots_read_their_own_state() {
         Err(Error::InvalidArgument(_))
     ));
 }
+
+/// Rewrites every key with `value` and compacts.
+fn rewrite_and_compact(kv: &mut Kv, value: &[u8]) {
+    let mut batch = Batch::default();
+    for i in 0..200u32 {
+        batch.put(format!("key{i:04}").as_bytes(), value);
+    }
+    kv.write(batch, Durability::Flushed).expect("write");
+    kv.compact().expect("compact");
+}
+
+/// Disk space is given back: the tables a compaction replaced are deleted at once, or,
+/// while snapshots are pinned, when the last of them is released (never before: a pinned
+/// snapshot still reads them).
+#[test]
+fn replaced_tables_are_deleted_once_no_snapshot_needs_them() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let tables =
+        || -> std::collections::BTreeSet<String> { table_files(dir.path()).into_iter().collect() };
+    let mut kv = Kv::open(dir.path()).expect("open");
+    rewrite_and_compact(&mut kv, b"1");
+    let first = tables();
+    assert!(!first.is_empty(), "the compaction wrote tables");
+    rewrite_and_compact(&mut kv, b"2");
+    let second = tables();
+    assert!(
+        second.is_disjoint(&first),
+        "{first:?} replaced by {second:?}"
+    );
+
+    let (one, two) = (kv.pin().expect("pin"), kv.pin().expect("pin"));
+    rewrite_and_compact(&mut kv, b"3");
+    assert!(tables().is_superset(&second), "kept for the snapshots");
+    kv.unpin(one);
+    assert!(tables().is_superset(&second), "kept for one snapshot");
+    let read = kv.read_at(two, |kv| kv.get(b"key0000")).expect("read_at");
+    assert_eq!(read.as_deref(), Some(&b"2"[..]));
+    kv.unpin(two);
+    let third = tables();
+    assert!(
+        third.is_disjoint(&second),
+        "{second:?} replaced by {third:?}"
+    );
+    assert!(!third.is_empty());
+    assert_eq!(kv.get(b"key0199").expect("get").as_deref(), Some(&b"3"[..]));
+}

@@ -18,7 +18,8 @@ use std::collections::BTreeMap;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use strata::internals::CrashFs;
-use strata::{Durability, Error, MergePolicy, Range, Repository, Version, View};
+use strata::internals::kv::{Batch, Kv};
+use strata::{Durability, Error, MergePolicy, Payload, Range, Repository, Session, Version, View};
 
 /// The rows of a version: (dataset, key) → value.
 type Content = BTreeMap<(String, String), String>;
@@ -386,4 +387,190 @@ fn flushed_commits_lose_only_a_suffix() {
 #[test]
 fn flushed_commits_lose_only_a_suffix_with_torn_writes() {
     power_loss(first_seed() + 3, Durability::Flushed, true);
+}
+
+/// Set in the children of the tests below that run under strace: the folder to write in.
+const FSYNC_CHILD: &str = "STRATA_FSYNC_CHILD";
+
+/// Runs the ignored test `child` of this binary under strace with `FSYNC_CHILD` set to
+/// `dir`; returns its file writes and syncs, in order: (call, path of the file or folder).
+fn traced(child: &str, dir: &std::path::Path) -> Vec<(String, String)> {
+    let trace = tempfile::NamedTempFile::new().unwrap();
+    let status = std::process::Command::new("strace")
+        .args([
+            "-f",
+            "-qq",
+            "-y",
+            "-s",
+            "0",
+            "-e",
+            "trace=fsync,fdatasync,write",
+            "-o",
+        ])
+        .arg(trace.path())
+        .arg(std::env::current_exe().unwrap())
+        .args(["--exact", child, "--ignored", "--test-threads=1"])
+        .env(FSYNC_CHILD, dir)
+        .stdout(std::process::Stdio::null())
+        .status()
+        .expect("these tests need strace (apt-get install strace)");
+    assert!(status.success(), "{child} failed under strace: {status}");
+    // Lines such as `123 fdatasync(5</tmp/…/db/000003.log>) = 0`.
+    std::fs::read_to_string(trace.path())
+        .unwrap()
+        .lines()
+        .filter_map(|line| {
+            let (call, rest) = line.split_once(' ')?.1.trim_start().split_once('(')?;
+            let path = rest.split_once('<')?.1.split_once('>')?.0;
+            Some((call.to_string(), path.to_string()))
+        })
+        .collect()
+}
+
+/// The index of the first of `calls` from `from` on that is `call` on a path `file` accepts.
+fn find(
+    calls: &[(String, String)],
+    from: usize,
+    call: &str,
+    file: impl Fn(&str) -> bool,
+) -> Option<usize> {
+    calls[from..]
+        .iter()
+        .position(|(c, path)| c == call && file(path))
+        .map(|at| from + at)
+}
+
+/// The child side of `synced_writes_reach_the_disk`: creates a database on the real disk,
+/// makes one synced write and writes its memtable out as a table.
+#[test]
+#[ignore = "run by synced_writes_reach_the_disk under strace"]
+fn fsync_child() {
+    let Some(dir) = std::env::var_os(FSYNC_CHILD) else {
+        return;
+    };
+    let mut kv = Kv::open(std::path::Path::new(&dir)).unwrap();
+    let mut batch = Batch::default();
+    for i in 0..100u32 {
+        batch.put(format!("key{i:04}").as_bytes(), &[7; 100]);
+    }
+    kv.write(batch, Durability::Synced).unwrap();
+    kv.compact().unwrap();
+    kv.close().unwrap();
+}
+
+/// The tests above cut power on a simulated disk that drops whatever was not synced, so
+/// they prove which files are synced and when; this proves the syncs reach the real disk,
+/// in the same order. Under strace, a synced write and a table write on the real file
+/// system must fdatasync the log, the table, the manifest and the file that becomes
+/// `CURRENT`; fsync the database's folder after a table is synced and before a manifest
+/// record can name it, and before each manifest record is synced (needs `strace`).
+#[test]
+fn synced_writes_reach_the_disk() {
+    let tmp = tempfile::tempdir().unwrap();
+    let db = tmp.path().join("db");
+    let calls = traced("fsync_child", &db);
+    // A path's name in the database's folder ("" for the folder itself).
+    let db = db.to_str().unwrap().to_string();
+    let named = |test: fn(&str) -> bool| {
+        let db = db.clone();
+        move |path: &str| {
+            path.strip_prefix(db.as_str())
+                .is_some_and(|name| test(name.trim_start_matches('/')))
+        }
+    };
+    let manifest = |name: &str| name.starts_with("MANIFEST-");
+    for (what, file) in [
+        ("the log", named(|n| n.ends_with(".log"))),
+        ("the manifest", named(|n| n.starts_with("MANIFEST-"))),
+        ("the future CURRENT", named(|n| n.ends_with(".dbtmp"))),
+    ] {
+        assert!(
+            find(&calls, 0, "fdatasync", file).is_some(),
+            "{what}: {calls:?}"
+        );
+    }
+    let table = find(&calls, 0, "fdatasync", named(|n| n.ends_with(".ldb")))
+        .unwrap_or_else(|| panic!("a table: {calls:?}"));
+    let folder = find(&calls, table, "fsync", named(str::is_empty));
+    let record = find(&calls, table, "write", named(manifest));
+    assert!(
+        folder.is_some_and(|folder| record.is_none_or(|record| folder < record)),
+        "the folder after the table, before the manifest names it: {calls:?}"
+    );
+    let is_manifest = named(manifest);
+    for (at, _) in calls
+        .iter()
+        .enumerate()
+        .filter(|(_, (call, path))| call == "fdatasync" && is_manifest(path))
+    {
+        let written = calls[..at]
+            .iter()
+            .rposition(|(call, path)| call == "write" && is_manifest(path))
+            .unwrap_or(0);
+        assert!(
+            find(&calls, written, "fsync", named(str::is_empty)).is_some_and(|f| f < at),
+            "the folder before each manifest record is synced: {calls:?}"
+        );
+    }
+}
+
+/// The child side of `stored_files_and_wanted_records_reach_the_disk`: a repository on
+/// the real disk receives the rows of a file without the file (so the file is recorded as
+/// wanted), then stores a file of its own.
+#[test]
+#[ignore = "run by stored_files_and_wanted_records_reach_the_disk under strace"]
+fn files_child() {
+    let Some(dir) = std::env::var_os(FSYNC_CHILD) else {
+        return;
+    };
+    let peer = Repository::in_memory().unwrap();
+    peer.put_file("photos", "wanted.jpg", &mut &b"not sent"[..])
+        .unwrap();
+    let repo = Repository::options()
+        .durability(Durability::Synced)
+        .init(&dir)
+        .unwrap();
+    Session::new()
+        .run_in_memory(&peer, &Session::new().payload(Payload::RowsOnly), &repo)
+        .unwrap();
+    repo.put_file("photos", "stored.jpg", &mut &b"stored"[..])
+        .unwrap();
+}
+
+/// A stored file, and the record of a file still wanted from a peer, are each written to a
+/// temporary file that is synced before it is renamed into place, and their folder is
+/// synced after the rename: after a power loss each is whole, or absent (needs `strace`).
+#[test]
+fn stored_files_and_wanted_records_reach_the_disk() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("repo");
+    let calls = traced("files_child", &dir);
+    let repo = Repository::open(&dir).unwrap();
+    let hash = |key: &str| repo.get("photos", key).unwrap().unwrap().file.unwrap().hash;
+    let blobs = dir.join(".strata").join("blobs");
+    let (stored, wanted) = (hash("stored.jpg"), hash("wanted.jpg"));
+    assert!(
+        blobs.join("wanted").join(&wanted).is_file(),
+        "the file is wanted"
+    );
+    let cases = [
+        ("a stored file", blobs.join("tmp"), blobs.join(&stored[..2])),
+        (
+            "a wanted-file record",
+            blobs.join("wanted"),
+            blobs.join("wanted"),
+        ),
+    ];
+    for (what, written_in, renamed_into) in cases {
+        let (written_in, renamed_into) = (
+            format!("{}/", written_in.display()),
+            renamed_into.display().to_string(),
+        );
+        let file = find(&calls, 0, "fsync", |path| path.starts_with(&written_in))
+            .unwrap_or_else(|| panic!("{what} synced before its rename: {calls:?}"));
+        assert!(
+            find(&calls, file, "fsync", |path| path == renamed_into).is_some(),
+            "{what}: its folder synced after the rename: {calls:?}"
+        );
+    }
 }

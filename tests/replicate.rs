@@ -209,6 +209,67 @@ fn pipes_of_three_bytes_do_not_deadlock() {
     assert_eq!(ra.progress.nodes_to_send, 1500, "the totals are exact");
 }
 
+/// A plain hyperlog peer learns of a log that holds no head only through the links of the
+/// nodes it is sent. The log a link points into must be right also when the linked node
+/// was stored before the graph was opened (read from the stored node, not from memory):
+/// otherwise the peer never asks for that log and the linking node never becomes storable.
+#[test]
+fn a_link_into_a_log_stored_before_opening_reaches_a_plain_hyperlog_peer() {
+    let dir = tempfile::tempdir().unwrap();
+    let options = || GraphOptions {
+        log_id: Some("a".into()),
+        ..GraphOptions::default()
+    };
+    let other = graph("b");
+    let b1 = other.append("b1").unwrap();
+    Graph::open(dir.path(), options())
+        .unwrap()
+        .ingest(vec![b1.clone()])
+        .unwrap();
+    let a = Graph::open(dir.path(), options()).unwrap();
+    let a1 = a.add(std::slice::from_ref(&b1.key), "a1").unwrap();
+    assert_eq!(head_keys(&a), vec![a1.key.clone()], "log b holds no head");
+
+    let peer = graph("c");
+    Session::new()
+        .plain_hyperlog()
+        .run_in_memory(&a, &Session::new().plain_hyperlog(), &peer)
+        .unwrap();
+    assert_eq!(peer.logs().unwrap(), vec![("a".into(), 1), ("b".into(), 1)]);
+    assert_eq!(peer.get(&a1.key).unwrap().links, vec![b1.key]);
+}
+
+/// Two devices that write the same document store the same node (the key is the hash of
+/// links and value) in their own logs. Receiving the other's copy records it in the log it
+/// was sent under, so that log stays dense and its later entries are accepted; the log
+/// entry names the other logs its node links into, once each, never its own.
+#[test]
+fn the_same_node_written_on_two_devices_is_recorded_in_both_logs() {
+    let (a, b) = (graph("a"), graph("b"));
+    let same = a.append("same").unwrap();
+    let a2 = a.add(std::slice::from_ref(&same.key), "a2").unwrap();
+    let a3 = a.add(&[a2.key.clone(), same.key.clone()], "a3").unwrap();
+    assert_eq!(b.append("same").unwrap().key, same.key);
+    let b2 = b.add(std::slice::from_ref(&same.key), "b2").unwrap();
+
+    sync_in_memory(&a, &b).unwrap();
+    for graph in [&a, &b] {
+        assert_eq!(
+            graph.logs().unwrap(),
+            vec![("a".into(), 3), ("b".into(), 2)]
+        );
+        assert_eq!(graph.log_entry("b", 1).unwrap().unwrap().node, same.key);
+        assert_eq!(graph.log_entry("a", 1).unwrap().unwrap().node, same.key);
+        assert_eq!(graph.log_entry("a", 3).unwrap().unwrap().node, a3.key);
+        assert_eq!(graph.log_entry("b", 2).unwrap().unwrap().node, b2.key);
+    }
+    // a3 links into its own log only (a2, and `same`, first written in log a).
+    assert!(a.log_entry("a", 3).unwrap().unwrap().links.is_empty());
+    // On b, `same` was first written in log b: a2 and a3 link into it.
+    assert_eq!(b.log_entry("a", 2).unwrap().unwrap().links, vec!["b"]);
+    assert_eq!(b.log_entry("a", 3).unwrap().unwrap().links, vec!["b"]);
+}
+
 #[test]
 fn modes_push_and_pull_move_nodes_one_way() {
     let (a, b) = diverged(20);

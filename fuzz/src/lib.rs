@@ -45,6 +45,7 @@ pub const TARGETS: &[(&str, Check)] = &[
     ("keys", key_parts),
     ("ndjson", ndjson),
     ("csv", csv),
+    ("sync_file", sync_file),
 ];
 
 /// The frame limit the `frame` target decodes with: small, so that inputs of a few bytes
@@ -679,4 +680,27 @@ pub fn ndjson(data: &[u8]) {
 /// CSV tables.
 pub fn csv(data: &[u8]) {
     table(data, TableFormat::Csv);
+}
+
+/// `sync_file`: a sync file (`strata bundle apply`) applied to an empty repository is
+/// refused whole, with an error and never a panic, or applied, leaving a repository that
+/// passes fsck. Few logs are allowed, so that an input naming many cannot reach the
+/// allocation limit the way a real one naming millions would be refused.
+pub fn sync_file(data: &[u8]) {
+    let repo = strata::Repository::in_memory().expect("an in-memory repository");
+    let limits = strata::Limits {
+        max_logs: 100,
+        ..strata::Limits::default()
+    };
+    let applied = strata::SyncFile::new()
+        .limits(limits)
+        .apply(&repo, std::io::Cursor::new(data));
+    if applied.is_ok() {
+        let check = repo.fsck(&mut |_, _| {}).expect("fsck runs");
+        assert!(
+            check.is_ok(),
+            "an applied sync file left problems: {:?}",
+            check.problems
+        );
+    }
 }

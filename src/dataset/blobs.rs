@@ -4,19 +4,19 @@
 //! hash alone (validated hex), never from a row key, so no key can escape the folder.
 //! Blobs are written and read as streams: written to a temporary file while hashing
 //! (`tempfile::NamedTempFile`, removed if the write fails), synced, then renamed into place
-//! (`persist`); read through a reader that checks the hash when it reaches the end.
+//! (`persist`) and the folder synced; read through a reader that checks the hash when it reaches the end.
 //! A blob received from elsewhere is written with the hash and size it must have
 //! ([`Blobs::write_checked`]): bytes that do not match never reach the store.
 //!
 //! Replication also keeps a list of *wanted* blobs: those that file rows received without
 //! their contents name (a rows-only sync, say), so that a later sync asks for exactly those
-//! without scanning the history. Each is a small record under `wanted/`, removed when the
-//! blob arrives.
+//! without scanning the history. Each is a small record under `wanted/`, written like a
+//! blob (temporary file, sync, rename, folder sync) and removed when the blob arrives.
 
 use std::collections::{BTreeMap, HashMap};
 use std::fs::{self, File};
 use std::io::{self, Read, Write};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
 use sha2::{Digest, Sha256};
@@ -96,6 +96,24 @@ fn copy(
     Ok(stored)
 }
 
+/// Renames the written temporary `file` to `target` durably: its content is synced before
+/// the rename and the folder after, so that after a power loss `target` is whole or absent.
+/// (Blobs live beside the database, outside the storage engine's file system seam,
+/// `store::fs`, so they are synced here.)
+fn persist_synced(file: tempfile::NamedTempFile, target: &Path, doing: &str) -> Result<()> {
+    file.as_file()
+        .sync_all()
+        .map_err(io_error(format!("syncing {}", file.path().display())))?;
+    file.persist(target)
+        .map_err(|e| Error::io(format!("{doing} {}", target.display()), e.error))?;
+    if let Some(parent) = target.parent() {
+        File::open(parent)
+            .and_then(|d| d.sync_all())
+            .map_err(io_error(format!("syncing {}", parent.display())))?;
+    }
+    Ok(())
+}
+
 fn mismatch(file: &FileRef, got: &str) -> Error {
     Error::Replication(format!(
         "file checksum mismatch: blob {} ({} bytes) arrived as {got}",
@@ -162,21 +180,12 @@ impl Blobs {
                     file.write_all(bytes)
                         .map_err(io_error(format!("writing {}", file.path().display())))
                 })?;
-                file.as_file()
-                    .sync_all()
-                    .map_err(io_error(format!("syncing {}", file.path().display())))?;
                 let target = Blobs::path_of(dir, &hash)?;
                 if let Some(parent) = target.parent() {
                     fs::create_dir_all(parent)
                         .map_err(io_error(format!("creating {}", parent.display())))?;
                 }
-                file.persist(&target)
-                    .map_err(|e| Error::io(format!("storing {}", target.display()), e.error))?;
-                if let Some(parent) = target.parent() {
-                    File::open(parent)
-                        .and_then(|d| d.sync_all())
-                        .map_err(io_error(format!("syncing {}", parent.display())))?;
-                }
+                persist_synced(file, &target, "storing")?;
                 Ok(FileRef { hash, size })
             }
             Blobs::Memory { blobs, .. } => {
@@ -233,16 +242,14 @@ impl Blobs {
                         .map_err(io_error(format!("creating {}", parent.display())))?;
                 }
                 // Written whole or not at all: a record cut short by a crash would stop every
-                // later sync that reads the wanted blobs (found by tests/sync_kill.rs).
+                // later sync that reads the wanted blobs (found by tests/sync_kill.rs); and
+                // synced like a blob, so that a power loss keeps it too.
                 let folder = path.parent().unwrap_or(dir);
                 let mut file = tempfile::NamedTempFile::new_in(folder)
                     .map_err(io_error(format!("writing {}", path.display())))?;
                 file.write_all(record)
                     .map_err(io_error(format!("writing {}", path.display())))?;
-                file.persist(&path)
-                    .map_err(|e| e.error)
-                    .map_err(io_error(format!("writing {}", path.display())))?;
-                Ok(())
+                persist_synced(file, &path, "writing")
             }
             Blobs::Memory { wanted, .. } => {
                 wanted
