@@ -394,7 +394,23 @@ const FSYNC_CHILD: &str = "STRATA_FSYNC_CHILD";
 
 /// Runs the ignored test `child` of this binary under strace with `FSYNC_CHILD` set to
 /// `dir`; returns its file writes and syncs, in order: (call, path of the file or folder).
-fn traced(child: &str, dir: &std::path::Path) -> Vec<(String, String)> {
+/// `None` when strace is not installed (the README's fresh machine has only Rust): the
+/// test then says so and passes, unless `STRATA_REQUIRE_STRACE` is set, as `.ci/run`
+/// does after installing strace.
+fn traced(child: &str, dir: &std::path::Path) -> Option<Vec<(String, String)>> {
+    let installed = std::process::Command::new("strace")
+        .arg("-V")
+        .stdout(std::process::Stdio::null())
+        .status()
+        .is_ok();
+    if !installed {
+        assert!(
+            std::env::var_os("STRATA_REQUIRE_STRACE").is_none(),
+            "these tests need strace (apt-get install strace)"
+        );
+        eprintln!("note: strace is not installed: {child}'s fsync checks were skipped");
+        return None;
+    }
     let trace = tempfile::NamedTempFile::new().unwrap();
     let status = std::process::Command::new("strace")
         .args([
@@ -416,7 +432,7 @@ fn traced(child: &str, dir: &std::path::Path) -> Vec<(String, String)> {
         .expect("these tests need strace (apt-get install strace)");
     assert!(status.success(), "{child} failed under strace: {status}");
     // Lines such as `123 fdatasync(5</tmp/…/db/000003.log>) = 0`.
-    std::fs::read_to_string(trace.path())
+    let calls = std::fs::read_to_string(trace.path())
         .unwrap()
         .lines()
         .filter_map(|line| {
@@ -424,7 +440,8 @@ fn traced(child: &str, dir: &std::path::Path) -> Vec<(String, String)> {
             let path = rest.split_once('<')?.1.split_once('>')?.0;
             Some((call.to_string(), path.to_string()))
         })
-        .collect()
+        .collect();
+    Some(calls)
 }
 
 /// The index of the first of `calls` from `from` on that is `call` on a path `file` accepts.
@@ -468,7 +485,9 @@ fn fsync_child() {
 fn synced_writes_reach_the_disk() {
     let tmp = tempfile::tempdir().unwrap();
     let db = tmp.path().join("db");
-    let calls = traced("fsync_child", &db);
+    let Some(calls) = traced("fsync_child", &db) else {
+        return;
+    };
     // A path's name in the database's folder ("" for the folder itself).
     let db = db.to_str().unwrap().to_string();
     let named = |test: fn(&str) -> bool| {
@@ -544,7 +563,9 @@ fn files_child() {
 fn stored_files_and_wanted_records_reach_the_disk() {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path().join("repo");
-    let calls = traced("files_child", &dir);
+    let Some(calls) = traced("files_child", &dir) else {
+        return;
+    };
     let repo = Repository::open(&dir).unwrap();
     let hash = |key: &str| repo.get("photos", key).unwrap().unwrap().file.unwrap().hash;
     let blobs = dir.join(".strata").join("blobs");
