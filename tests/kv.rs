@@ -1870,6 +1870,39 @@ fn rewrite_and_compact(kv: &mut Kv, value: &[u8]) {
     kv.compact().expect("compact");
 }
 
+/// Once a read has seen damage, no table is deleted: a compaction may have written around
+/// the damaged block, and `repair` must still find every entry the old tables hold.
+#[test]
+fn tables_stay_once_damage_is_seen() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let tables =
+        || -> std::collections::BTreeSet<String> { table_files(dir.path()).into_iter().collect() };
+    let mut kv = Kv::open(dir.path()).expect("open");
+    rewrite_and_compact(&mut kv, b"1");
+    let damaged = tables();
+    assert!(!damaged.is_empty(), "the compaction wrote tables");
+    for name in &damaged {
+        let path = dir.path().join(name);
+        let mut bytes = std::fs::read(&path).expect("read table");
+        bytes[20] ^= 0xff; // inside the first data block
+        std::fs::write(&path, bytes).expect("write table");
+    }
+    // The next compaction reads the damaged tables; whether it fails or writes around the
+    // damage, they stay.
+    let mut batch = Batch::default();
+    for i in 0..200u32 {
+        batch.put(format!("key{i:04}").as_bytes(), b"2");
+    }
+    kv.write(batch, Durability::Flushed).expect("write");
+    let _ = kv.compact();
+    let _ = kv.get(b"key0000");
+    assert!(
+        tables().is_superset(&damaged),
+        "{damaged:?} must stay, found {:?}",
+        tables()
+    );
+}
+
 /// Disk space is given back: the tables a compaction replaced are deleted at once, or,
 /// while snapshots are pinned, when the last of them is released (never before: a pinned
 /// snapshot still reads them).
