@@ -124,7 +124,8 @@ pub struct Limits {
     pub total_timeout: Option<Duration>,
     /// The most sessions a [`TcpServer`] runs at once (handshakes included); a connection
     /// beyond it is closed at once and reported as refused, so a flood of connections
-    /// costs no more than this many threads. Default 64.
+    /// costs no more than this many threads. Default 1,024: a flood must hold that many
+    /// connections (each dropped at the idle timeout) before it keeps members out.
     pub max_sessions: usize,
 }
 
@@ -137,7 +138,7 @@ impl Default for Limits {
             max_payload: 256 << 20,
             idle_timeout: Some(Duration::from_secs(60)),
             total_timeout: None,
-            max_sessions: 64,
+            max_sessions: 1024,
         }
     }
 }

@@ -60,7 +60,7 @@ pub struct ServeArgs {
 
     /// With --tcp: the most peers served at once; a connection beyond it is closed at
     /// once (it cannot tie up the server).
-    #[arg(long, value_name = "N", conflicts_with = "stdio", default_value_t = 64, value_parser = clap::value_parser!(u32).range(1..))]
+    #[arg(long, value_name = "N", conflicts_with = "stdio", default_value_t = 1024, value_parser = clap::value_parser!(u32).range(1..))]
     pub max_peers: u32,
 
     /// With --tcp: end a peer's session that takes longer than this (a peer sending
