@@ -5,7 +5,6 @@ use std::time::Duration;
 
 use super::{Changes, Graph, Node};
 use crate::error::{Error, Result};
-use crate::store::kv::STEPS;
 use crate::store::{Entry, Tables};
 
 impl Graph {
@@ -16,15 +15,11 @@ impl Graph {
     }
 
     /// The nodes with keys `keys`, which must ascend, read under one lock (`None` for a key
-    /// not stored). A sender reading many nodes at once uses this: node keys are hashes,
-    /// spread evenly over the node records, so when the keys asked for are at least one in
-    /// `STEPS / 2` of the stored nodes, stepping from one to the next is cheaper than a
-    /// seek each (see [`crate::store::kv::Kv::get_ascending`]).
+    /// not stored). A sender reading many nodes at once uses this: in key order, the
+    /// storage layer can step from one node to the next instead of seeking each
+    /// (`Tables::nodes_bytes_ascending`).
     pub(crate) fn get_ascending(&self, keys: &[&str]) -> Result<Vec<Option<Node>>> {
-        let mut tables = self.shared.store.lock();
-        let dense = (keys.len() as u64).saturating_mul(STEPS as u64 / 2);
-        let step = tables.known_change_count() <= dense;
-        let stored = tables.nodes_bytes_ascending(keys, step)?;
+        let stored = self.shared.store.lock().nodes_bytes_ascending(keys)?;
         keys.iter()
             .zip(stored)
             .map(|(key, bytes)| decode_stored(key, bytes))

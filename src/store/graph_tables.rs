@@ -8,7 +8,7 @@
 use std::collections::BTreeSet;
 
 use super::keys::{self, KeyReader};
-use super::kv::prefix_end;
+use super::kv::{STEPS, prefix_end};
 use super::runs::{self, NewRuns};
 use super::{Entry, Tables, WriteSet};
 use crate::error::{Error, Result};
@@ -47,13 +47,13 @@ impl Tables {
         self.kv.get(&keys::node(key))
     }
 
-    /// The stored bytes of each node of `nodes`, which must ascend (see
-    /// [`Kv::get_ascending`](super::kv::Kv::get_ascending) for `step`).
-    pub(crate) fn nodes_bytes_ascending(
-        &mut self,
-        nodes: &[&str],
-        step: bool,
-    ) -> Result<Vec<Option<Vec<u8>>>> {
+    /// The stored bytes of each node of `nodes`, which must ascend. Node keys are hashes,
+    /// spread evenly over the node records, so when the keys asked for are at least one in
+    /// `STEPS / 2` of the stored nodes, stepping from one to the next is cheaper than a
+    /// seek each (see [`Kv::get_ascending`](super::kv::Kv::get_ascending)).
+    pub(crate) fn nodes_bytes_ascending(&mut self, nodes: &[&str]) -> Result<Vec<Option<Vec<u8>>>> {
+        let dense = (nodes.len() as u64).saturating_mul(STEPS as u64 / 2);
+        let step = self.known_change_count() <= dense;
         let keys: Vec<Vec<u8>> = nodes.iter().map(|node| keys::node(node)).collect();
         self.kv.get_ascending(&keys, step)
     }
