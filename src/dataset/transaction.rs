@@ -12,7 +12,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use super::Repository;
 use super::commit::{self, Commit, CommitType, Content, OpKind, Operation};
-use super::index::{Ancestry, Indexable, LatestCounters, raw_hash};
+use super::index::{Ancestry, Indexable, LatestCounters, ROWS_AHEAD, raw_hash};
 use super::merge::{self, MergePolicy};
 use super::version::{self, Version};
 use crate::error::{Error, Result};
@@ -410,29 +410,44 @@ impl Repository {
         fresh: &dyn Fn(&[u8], &[u8]) -> bool,
     ) -> Result<Vec<Operation>> {
         let mut kept = Vec::with_capacity(ops.len());
-        for op in ops {
-            if fresh(&op.dataset, &op.key) {
-                kept.push(op);
-                continue;
+        let mut ops = ops.into_iter();
+        loop {
+            let window: Vec<Operation> = ops.by_ref().take(ROWS_AHEAD).collect();
+            if window.is_empty() {
+                break;
             }
-            let state = self.index.row_state(tables, &op.dataset, &op.key, parent)?;
-            let unchanged = match state {
-                Some(state) if !state.forked() => {
-                    let winner = state.winner();
-                    match op.kind {
-                        OpKind::Delete => winner.deleted,
-                        OpKind::Put => {
-                            !winner.deleted
-                                && winner.file == (op.content == Content::File)
-                                && Some(&winner.value) == op.value.as_ref()
+            // The window's rows are read in one walk in key order, and kept for the index,
+            // which reads them again before anything is written.
+            tables.read_rows_ahead(
+                window
+                    .iter()
+                    .filter(|op| !fresh(&op.dataset, &op.key))
+                    .map(|op| (op.dataset.as_slice(), op.key.as_slice())),
+            )?;
+            for op in window {
+                if fresh(&op.dataset, &op.key) {
+                    kept.push(op);
+                    continue;
+                }
+                let state = self.index.row_state(tables, &op.dataset, &op.key, parent)?;
+                let unchanged = match state {
+                    Some(state) if !state.forked() => {
+                        let winner = state.winner();
+                        match op.kind {
+                            OpKind::Delete => winner.deleted,
+                            OpKind::Put => {
+                                !winner.deleted
+                                    && winner.file == (op.content == Content::File)
+                                    && Some(&winner.value) == op.value.as_ref()
+                            }
                         }
                     }
+                    Some(_) => false,
+                    None => op.kind == OpKind::Delete,
+                };
+                if !unchanged {
+                    kept.push(op);
                 }
-                Some(_) => false,
-                None => op.kind == OpKind::Delete,
-            };
-            if !unchanged {
-                kept.push(op);
             }
         }
         Ok(kept)

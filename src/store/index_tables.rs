@@ -43,9 +43,15 @@ pub(crate) struct RowScan {
     pub complete: bool,
 }
 
-/// How many operations one payload chunk holds at most (and about how many bytes).
+/// How many of a row's newest entries [`Tables::read_rows_ahead`] keeps; a row with more
+/// is read again when more are asked for.
+const ENTRIES_AHEAD: usize = 16;
+
+/// How many operations one payload chunk holds at most (and about how many bytes). A
+/// chunk is one record, and the engine caches whole blocks counted, not weighed (see
+/// `kv.rs`), so chunks are kept small enough that a cache full of them stays small.
 const OPS_PER_CHUNK: usize = 1024;
-const CHUNK_BYTES: usize = 256 << 10;
+const CHUNK_BYTES: usize = 16 << 10;
 
 fn row_prefix(dataset: &[u8], key: &[u8]) -> KeyBuf {
     KeyBuf::new(keys::ROWS).bytes(dataset).bytes(key)
@@ -64,6 +70,24 @@ fn u64_value(value: &[u8], what: &str) -> Result<u64> {
 impl Tables {
     // ---- row entries ----
 
+    /// Reads ahead the newest entries of each of `rows` (dataset, key) in one forward walk
+    /// in key order, for the [`Tables::row_entries`] calls that follow until the next
+    /// write: a commit's rows are read once, in key order, instead of with a seek each in
+    /// the order they come, once for the plan and again for the index. The caller bounds
+    /// how many rows it asks for at once.
+    pub(crate) fn read_rows_ahead<'r>(
+        &mut self,
+        rows: impl IntoIterator<Item = (&'r [u8], &'r [u8])>,
+    ) -> Result<()> {
+        let mut prefixes: Vec<Vec<u8>> = rows
+            .into_iter()
+            .map(|(dataset, key)| row_prefix(dataset, key).finish())
+            .collect();
+        prefixes.sort_unstable();
+        prefixes.dedup();
+        self.kv.read_ahead(&prefixes, ENTRIES_AHEAD)
+    }
+
     /// The entries of a row with index sequence at most `bound`, newest first, at most
     /// `limit` of them.
     pub(crate) fn row_entries(
@@ -74,7 +98,24 @@ impl Tables {
         limit: usize,
     ) -> Result<Vec<(u64, Vec<u8>)>> {
         let prefix = row_prefix(dataset, key);
-        let end = prefix_end(&prefix.clone().finish());
+        let family = prefix.clone().finish();
+        if let Some(ahead) = self.kv.ahead(&family) {
+            // Entry keys end in the descending iseq: newest first, as a scan finds them.
+            let mut out = Vec::new();
+            for (entry, value) in &ahead.records {
+                let iseq = iseq_under(entry, &family)?;
+                if out.len() == limit {
+                    break;
+                }
+                if iseq <= bound {
+                    out.push((iseq, value.clone()));
+                }
+            }
+            if out.len() == limit || ahead.complete {
+                return Ok(out);
+            }
+        }
+        let end = prefix_end(&family);
         let start = prefix.u64_desc(bound).finish();
         let mut out = Vec::new();
         for item in self.kv.scan(&start, &end)?.take(limit) {
@@ -308,9 +349,13 @@ impl Tables {
 
 /// The iseq of a row entry's key, checking that it belongs to `(dataset, key)`.
 fn row_entry_iseq(entry: &[u8], dataset: &[u8], key: &[u8]) -> Result<u64> {
-    let prefix = row_prefix(dataset, key).finish();
+    iseq_under(entry, &row_prefix(dataset, key).finish())
+}
+
+/// The iseq of a row entry stored under `prefix` (its row's).
+fn iseq_under(entry: &[u8], prefix: &[u8]) -> Result<u64> {
     let rest = entry
-        .strip_prefix(prefix.as_slice())
+        .strip_prefix(prefix)
         .ok_or_else(|| Error::corrupt("row entry outside its row"))?;
     KeyReader::new(rest, b"")?.u64_desc()
 }

@@ -91,6 +91,8 @@ pub struct Kv {
     next_pin: u64,
     /// While set, every read goes through this pinned snapshot (see `Kv::begin_reading`).
     reading_at: Option<u64>,
+    /// Records read ahead by [`Kv::read_ahead`], by prefix, until the next write.
+    ahead: HashMap<Vec<u8>, Ahead>,
     /// The engine's environment (its file system, made durable; see `env`), and the
     /// pinned snapshots it keeps table files for.
     env: StoreEnv,
@@ -126,8 +128,24 @@ impl rusty_leveldb::Cmp for Bytewise {
     }
 }
 
+/// The records stored under one prefix, as [`Kv::read_ahead`] found them.
+pub(crate) struct Ahead {
+    /// In key order: the first `per_prefix` records under the prefix.
+    pub records: Vec<(Vec<u8>, Vec<u8>)>,
+    /// Whether `records` are all of them.
+    pub complete: bool,
+}
+
 /// How many entries [`Kv::get_ascending`] steps over before it seeks instead.
 pub(crate) const STEPS: usize = 16;
+
+/// Blocks the engine's block cache holds. rusty-leveldb sizes its cache in blocks
+/// (`block_cache_capacity_bytes / block_size`), not bytes, and a block ends only after a
+/// whole record, so a cached block is up to `block_size` plus one record: the cache's
+/// memory is bounded by this count times the largest records strata writes (payload
+/// chunks stop near 16 KiB). At 8,192 blocks (32 MiB of 4 KiB blocks) and 120 KiB chunks,
+/// compactions filled the cache with chunk blocks and a 10^7-row import passed 700 MB.
+const CACHED_BLOCKS: usize = 2048;
 
 /// The memtable's size before it is written out as a table.
 pub(crate) const WRITE_BUFFER: usize = 32 << 20;
@@ -141,7 +159,7 @@ fn options(mut base: Options, env: &StoreEnv) -> Options {
     base.reuse_manifest = false;
     base.compressor = SnappyCompressor::ID;
     base.create_if_missing = true;
-    base.block_cache_capacity_bytes = 32 << 20;
+    base.block_cache_capacity_bytes = CACHED_BLOCKS * base.block_size;
     base.max_file_size = 8 << 20;
     base.write_buffer_size = WRITE_BUFFER;
     base
@@ -217,6 +235,7 @@ impl Kv {
             pinned: HashMap::new(),
             next_pin: 0,
             reading_at: None,
+            ahead: HashMap::new(),
             env,
             pins,
         }
@@ -293,6 +312,87 @@ impl Kv {
         Ok(found)
     }
 
+    /// Reads the first `per_prefix` records under each of `prefixes` (ascending) and keeps
+    /// them, in place of what was read ahead before, for [`Kv::ahead`] until the next write.
+    /// One iterator walks forward through them all: a prefix whose records lie before where
+    /// the walk already is has none, with no seek at all (keys that fall in gaps of the
+    /// data, or past its end), and a prefix a few entries on is reached by stepping (as in
+    /// [`Kv::get_ascending`]). Does nothing while reads go to a pinned snapshot, or when
+    /// every prefix is already read ahead.
+    pub(crate) fn read_ahead(&mut self, prefixes: &[Vec<u8>], per_prefix: usize) -> Result<()> {
+        if self.reading_at.is_some() || prefixes.iter().all(|p| self.ahead.contains_key(p)) {
+            return Ok(());
+        }
+        self.ahead.clear();
+        let mut ahead = HashMap::with_capacity(prefixes.len());
+        let it = self.reader()?;
+        let mut placed = false;
+        // Steps are tried only while they pay: after stepping fails to reach a prefix
+        // (the prefixes are sparse among the records), the next `skip` prefixes are sought
+        // at once, `backoff` doubling with each failure.
+        let (mut skip, mut backoff) = (0u32, 1u32);
+        for prefix in prefixes {
+            let mut at = None;
+            if placed {
+                let steps = if skip == 0 { STEPS } else { 0 };
+                skip = skip.saturating_sub(1);
+                for _ in 0..=steps {
+                    match it.current() {
+                        Some((k, v)) if k.as_ref() >= prefix.as_slice() => {
+                            at = Some((k, v));
+                            break;
+                        }
+                        Some(_) if steps > 0 && it.advance() => {}
+                        _ => break,
+                    }
+                }
+                match (&at, steps) {
+                    (Some(_), _) => backoff = 1,
+                    (None, 0) => {}
+                    (None, _) => {
+                        skip = backoff;
+                        backoff = backoff.saturating_mul(2).min(1024);
+                    }
+                }
+            }
+            if at.is_none() {
+                it.seek(prefix);
+                at = it.current();
+            }
+            placed = at.is_some();
+            let mut records = Vec::new();
+            let mut complete = true;
+            while let Some((k, v)) = at.take() {
+                if !k.starts_with(prefix) {
+                    break;
+                }
+                if records.len() == per_prefix {
+                    complete = false;
+                    break;
+                }
+                records.push((k.to_vec(), v.to_vec()));
+                if it.advance() {
+                    at = it.current();
+                } else {
+                    placed = false;
+                }
+            }
+            ahead.insert(prefix.clone(), Ahead { records, complete });
+        }
+        self.intact()?;
+        self.ahead = ahead;
+        Ok(())
+    }
+
+    /// What [`Kv::read_ahead`] found under `prefix`, if it was read ahead and nothing has
+    /// been written since (and reads go to the live state).
+    pub(crate) fn ahead(&self, prefix: &[u8]) -> Option<&Ahead> {
+        match self.reading_at {
+            Some(_) => None,
+            None => self.ahead.get(prefix),
+        }
+    }
+
     /// Whether `key` is stored.
     pub fn contains(&mut self, key: &[u8]) -> Result<bool> {
         let it = self.reader()?;
@@ -351,6 +451,7 @@ impl Kv {
             ));
         }
         self.reader = None;
+        self.ahead.clear();
         if batch.is_empty() {
             return Ok(());
         }
@@ -621,5 +722,65 @@ mod tests {
                 assert_eq!(kv.get_ascending(&keys, step).expect("read"), expected);
             }
         }
+    }
+
+    /// `read_ahead` finds under each prefix what a prefix scan finds (the first
+    /// `per_prefix`, and whether that is all), for prefixes dense and sparse among the
+    /// records, with none, one and many records, deleted ones, past the last record, and
+    /// across the memtable and tables; what it read is forgotten at the next write.
+    #[test]
+    fn read_ahead_finds_what_scans_find_until_the_next_write() {
+        let mut kv = Kv::in_memory().expect("open");
+        let prefix = |i: u32| format!("p{i:05}/").into_bytes();
+        for round in 0..3u32 {
+            let mut batch = Batch::default();
+            for i in (round..2000).step_by(3) {
+                // Row i holds i % 23 records: none, one, or more than `per_prefix`.
+                for n in 0..i % 23 {
+                    let mut key = prefix(i);
+                    key.extend_from_slice(format!("{n:02}").as_bytes());
+                    batch.put(&key, format!("v{i}-{n}-{round}").as_bytes());
+                }
+            }
+            for i in (0..2000).step_by(7) {
+                let mut key = prefix(i + round);
+                key.extend_from_slice(b"00");
+                batch.delete(&key);
+            }
+            kv.write(batch, Durability::Flushed).expect("write");
+            if round == 0 {
+                kv.compact().expect("compact");
+            }
+        }
+        let per_prefix = 8;
+        for stride in [1, 2, 9, 150] {
+            let prefixes: Vec<Vec<u8>> = (0..2100).step_by(stride).map(prefix).collect();
+            type Records = Vec<(Vec<u8>, Vec<u8>)>;
+            let expected: Vec<(Records, bool)> = prefixes
+                .iter()
+                .map(|p| {
+                    let all: Vec<(Vec<u8>, Vec<u8>)> = kv
+                        .scan_prefix(p)
+                        .expect("scan")
+                        .collect::<Result<_>>()
+                        .expect("records");
+                    let complete = all.len() <= per_prefix;
+                    (all.into_iter().take(per_prefix).collect(), complete)
+                })
+                .collect();
+            kv.read_ahead(&prefixes, per_prefix).expect("read ahead");
+            for (p, (records, complete)) in prefixes.iter().zip(&expected) {
+                let ahead = kv.ahead(p).expect("read ahead");
+                assert_eq!(&ahead.records, records, "{}", String::from_utf8_lossy(p));
+                assert_eq!(ahead.complete, *complete);
+            }
+        }
+        let mut batch = Batch::default();
+        batch.put(b"p00001/99", b"new");
+        kv.write(batch, Durability::Flushed).expect("write");
+        assert!(
+            kv.ahead(&prefix(1)).is_none(),
+            "a write forgets what was read ahead"
+        );
     }
 }

@@ -155,6 +155,10 @@ impl Lookup<'_> {
     }
 }
 
+/// How many rows of a commit are read ahead at once ([`Tables::read_rows_ahead`]): their
+/// newest entries are held in memory until the commit is written.
+pub(crate) const ROWS_AHEAD: usize = 16 * 1024;
+
 /// A commit ready to be indexed: its parents are indexed and its operations are here.
 pub(crate) struct Indexable<'a> {
     pub node: &'a Node,
@@ -296,7 +300,19 @@ impl VersionIndex {
             own_rows.insert((op.dataset.as_slice(), op.key.as_slice()), op);
         }
         let mut datasets: BTreeSet<&[u8]> = BTreeSet::new();
-        for ((dataset, key), op) in &own_rows {
+        let mut upcoming = own_rows.keys();
+        for (at, ((dataset, key), op)) in own_rows.iter().enumerate() {
+            if at % ROWS_AHEAD == 0 {
+                // The next window of rows, read in one walk in key order (a no-op when the
+                // plan of this commit has just read the same rows ahead).
+                tables.read_rows_ahead(
+                    upcoming
+                        .by_ref()
+                        .take(ROWS_AHEAD)
+                        .filter(|(d, k)| !(commit.fresh)(d, k))
+                        .copied(),
+                )?;
+            }
             let mut entry = RowEntry {
                 iseq,
                 deleted: op.kind == OpKind::Delete,
