@@ -4,7 +4,8 @@
 //!
 //! * **raw rusty-leveldb** (4.0.2, default options): the same number of records of the same
 //!   sizes, with no graph, no hashing and no index: the engine's own ceiling for writes,
-//!   point reads (`DB::get`) and a full scan.
+//!   point reads (`DB::get`) and a full scan. Durable writes are set against the disk's
+//!   own ceiling instead: appending a record to a file and `fdatasync`ing it.
 //! * **hyperlog 4.12.1** (the JS original, on leveldown): `bench-add.js` (add, batch) and
 //!   `replicate-tcp.js bench` (TCP replication between two JS peers, two processes) from
 //!   `../shared/jspeers`, copied to `target/jspeers` and installed there with
@@ -28,11 +29,13 @@ use std::time::Instant;
 
 use rusty_leveldb::{DB, LdbIterator, Options, WriteBatch};
 use strata::{
-    Doc, FramedSha256, Graph, GraphOptions, Identity, NodeHasher, ProjectKey, Range, Replica,
-    Repository, Session, SyncReport, TcpServer,
+    Doc, Durability, FramedSha256, Graph, GraphOptions, Identity, NodeHasher, ProjectKey, Range,
+    Replica, Repository, Session, SyncReport, TcpServer,
 };
 
 const ADDS: u64 = 20_000;
+/// Durable writes (an fdatasync each): few, since each waits for the disk.
+const SYNCED: u64 = 1_000;
 const BATCHED: u64 = 100_000;
 const BATCH: u64 = 1_000;
 const ROWS: u64 = 100_000;
@@ -90,6 +93,48 @@ fn strata_batch(dir: &Path) -> f64 {
         previous = nodes.into_iter().map(|node| vec![node.key]).collect();
     }
     rate(BATCHED, started)
+}
+
+/// strata: `SYNCED` durable writes, each a graph `add` that returns once fdatasynced.
+fn strata_synced_add(dir: &Path) -> f64 {
+    let options = GraphOptions {
+        durability: Durability::Synced,
+        ..GraphOptions::default()
+    };
+    let graph = Graph::open(dir, options).expect("open");
+    let started = Instant::now();
+    let mut previous: Vec<String> = Vec::new();
+    for i in 0..SYNCED {
+        previous = vec![graph.add(&previous, value(i)).expect("add").key];
+    }
+    rate(SYNCED, started)
+}
+
+/// strata: `SYNCED` durable one-row commits (what `strata put` does), each fdatasynced.
+fn strata_synced_put(dir: &Path) -> f64 {
+    let repo = Repository::options()
+        .durability(Durability::Synced)
+        .init(dir)
+        .expect("init");
+    let started = Instant::now();
+    for i in 0..SYNCED {
+        repo.put("rows", row_key(i), value(i)).expect("put");
+    }
+    rate(SYNCED, started)
+}
+
+/// The disk's own ceiling for durable writes: append a record of the same size to a file
+/// and `fdatasync` it, `SYNCED` times (what a write-ahead log must do at the least).
+fn raw_fdatasync(dir: &Path) -> f64 {
+    use std::io::Write;
+    std::fs::create_dir_all(dir).expect("dir");
+    let mut file = std::fs::File::create(dir.join("log")).expect("create");
+    let started = Instant::now();
+    for i in 0..SYNCED {
+        file.write_all(value(i).as_bytes()).expect("write");
+        file.sync_data().expect("fdatasync");
+    }
+    rate(SYNCED, started)
 }
 
 fn row_key(i: u64) -> String {
@@ -407,6 +452,9 @@ fn main() {
     println!("running: strata, raw rusty-leveldb, hyperlog and dat-core (JS), strata sync ...");
     let add = strata_add(&fresh("add"));
     let (raw_add, _) = raw(&fresh("raw-add"), ADDS, 1);
+    let synced_add = strata_synced_add(&fresh("synced-add"));
+    let synced_put = strata_synced_put(&fresh("synced-put"));
+    let raw_synced = raw_fdatasync(&fresh("raw-synced"));
     let batch = strata_batch(&fresh("batch"));
     let (raw_batch, _) = raw(&fresh("raw-batch"), BATCHED, BATCH);
     let (import, repo) = strata_import(&fresh("import"));
@@ -440,6 +488,18 @@ fn main() {
             add,
             Some(raw_add),
             js.add,
+        ),
+        (
+            "durable add, fdatasync each (1k) [raw: fdatasync]".to_string(),
+            synced_add,
+            Some(raw_synced),
+            None,
+        ),
+        (
+            "durable one-row commit (1k) [raw: fdatasync]".to_string(),
+            synced_put,
+            Some(raw_synced),
+            None,
         ),
         (
             "graph batch of 1,000 (100k, parallel chains)".to_string(),
@@ -494,6 +554,8 @@ fn main() {
     println!();
     println!("raw leveldb: one record per node or row (64-hex key, the same value), rusty-leveldb");
     println!("4.0.2 default options; gets are DB::get, the scan one iterator over every record.");
+    println!("Durable rows are measured against the disk itself: append ~100 bytes to a file and");
+    println!("fdatasync it (rusty-leveldb's own sync flag does not reach the disk).");
     println!("JS original: hyperlog 4.12.1 for the graph rows ({JS_NODES} nodes, bench-add.js;");
     println!("sync rows: replicate-tcp.js bench, two node processes, graph only), dat-core 6.0.2");
     println!("for import and get (datcore-bench.js, batches of 10k rows); all on leveldown.");
