@@ -145,7 +145,7 @@ pub(crate) const STEPS: usize = 16;
 /// memory is bounded by this count times the largest records strata writes (payload
 /// chunks stop near 16 KiB). At 8,192 blocks (32 MiB of 4 KiB blocks) and 120 KiB chunks,
 /// compactions filled the cache with chunk blocks and a 10^7-row import passed 700 MB.
-const CACHED_BLOCKS: usize = 2048;
+const CACHED_BLOCKS: usize = 4096;
 
 /// The memtable's size before it is written out as a table.
 pub(crate) const WRITE_BUFFER: usize = 32 << 20;
