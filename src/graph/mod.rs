@@ -21,6 +21,7 @@ use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
 pub use changes::Changes;
+pub(crate) use hash::lower_hex;
 pub use hash::{FramedSha256, NodeHasher, framed_update};
 pub use node::Node;
 pub(crate) use read::{node_at_change, read_node};

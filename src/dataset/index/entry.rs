@@ -67,7 +67,7 @@ impl RowEntry {
                 let (raw, value) = rest
                     .split_first_chunk::<32>()
                     .ok_or_else(|| bad("short version"))?;
-                (hex::encode(raw), value)
+                (crate::graph::lower_hex(raw), value)
             }
             VERSION_TEXT => {
                 let mut rest = rest;
