@@ -43,9 +43,11 @@ pub(crate) struct RowScan {
     pub complete: bool,
 }
 
-/// How many of a row's newest entries [`Tables::read_rows_ahead`] keeps; a row with more
-/// is read again when more are asked for.
-const ENTRIES_AHEAD: usize = 16;
+/// How many of a row's newest entries [`Tables::read_rows_ahead`] keeps (a row with more
+/// is read again when more are asked for), and how many bytes in all (rows past that are
+/// read when asked for): rows can be large.
+const ENTRIES_AHEAD: usize = 4;
+const BYTES_AHEAD: usize = 16 << 20;
 
 /// How many operations one payload chunk holds at most (and about how many bytes). A
 /// chunk is one record, and the engine caches whole blocks counted, not weighed (see
@@ -85,7 +87,7 @@ impl Tables {
             .collect();
         prefixes.sort_unstable();
         prefixes.dedup();
-        self.kv.read_ahead(&prefixes, ENTRIES_AHEAD)
+        self.kv.read_ahead(&prefixes, ENTRIES_AHEAD, BYTES_AHEAD)
     }
 
     /// The entries of a row with index sequence at most `bound`, newest first, at most

@@ -313,13 +313,19 @@ impl Kv {
     }
 
     /// Reads the first `per_prefix` records under each of `prefixes` (ascending) and keeps
-    /// them, in place of what was read ahead before, for [`Kv::ahead`] until the next write.
+    /// them, in place of what was read ahead before, for [`Kv::ahead`] until the next write;
+    /// it stops once it holds `max_bytes` (the prefixes after are simply not read ahead).
     /// One iterator walks forward through them all: a prefix whose records lie before where
     /// the walk already is has none, with no seek at all (keys that fall in gaps of the
     /// data, or past its end), and a prefix a few entries on is reached by stepping (as in
     /// [`Kv::get_ascending`]). Does nothing while reads go to a pinned snapshot, or when
     /// every prefix is already read ahead.
-    pub(crate) fn read_ahead(&mut self, prefixes: &[Vec<u8>], per_prefix: usize) -> Result<()> {
+    pub(crate) fn read_ahead(
+        &mut self,
+        prefixes: &[Vec<u8>],
+        per_prefix: usize,
+        max_bytes: usize,
+    ) -> Result<()> {
         if self.reading_at.is_some() || prefixes.iter().all(|p| self.ahead.contains_key(p)) {
             return Ok(());
         }
@@ -331,7 +337,11 @@ impl Kv {
         // (the prefixes are sparse among the records), the next `skip` prefixes are sought
         // at once, `backoff` doubling with each failure.
         let (mut skip, mut backoff) = (0u32, 1u32);
+        let mut held = 0;
         for prefix in prefixes {
+            if held >= max_bytes {
+                break;
+            }
             let mut at = None;
             if placed {
                 let steps = if skip == 0 { STEPS } else { 0 };
@@ -370,6 +380,7 @@ impl Kv {
                     complete = false;
                     break;
                 }
+                held += k.len() + v.len();
                 records.push((k.to_vec(), v.to_vec()));
                 if it.advance() {
                     at = it.current();
@@ -753,7 +764,15 @@ mod tests {
             }
         }
         let per_prefix = 8;
+        // A write outside the prefixes makes each walk start afresh (what is read ahead is
+        // kept for as long as nothing is written).
+        let touch = |kv: &mut Kv| {
+            let mut batch = Batch::default();
+            batch.put(b"q", b"-");
+            kv.write(batch, Durability::Flushed).expect("write");
+        };
         for stride in [1, 2, 9, 150] {
+            touch(&mut kv);
             let prefixes: Vec<Vec<u8>> = (0..2100).step_by(stride).map(prefix).collect();
             type Records = Vec<(Vec<u8>, Vec<u8>)>;
             let expected: Vec<(Records, bool)> = prefixes
@@ -768,13 +787,25 @@ mod tests {
                     (all.into_iter().take(per_prefix).collect(), complete)
                 })
                 .collect();
-            kv.read_ahead(&prefixes, per_prefix).expect("read ahead");
+            kv.read_ahead(&prefixes, per_prefix, usize::MAX)
+                .expect("read ahead");
             for (p, (records, complete)) in prefixes.iter().zip(&expected) {
                 let ahead = kv.ahead(p).expect("read ahead");
                 assert_eq!(&ahead.records, records, "{}", String::from_utf8_lossy(p));
                 assert_eq!(ahead.complete, *complete);
             }
         }
+        touch(&mut kv);
+        let prefixes: Vec<Vec<u8>> = (0..2100).map(prefix).collect();
+        kv.read_ahead(&prefixes, per_prefix, 1000)
+            .expect("read ahead");
+        let held: Vec<&Vec<u8>> = prefixes.iter().filter(|p| kv.ahead(p).is_some()).collect();
+        assert!(
+            held.len() < 100,
+            "stops at the byte limit: {} prefixes",
+            held.len()
+        );
+        assert_eq!(held, prefixes[..held.len()].iter().collect::<Vec<_>>());
         let mut batch = Batch::default();
         batch.put(b"p00001/99", b"new");
         kv.write(batch, Durability::Flushed).expect("write");
