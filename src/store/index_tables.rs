@@ -53,7 +53,7 @@ const BYTES_AHEAD: usize = 16 << 20;
 /// chunk is one record, and the engine caches whole blocks counted, not weighed (see
 /// `kv.rs`), so chunks are kept small enough that a cache full of them stays small.
 const OPS_PER_CHUNK: usize = 1024;
-const CHUNK_BYTES: usize = 16 << 10;
+const CHUNK_BYTES: usize = 4 << 10;
 
 fn row_prefix(dataset: &[u8], key: &[u8]) -> KeyBuf {
     KeyBuf::new(keys::ROWS).bytes(dataset).bytes(key)

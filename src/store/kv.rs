@@ -143,8 +143,9 @@ pub(crate) const STEPS: usize = 16;
 /// (`block_cache_capacity_bytes / block_size`), not bytes, and a block ends only after a
 /// whole record, so a cached block is up to `block_size` plus one record: the cache's
 /// memory is bounded by this count times the largest records strata writes (payload
-/// chunks stop near 16 KiB). At 8,192 blocks (32 MiB of 4 KiB blocks) and 120 KiB chunks,
-/// compactions filled the cache with chunk blocks and a 10^7-row import passed 700 MB.
+/// chunks stop near 4 KiB; a row entry holds its row's value, so large rows make large
+/// blocks). At 8,192 blocks (32 MiB of 4 KiB blocks) and 120 KiB chunks, compactions
+/// filled the cache with chunk blocks and a 10^7-row import passed 800 MB.
 const CACHED_BLOCKS: usize = 4096;
 
 /// The memtable's size before it is written out as a table.
