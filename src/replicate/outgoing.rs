@@ -10,14 +10,18 @@
 //!
 //! Entries are read from the changelogs a page at a time ([`Graph::log_entries`]): a run
 //! of entries is stored as one record, so reading them one by one would decode the whole
-//! run for every node sent. Each log's read-ahead is topped up a page at a time, so that
-//! the entries to be sent next are known well ahead; it shrinks as more logs are sent at
+//! run for every node sent. Each log's read-ahead is topped up once half of it has gone
+//! (reading a little at a time would decode a run again for each page), so that the
+//! entries to be sent next are known well ahead; it shrinks as more logs are sent at
 //! once, so the entries held stay under [`BUFFERED`] whatever the number of logs; with one
 //! queued entry per wanted log, memory is O(wanted logs) plus that constant.
 //!
 //! Nodes are read ahead too: the nodes of the queued and read-ahead entries, in the order
 //! they will be sent, are handed to a [`Prefetcher`], which reads them in key order on its
 //! own thread (see `prefetch.rs` for why). A node it does not have is read here, one seek.
+//! A sync file's writer has no pipe to stall, and reads them here instead
+//! ([`Outgoing::reading_in_line`]): [`IN_LINE`] at a time, in key order, which measured
+//! faster for it than the thread (`docs/performance.md`, "Sync").
 
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashMap, VecDeque};
@@ -36,11 +40,20 @@ struct Queued {
     key: String,
 }
 
-/// A log's read-ahead is topped up once this many entries of it have gone.
-const PAGE: usize = 512;
 /// The most entries read ahead across all logs being sent: enough, for one log, to ask
-/// for [`prefetch::IN_FLIGHT`] nodes with half a page of room to spare.
+/// for [`prefetch::IN_FLIGHT`] nodes when half of them are left.
 const BUFFERED: usize = 2 * prefetch::IN_FLIGHT;
+/// How many nodes are read at once when reading in line (about 4 MiB of ~250-byte nodes).
+const IN_LINE: usize = 16 * 1024;
+
+/// Where the nodes to send come from.
+enum Reading {
+    /// A thread reads them ahead (a session: reading in line would stall the pipe).
+    Thread(Prefetcher),
+    /// [`Outgoing::pop`] reads them, [`IN_LINE`] at a time, and keeps them by key until
+    /// they are sent.
+    InLine(HashMap<String, Node>),
+}
 
 /// The sending half of a session.
 pub(crate) struct Outgoing {
@@ -51,7 +64,7 @@ pub(crate) struct Outgoing {
     /// Entries read ahead, per log being sent, in seq order.
     ahead: HashMap<String, VecDeque<(u64, Entry)>>,
     /// Reads the nodes of queued and read-ahead entries ahead of [`Outgoing::pop`].
-    prefetcher: Prefetcher,
+    reading: Reading,
     /// Whether entries were read since the prefetcher was last asked: only then can it be
     /// asked for more (looking for keys to ask for goes over every entry held).
     unasked: bool,
@@ -60,13 +73,19 @@ pub(crate) struct Outgoing {
 impl Outgoing {
     pub(crate) fn new(graph: Graph, limits: HashMap<String, u64>) -> Outgoing {
         Outgoing {
-            prefetcher: Prefetcher::new(graph.clone()),
+            reading: Reading::Thread(Prefetcher::new(graph.clone())),
             graph,
             limits,
             queue: BinaryHeap::new(),
             ahead: HashMap::new(),
             unasked: false,
         }
+    }
+
+    /// Reads nodes in line instead of on a thread (see the module's doc).
+    pub(crate) fn reading_in_line(mut self) -> Outgoing {
+        self.reading = Reading::InLine(HashMap::new());
+        self
     }
 
     /// The last seq of `log` in the snapshot (0 when this replica had none of it).
@@ -86,8 +105,8 @@ impl Outgoing {
     }
 
     /// The entry at `(log, seq)` if it is within the snapshot. Logs are read forward: the
-    /// entries after `seq` are read ahead for the calls that follow, topped up whenever a
-    /// page of them has gone.
+    /// entries after `seq` are read ahead for the calls that follow, topped up whenever half
+    /// of them have gone.
     pub(crate) fn entry(&mut self, log: &str, seq: u64) -> Result<Option<Entry>> {
         let limit = self.limit(log);
         if seq == 0 || seq > limit {
@@ -103,7 +122,7 @@ impl Outgoing {
             ahead.clear();
         }
         let from = ahead.back().map_or(seq, |(at, _)| at + 1);
-        if from <= limit && (ahead.is_empty() || ahead.len() + PAGE <= held) {
+        if from <= limit && ahead.len() <= held / 2 {
             let wanted = usize::try_from(limit - from + 1).unwrap_or(usize::MAX);
             let page = held.saturating_sub(ahead.len()).min(wanted).max(1);
             ahead.extend(self.graph.log_entries(log, from, page)?);
@@ -138,14 +157,9 @@ impl Outgoing {
         let Some(Reverse(queued)) = self.queue.pop() else {
             return Ok(None);
         };
-        self.read_ahead();
-        let stored = match self.prefetcher.take(&queued.key) {
-            Some(fetched) => fetched,
-            None => match self.graph.get(&queued.key) {
-                Ok(node) => Some(node),
-                Err(Error::NotFound(_)) => None,
-                Err(e) => return Err(e),
-            },
+        let stored = match self.reading {
+            Reading::Thread(_) => self.take_fetched(&queued.key)?,
+            Reading::InLine(_) => self.read_in_line(&queued.key)?,
         };
         let mut node = stored.ok_or_else(|| {
             Error::corrupt(format!(
@@ -163,19 +177,16 @@ impl Outgoing {
     /// for yet, in change order: the order they are sent in, as far as the entries known
     /// here tell.
     fn read_ahead(&mut self) {
-        let room = self.prefetcher.room();
+        let Reading::Thread(prefetcher) = &mut self.reading else {
+            return;
+        };
+        let room = prefetcher.room();
         if room < prefetch::CHUNK || !self.unasked {
             return;
         }
         self.unasked = false;
-        let queued = self
-            .queue
-            .iter()
-            .map(|Reverse(queued)| (queued.change, &queued.key));
-        let ahead = self.ahead.values().flatten();
-        let mut upcoming: Vec<(u64, &String)> = queued
-            .chain(ahead.map(|(_, entry)| (entry.change, &entry.node)))
-            .filter(|(_, key)| !self.prefetcher.is_asked(key))
+        let mut upcoming: Vec<(u64, &String)> = upcoming(&self.queue, &self.ahead)
+            .filter(|(_, key)| !prefetcher.is_asked(key))
             .collect();
         upcoming.sort_unstable();
         let keys = upcoming
@@ -183,6 +194,65 @@ impl Outgoing {
             .take(room)
             .map(|(_, key)| key.clone())
             .collect();
-        self.prefetcher.ask(keys);
+        prefetcher.ask(keys);
     }
+
+    /// Node `key` from the prefetcher, or read here if it does not have it (`None`: not
+    /// stored).
+    fn take_fetched(&mut self, key: &str) -> Result<Option<Node>> {
+        self.read_ahead();
+        let taken = match &mut self.reading {
+            Reading::Thread(prefetcher) => prefetcher.take(key),
+            Reading::InLine(_) => None,
+        };
+        match taken {
+            Some(fetched) => Ok(fetched),
+            None => match self.graph.get(key) {
+                Ok(node) => Ok(Some(node)),
+                Err(Error::NotFound(_)) => Ok(None),
+                Err(e) => Err(e),
+            },
+        }
+    }
+
+    /// Node `key`, read with the nodes of the entries queued and read ahead (up to
+    /// [`IN_LINE`], in key order) unless it was read so already (`None`: not stored).
+    /// What was read before and not sent is dropped, keeping memory bounded.
+    fn read_in_line(&mut self, key: &str) -> Result<Option<Node>> {
+        let Reading::InLine(fetched) = &mut self.reading else {
+            return Ok(None);
+        };
+        if !fetched.contains_key(key) {
+            fetched.clear();
+            let mut keys: Vec<&str> = std::iter::once(key)
+                .chain(upcoming(&self.queue, &self.ahead).map(|(_, key)| key.as_str()))
+                .take(IN_LINE)
+                .collect();
+            keys.sort_unstable();
+            keys.dedup();
+            let nodes = self.graph.get_ascending(&keys, keys.len())?;
+            for (key, node) in keys.into_iter().zip(nodes) {
+                if let Some(node) = node {
+                    fetched.insert(key.to_string(), node);
+                }
+            }
+        }
+        Ok(fetched.remove(key))
+    }
+}
+
+/// The local change and node key of every entry queued and read ahead, in no set order.
+fn upcoming<'a>(
+    queue: &'a BinaryHeap<Reverse<Queued>>,
+    ahead: &'a HashMap<String, VecDeque<(u64, Entry)>>,
+) -> impl Iterator<Item = (u64, &'a String)> {
+    let queued = queue
+        .iter()
+        .map(|Reverse(queued)| (queued.change, &queued.key));
+    queued.chain(
+        ahead
+            .values()
+            .flatten()
+            .map(|(_, entry)| (entry.change, &entry.node)),
+    )
 }
