@@ -902,3 +902,31 @@ fn pull_and_push_against_a_sync_peer_carry_rows_between_repositories() {
     assert_eq!(pushed.progress.payloads_sent, 1);
     assert_eq!(c.get("sites", "A").unwrap().unwrap().value, b"1");
 }
+
+/// A sender reads nodes ahead on a thread of its own, holding a clone of the graph. A peer
+/// that takes a few nodes and hangs up ends the session with an error, and by the time the
+/// session returns that thread is gone: the repository can be opened again at once (its
+/// lock is released only when the last clone of the graph is dropped).
+#[test]
+fn a_peer_that_hangs_up_mid_way_leaves_no_reader_holding_the_repository() {
+    use strata::internals::decoders::{LogHead, Message};
+    let dir = tempfile::tempdir().unwrap();
+    let source = Graph::open(dir.path(), GraphOptions::default()).unwrap();
+    for batch in 0..40 {
+        let docs = (0..1000).map(|i| Doc::new(vec![], format!("{batch}/{i}")));
+        source.batch(docs.collect()).unwrap();
+    }
+    let (log, _) = source.logs().unwrap().pop().unwrap();
+    let want = Message::Want(LogHead { log, seq: 0 }).encode();
+    let result = against(Session::new(), &source, move |mut reader, mut writer| {
+        writer
+            .write_all(&[HANDSHAKE.to_vec(), frame(&want)].concat())
+            .unwrap();
+        // About a thousand nodes, while the reader is still well ahead, then hang up.
+        let mut some = vec![0; 64 * 1024];
+        reader.read_exact(&mut some).unwrap();
+    });
+    assert!(result.is_err(), "{result:?}");
+    drop(source);
+    Graph::open(dir.path(), GraphOptions::default()).expect("no clone of the graph is left");
+}

@@ -15,11 +15,16 @@ impl Graph {
     }
 
     /// The nodes with keys `keys`, which must ascend, read under one lock (`None` for a key
-    /// not stored). A sender reading many nodes at once uses this: in key order, the
-    /// storage layer can step from one node to the next instead of seeking each
-    /// (`Tables::nodes_bytes_ascending`).
-    pub(crate) fn get_ascending(&self, keys: &[&str]) -> Result<Vec<Option<Node>>> {
-        let stored = self.shared.store.lock().nodes_bytes_ascending(keys)?;
+    /// not stored): a consecutive run of `among` ascending keys read together. A sender
+    /// reading many nodes at once uses this: in key order, the storage layer can step from
+    /// one node to the next instead of seeking each, when the `among` keys are dense
+    /// enough among the stored nodes (`Tables::nodes_bytes_ascending`).
+    pub(crate) fn get_ascending(&self, keys: &[&str], among: usize) -> Result<Vec<Option<Node>>> {
+        let stored = self
+            .shared
+            .store
+            .lock()
+            .nodes_bytes_ascending(keys, among)?;
         keys.iter()
             .zip(stored)
             .map(|(key, bytes)| decode_stored(key, bytes))

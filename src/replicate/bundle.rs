@@ -133,8 +133,8 @@ impl SyncFile {
             live: false,
         }))?;
         let logs = replica.graph.logs()?;
-        let mut outgoing = Outgoing::new(replica.graph.clone(), logs.iter().cloned().collect())
-            .reading_nodes_ahead();
+        let mut outgoing =
+            Outgoing::new(replica.graph.clone(), logs.iter().cloned().collect()).reading_in_line();
         let mut report = SyncFileReport::default();
         for (log, last) in &logs {
             let since = self.since.get(log).copied().unwrap_or(0);

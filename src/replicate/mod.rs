@@ -44,6 +44,7 @@ mod memory;
 mod message;
 mod outgoing;
 mod payload;
+mod prefetch;
 mod sealed;
 mod secure;
 mod session;

@@ -10,22 +10,23 @@
 //!
 //! Entries are read from the changelogs a page at a time ([`Graph::log_entries`]): a run
 //! of entries is stored as one record, so reading them one by one would decode the whole
-//! run for every node sent. Pages shrink as more logs are sent at once, so the entries
-//! held stay under [`BUFFERED`] whatever the number of logs; with one queued entry per
-//! wanted log, memory is O(wanted logs) plus that constant.
+//! run for every node sent. Each log's read-ahead is topped up once half of it has gone
+//! (reading a little at a time would decode a run again for each page), so that the
+//! entries to be sent next are known well ahead; it shrinks as more logs are sent at
+//! once, so the entries held stay under [`BUFFERED`] whatever the number of logs; with one
+//! queued entry per wanted log, memory is O(wanted logs) plus that constant.
 //!
-//! A sync file's writer also reads nodes ahead ([`Outgoing::reading_nodes_ahead`]): the
-//! nodes of the queued and read-ahead entries at once, in key order
-//! ([`Graph::get_ascending`]). Node keys are hashes, so the nodes of consecutive entries
-//! lie anywhere in storage, and one seek each (a block from every table and level) is
-//! most of a sender's work; read together in key order, a dense share of the stored nodes
-//! (a clone, a long catch-up) costs steps from one to the next instead. At most
-//! [`FETCHED`] nodes are held. A session does not: reading thousands of nodes in one go
-//! stalls the pipe to the peer, which then idles (measured: `docs/performance.md`, "Sync").
+//! Nodes are read ahead too: the nodes of the queued and read-ahead entries, in the order
+//! they will be sent, are handed to a [`Prefetcher`], which reads them in key order on its
+//! own thread (see `prefetch.rs` for why). A node it does not have is read here, one seek.
+//! A sync file's writer has no pipe to stall, and reads them here instead
+//! ([`Outgoing::reading_in_line`]): [`IN_LINE`] at a time, in key order, which measured
+//! faster for it than the thread (`docs/performance.md`, "Sync").
 
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashMap, VecDeque};
 
+use super::prefetch::{self, Prefetcher};
 use crate::error::{Error, Result};
 use crate::graph::{Graph, Node};
 use crate::store::Entry;
@@ -39,13 +40,20 @@ struct Queued {
     key: String,
 }
 
-/// The most entries read ahead from one log at a time (more when reading nodes ahead:
-/// enough for [`FETCHED`] nodes of one long log).
-const PAGE: usize = 512;
-/// The most entries read ahead across all logs being sent.
-const BUFFERED: usize = 64 * 1024;
-/// The most nodes read ahead (about 4 MiB of ~250-byte nodes).
-const FETCHED: usize = 16 * 1024;
+/// The most entries read ahead across all logs being sent: enough, for one log, to ask
+/// for [`prefetch::IN_FLIGHT`] nodes when half of them are left.
+const BUFFERED: usize = 2 * prefetch::IN_FLIGHT;
+/// How many nodes are read at once when reading in line (about 4 MiB of ~250-byte nodes).
+const IN_LINE: usize = 16 * 1024;
+
+/// Where the nodes to send come from.
+enum Reading {
+    /// A thread reads them ahead (a session: reading in line would stall the pipe).
+    Thread(Prefetcher),
+    /// [`Outgoing::pop`] reads them, [`IN_LINE`] at a time, and keeps them by key until
+    /// they are sent.
+    InLine(HashMap<String, Node>),
+}
 
 /// The sending half of a session.
 pub(crate) struct Outgoing {
@@ -55,27 +63,28 @@ pub(crate) struct Outgoing {
     queue: BinaryHeap<Reverse<Queued>>,
     /// Entries read ahead, per log being sent, in seq order.
     ahead: HashMap<String, VecDeque<(u64, Entry)>>,
-    /// Nodes read ahead for queued and read-ahead entries, by key.
-    fetched: HashMap<String, Node>,
-    /// How many nodes to read at once: 1, or [`FETCHED`] when reading nodes ahead.
-    window: usize,
+    /// Reads the nodes of queued and read-ahead entries ahead of [`Outgoing::pop`].
+    reading: Reading,
+    /// Whether entries were read since the prefetcher was last asked: only then can it be
+    /// asked for more (looking for keys to ask for goes over every entry held).
+    unasked: bool,
 }
 
 impl Outgoing {
     pub(crate) fn new(graph: Graph, limits: HashMap<String, u64>) -> Outgoing {
         Outgoing {
+            reading: Reading::Thread(Prefetcher::new(graph.clone())),
             graph,
             limits,
             queue: BinaryHeap::new(),
             ahead: HashMap::new(),
-            fetched: HashMap::new(),
-            window: 1,
+            unasked: false,
         }
     }
 
-    /// Reads nodes ahead, [`FETCHED`] at a time in key order (see the module's doc).
-    pub(crate) fn reading_nodes_ahead(mut self) -> Outgoing {
-        self.window = FETCHED;
+    /// Reads nodes in line instead of on a thread (see the module's doc).
+    pub(crate) fn reading_in_line(mut self) -> Outgoing {
+        self.reading = Reading::InLine(HashMap::new());
         self
     }
 
@@ -96,34 +105,36 @@ impl Outgoing {
     }
 
     /// The entry at `(log, seq)` if it is within the snapshot. Logs are read forward: the
-    /// entries after `seq` are read ahead for the calls that follow.
+    /// entries after `seq` are read ahead for the calls that follow, topped up whenever half
+    /// of them have gone.
     pub(crate) fn entry(&mut self, log: &str, seq: u64) -> Result<Option<Entry>> {
         let limit = self.limit(log);
         if seq == 0 || seq > limit {
             self.ahead.remove(log);
             return Ok(None);
         }
-        if let Some(ahead) = self.ahead.get_mut(log) {
-            while ahead.front().is_some_and(|(at, _)| *at < seq) {
-                ahead.pop_front();
-            }
-            if let Some((at, _)) = ahead.front()
-                && *at == seq
-            {
-                return Ok(ahead.pop_front().map(|(_, entry)| entry));
+        let held = (BUFFERED / self.ahead.len().max(1)).max(1);
+        let ahead = self.ahead.entry(log.to_string()).or_default();
+        while ahead.front().is_some_and(|(at, _)| *at < seq) {
+            ahead.pop_front();
+        }
+        if ahead.front().is_some_and(|(at, _)| *at != seq) {
+            ahead.clear();
+        }
+        let from = ahead.back().map_or(seq, |(at, _)| at + 1);
+        if from <= limit && ahead.len() <= held / 2 {
+            let wanted = usize::try_from(limit - from + 1).unwrap_or(usize::MAX);
+            let page = held.saturating_sub(ahead.len()).min(wanted).max(1);
+            ahead.extend(self.graph.log_entries(log, from, page)?);
+            self.unasked = true;
+        }
+        match ahead.pop_front() {
+            Some((at, entry)) if at == seq => Ok(Some(entry)),
+            _ => {
+                self.ahead.remove(log);
+                Ok(None)
             }
         }
-        let logs = self.ahead.len().max(1);
-        let page = (BUFFERED / logs).clamp(1, PAGE.max(self.window));
-        let wanted = usize::try_from(limit - seq + 1).unwrap_or(usize::MAX);
-        let mut entries: VecDeque<(u64, Entry)> =
-            self.graph.log_entries(log, seq, page.min(wanted))?.into();
-        let first = match entries.pop_front() {
-            Some((at, entry)) if at == seq => entry,
-            _ => return Ok(None),
-        };
-        self.ahead.insert(log.to_string(), entries);
-        Ok(Some(first))
     }
 
     /// Queues an entry read by [`Outgoing::entry`].
@@ -146,10 +157,11 @@ impl Outgoing {
         let Some(Reverse(queued)) = self.queue.pop() else {
             return Ok(None);
         };
-        if !self.fetched.contains_key(&queued.key) {
-            self.fetch(&queued.key)?;
-        }
-        let mut node = self.fetched.remove(&queued.key).ok_or_else(|| {
+        let stored = match self.reading {
+            Reading::Thread(_) => self.take_fetched(&queued.key)?,
+            Reading::InLine(_) => self.read_in_line(&queued.key)?,
+        };
+        let mut node = stored.ok_or_else(|| {
             Error::corrupt(format!(
                 "entry {} of log {} names missing node {}",
                 queued.seq, queued.log, queued.key
@@ -160,25 +172,87 @@ impl Outgoing {
         Ok(Some(node))
     }
 
-    /// Reads node `first` and, when reading ahead, the nodes of the entries queued and
-    /// read ahead, up to the window, in key order. What was read before and not sent (the
-    /// entries of a log the peer stopped wanting) is dropped, keeping memory bounded.
-    fn fetch(&mut self, first: &str) -> Result<()> {
-        self.fetched.clear();
-        let queued = self.queue.iter().map(|Reverse(queued)| &queued.key);
-        let ahead = self.ahead.values().flatten().map(|(_, entry)| &entry.node);
-        let mut keys: Vec<&str> = std::iter::once(first)
-            .chain(queued.chain(ahead).map(String::as_str))
-            .take(self.window)
+    /// Once the prefetcher has room for a chunk and entries were read since it was last
+    /// asked, asks it for the nodes of the queued and read-ahead entries it was not asked
+    /// for yet, in change order: the order they are sent in, as far as the entries known
+    /// here tell.
+    fn read_ahead(&mut self) {
+        let Reading::Thread(prefetcher) = &mut self.reading else {
+            return;
+        };
+        let room = prefetcher.room();
+        if room < prefetch::CHUNK || !self.unasked {
+            return;
+        }
+        self.unasked = false;
+        let mut upcoming: Vec<(u64, &String)> = upcoming(&self.queue, &self.ahead)
+            .filter(|(_, key)| !prefetcher.is_asked(key))
             .collect();
-        keys.sort_unstable();
-        keys.dedup();
-        let nodes = self.graph.get_ascending(&keys)?;
-        for (key, node) in keys.into_iter().zip(nodes) {
-            if let Some(node) = node {
-                self.fetched.insert(key.to_string(), node);
+        upcoming.sort_unstable();
+        let keys = upcoming
+            .into_iter()
+            .take(room)
+            .map(|(_, key)| key.clone())
+            .collect();
+        prefetcher.ask(keys);
+    }
+
+    /// Node `key` from the prefetcher, or read here if it does not have it (`None`: not
+    /// stored).
+    fn take_fetched(&mut self, key: &str) -> Result<Option<Node>> {
+        self.read_ahead();
+        let taken = match &mut self.reading {
+            Reading::Thread(prefetcher) => prefetcher.take(key),
+            Reading::InLine(_) => None,
+        };
+        match taken {
+            Some(fetched) => Ok(fetched),
+            None => match self.graph.get(key) {
+                Ok(node) => Ok(Some(node)),
+                Err(Error::NotFound(_)) => Ok(None),
+                Err(e) => Err(e),
+            },
+        }
+    }
+
+    /// Node `key`, read with the nodes of the entries queued and read ahead (up to
+    /// [`IN_LINE`], in key order) unless it was read so already (`None`: not stored).
+    /// What was read before and not sent is dropped, keeping memory bounded.
+    fn read_in_line(&mut self, key: &str) -> Result<Option<Node>> {
+        let Reading::InLine(fetched) = &mut self.reading else {
+            return Ok(None);
+        };
+        if !fetched.contains_key(key) {
+            fetched.clear();
+            let mut keys: Vec<&str> = std::iter::once(key)
+                .chain(upcoming(&self.queue, &self.ahead).map(|(_, key)| key.as_str()))
+                .take(IN_LINE)
+                .collect();
+            keys.sort_unstable();
+            keys.dedup();
+            let nodes = self.graph.get_ascending(&keys, keys.len())?;
+            for (key, node) in keys.into_iter().zip(nodes) {
+                if let Some(node) = node {
+                    fetched.insert(key.to_string(), node);
+                }
             }
         }
-        Ok(())
+        Ok(fetched.remove(key))
     }
+}
+
+/// The local change and node key of every entry queued and read ahead, in no set order.
+fn upcoming<'a>(
+    queue: &'a BinaryHeap<Reverse<Queued>>,
+    ahead: &'a HashMap<String, VecDeque<(u64, Entry)>>,
+) -> impl Iterator<Item = (u64, &'a String)> {
+    let queued = queue
+        .iter()
+        .map(|Reverse(queued)| (queued.change, &queued.key));
+    queued.chain(
+        ahead
+            .values()
+            .flatten()
+            .map(|(_, entry)| (entry.change, &entry.node)),
+    )
 }

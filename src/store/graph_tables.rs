@@ -47,12 +47,18 @@ impl Tables {
         self.kv.get(&keys::node(key))
     }
 
-    /// The stored bytes of each node of `nodes`, which must ascend. Node keys are hashes,
-    /// spread evenly over the node records, so when the keys asked for are at least one in
-    /// `STEPS / 2` of the stored nodes, stepping from one to the next is cheaper than a
-    /// seek each (see [`Kv::get_ascending`](super::kv::Kv::get_ascending)).
-    pub(crate) fn nodes_bytes_ascending(&mut self, nodes: &[&str]) -> Result<Vec<Option<Vec<u8>>>> {
-        let dense = (nodes.len() as u64).saturating_mul(STEPS as u64 / 2);
+    /// The stored bytes of each node of `nodes`, which must ascend: a consecutive run of
+    /// `among` ascending keys being read (a caller reads a big set a run at a time, so as
+    /// not to hold the lock long). Node keys are hashes, spread evenly over the node
+    /// records, so when the `among` keys are at least one in `STEPS / 2` of the stored
+    /// nodes, stepping from one to the next is cheaper than a seek each (see
+    /// [`Kv::get_ascending`](super::kv::Kv::get_ascending)).
+    pub(crate) fn nodes_bytes_ascending(
+        &mut self,
+        nodes: &[&str],
+        among: usize,
+    ) -> Result<Vec<Option<Vec<u8>>>> {
+        let dense = (among.max(nodes.len()) as u64).saturating_mul(STEPS as u64 / 2);
         let step = self.known_change_count() <= dense;
         let keys: Vec<Vec<u8>> = nodes.iter().map(|node| keys::node(node)).collect();
         self.kv.get_ascending(&keys, step)
