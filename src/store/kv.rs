@@ -20,6 +20,7 @@ use std::path::{Path, PathBuf};
 use std::cell::RefCell;
 use std::rc::Rc;
 
+use bytes::Bytes;
 use rusty_leveldb::compressor::{CompressorId, SnappyCompressor};
 use rusty_leveldb::env::Env;
 use rusty_leveldb::{
@@ -134,6 +135,47 @@ pub(crate) struct Ahead {
     pub records: Vec<(Vec<u8>, Vec<u8>)>,
     /// Whether `records` are all of them.
     pub complete: bool,
+}
+
+/// How [`walk_to`] reached the entry it returns.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Reached {
+    /// Where the walk was, or a few steps on.
+    Walking,
+    /// By a seek, the walk not being placed or not meant to step.
+    Seeking,
+    /// By a seek, after steps failed to reach it.
+    SeekingAfterSteps,
+}
+
+/// Moves a walk through ascending keys to `key`: to the first entry at or after it, which
+/// it returns. When `placed` (the iterator sits where this walk left it, past every earlier
+/// key with nothing stored in between), the entry it sits on answers at once if it is at or
+/// after `key` (a key in a gap of the data costs nothing), and up to `steps` steps forward
+/// are tried; otherwise it seeks, which merges every table and loads a block from each
+/// table and level, so for keys a few entries apart steps cost far less. (An exhausted or
+/// fresh iterator is never placed: it would restart at the first key.)
+fn walk_to(
+    it: &mut DBIterator,
+    key: &[u8],
+    placed: bool,
+    steps: usize,
+) -> (Option<(Bytes, Bytes)>, Reached) {
+    if placed {
+        for taken in 0..=steps {
+            match it.current() {
+                Some((k, v)) if k.as_ref() >= key => return (Some((k, v)), Reached::Walking),
+                Some(_) if taken < steps && it.advance() => {}
+                _ => break,
+            }
+        }
+    }
+    it.seek(key);
+    let reached = match placed && steps > 0 {
+        true => Reached::SeekingAfterSteps,
+        false => Reached::Seeking,
+    };
+    (it.current(), reached)
 }
 
 /// How many entries [`Kv::get_ascending`] steps over before it seeks instead.
@@ -271,10 +313,10 @@ impl Kv {
     }
 
     /// The value stored under exactly each of `keys`, which must ascend: the answers
-    /// [`Kv::get`] gives, in order. When `step` is set, each key is first looked for by
-    /// stepping forward from the previous one, up to [`STEPS`] entries, and sought only
-    /// past that: a seek merges every table and loads a block from each table and level,
-    /// so for keys a few entries apart (a dense share of a key family) steps cost far less.
+    /// [`Kv::get`] gives, in order, walking from one key to the next ([`walk_to`]). When
+    /// `step` is set, each key is first looked for by stepping forward from the previous
+    /// one, up to [`STEPS`] entries, and sought only past that (for a dense share of a key
+    /// family).
     pub(crate) fn get_ascending(
         &mut self,
         keys: &[Vec<u8>],
@@ -282,27 +324,10 @@ impl Kv {
     ) -> Result<Vec<Option<Vec<u8>>>> {
         let it = self.reader()?;
         let mut found = Vec::with_capacity(keys.len());
-        // Whether the iterator sits at an entry at or below the next key: only then can
-        // steps reach it (an exhausted iterator would restart at the first key).
+        let steps = if step { STEPS } else { 0 };
         let mut placed = false;
         for key in keys {
-            let mut current = None;
-            if step && placed {
-                for _ in 0..STEPS {
-                    match it.current() {
-                        Some((k, v)) if k.as_ref() >= key.as_slice() => {
-                            current = Some((k, v));
-                            break;
-                        }
-                        Some(_) if it.advance() => {}
-                        _ => break,
-                    }
-                }
-            }
-            if current.is_none() {
-                it.seek(key);
-                current = it.current();
-            }
+            let (current, _) = walk_to(it, key, placed, steps);
             placed = current.is_some();
             found.push(match current {
                 Some((k, v)) if k.as_ref() == key.as_slice() => Some(v.to_vec()),
@@ -316,10 +341,9 @@ impl Kv {
     /// Reads the first `per_prefix` records under each of `prefixes` (ascending) and keeps
     /// them, in place of what was read ahead before, for [`Kv::ahead`] until the next write;
     /// it stops once it holds `max_bytes` (the prefixes after are simply not read ahead).
-    /// One iterator walks forward through them all: a prefix whose records lie before where
-    /// the walk already is has none, with no seek at all (keys that fall in gaps of the
-    /// data, or past its end), and a prefix a few entries on is reached by stepping (as in
-    /// [`Kv::get_ascending`]). Does nothing while reads go to a pinned snapshot, or when
+    /// One iterator walks forward through them all ([`walk_to`]): a prefix that falls in a
+    /// gap of the data, or past its end, costs no seek at all, and a prefix a few entries on
+    /// is reached by stepping. Does nothing while reads go to a pinned snapshot, or when
     /// every prefix is already read ahead.
     pub(crate) fn read_ahead(
         &mut self,
@@ -343,32 +367,16 @@ impl Kv {
             if held >= max_bytes {
                 break;
             }
-            let mut at = None;
-            if placed {
-                let steps = if skip == 0 { STEPS } else { 0 };
-                skip = skip.saturating_sub(1);
-                for _ in 0..=steps {
-                    match it.current() {
-                        Some((k, v)) if k.as_ref() >= prefix.as_slice() => {
-                            at = Some((k, v));
-                            break;
-                        }
-                        Some(_) if steps > 0 && it.advance() => {}
-                        _ => break,
-                    }
+            let steps = if skip == 0 { STEPS } else { 0 };
+            skip = skip.saturating_sub(1);
+            let (mut at, reached) = walk_to(it, prefix, placed, steps);
+            match reached {
+                Reached::Walking => backoff = 1,
+                Reached::Seeking => {}
+                Reached::SeekingAfterSteps => {
+                    skip = backoff;
+                    backoff = backoff.saturating_mul(2).min(1024);
                 }
-                match (&at, steps) {
-                    (Some(_), _) => backoff = 1,
-                    (None, 0) => {}
-                    (None, _) => {
-                        skip = backoff;
-                        backoff = backoff.saturating_mul(2).min(1024);
-                    }
-                }
-            }
-            if at.is_none() {
-                it.seek(prefix);
-                at = it.current();
             }
             placed = at.is_some();
             let mut records = Vec::new();
