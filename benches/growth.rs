@@ -1,6 +1,6 @@
-//! Growth series: how the costs of import, get, export, fsck and diff change with the
-//! number of rows, and how opening latest and reading at it change with the number of
-//! heads.
+//! Growth series: how the costs of import (into a new dataset, and of 10,000 rows into one
+//! that has rows), get, export, fsck and diff change with the number of rows, and how
+//! opening latest and reading at it change with the number of heads.
 //!
 //! ```text
 //! cargo bench --bench growth -- --quick
@@ -70,6 +70,64 @@ fn import(c: &mut Criterion) {
         });
     }
     group.finish();
+}
+
+/// A copy of the repository in `from` (a folder), for a run that writes to it.
+fn copy_of(from: &std::path::Path) -> tempfile::TempDir {
+    fn copy(from: &std::path::Path, to: &std::path::Path) {
+        std::fs::create_dir_all(to).expect("folder");
+        for entry in std::fs::read_dir(from).expect("read folder") {
+            let entry = entry.expect("entry");
+            let target = to.join(entry.file_name());
+            if entry.file_type().expect("type").is_dir() {
+                copy(&entry.path(), &target);
+            } else {
+                std::fs::copy(entry.path(), &target).expect("copy");
+            }
+        }
+    }
+    let dir = tempfile::tempdir().expect("tempdir");
+    copy(from, dir.path());
+    dir
+}
+
+/// Importing 10,000 rows into a dataset that already holds `n`: new keys scattered among
+/// the existing ones (each sorts just after an existing key, so none falls in a gap), and
+/// the same 10,000 existing rows again with their values (nothing to write: reads only).
+fn import_into(c: &mut Criterion) {
+    const ADDED: u64 = 10_000;
+    for n in rows() {
+        let base = tempfile::tempdir().expect("tempdir");
+        drop(imported(base.path(), n));
+        let picked = move |j: u64| scattered(j * (n / ADDED).max(1), n);
+        for (name, fresh) in [("new keys", true), ("unchanged rows", false)] {
+            let mut group = c.benchmark_group(format!("growth/import 10,000 {name} into"));
+            group.sample_size(10);
+            group.throughput(Throughput::Elements(ADDED));
+            group.bench_with_input(BenchmarkId::from_parameter(n), &n, |b, _| {
+                b.iter_batched(
+                    || {
+                        let dir = copy_of(base.path());
+                        let repo = Repository::open(dir.path()).expect("open");
+                        (repo, dir)
+                    },
+                    |(repo, dir)| {
+                        let rows = (0..ADDED).map(|j| {
+                            let (mut key, value) = row(picked(j));
+                            if fresh {
+                                key.extend_from_slice(b".1");
+                            }
+                            Ok((key, value))
+                        });
+                        black_box(repo.import("sites", rows, 10_000, None).expect("import"));
+                        (repo, dir)
+                    },
+                    BatchSize::PerIteration,
+                )
+            });
+            group.finish();
+        }
+    }
 }
 
 fn reads(c: &mut Criterion) {
@@ -204,5 +262,5 @@ fn heads(c: &mut Criterion) {
     }
 }
 
-criterion_group!(benches, import, reads, diff, heads);
+criterion_group!(benches, import, import_into, reads, diff, heads);
 criterion_main!(benches);
