@@ -412,7 +412,13 @@ impl Repository {
         let mut kept = Vec::with_capacity(ops.len());
         let mut ops = ops.into_iter();
         loop {
-            let window: Vec<Operation> = ops.by_ref().take(ROWS_AHEAD).collect();
+            // Each op's freshness is asked once: for an import it takes a lock and Bloom
+            // filters.
+            let window: Vec<(bool, Operation)> = ops
+                .by_ref()
+                .take(ROWS_AHEAD)
+                .map(|op| (fresh(&op.dataset, &op.key), op))
+                .collect();
             if window.is_empty() {
                 break;
             }
@@ -421,11 +427,11 @@ impl Repository {
             tables.read_rows_ahead(
                 window
                     .iter()
-                    .filter(|op| !fresh(&op.dataset, &op.key))
-                    .map(|op| (op.dataset.as_slice(), op.key.as_slice())),
+                    .filter(|(is_fresh, _)| !is_fresh)
+                    .map(|(_, op)| (op.dataset.as_slice(), op.key.as_slice())),
             )?;
-            for op in window {
-                if fresh(&op.dataset, &op.key) {
+            for (is_fresh, op) in window {
+                if is_fresh {
                     kept.push(op);
                     continue;
                 }

@@ -105,10 +105,10 @@ impl Tables {
             // Entry keys end in the descending iseq: newest first, as a scan finds them.
             let mut out = Vec::new();
             for (entry, value) in &ahead.records {
-                let iseq = iseq_under(entry, &family)?;
                 if out.len() == limit {
                     break;
                 }
+                let iseq = iseq_under(entry, &family)?;
                 if iseq <= bound {
                     out.push((iseq, value.clone()));
                 }
@@ -122,7 +122,7 @@ impl Tables {
         let mut out = Vec::new();
         for item in self.kv.scan(&start, &end)?.take(limit) {
             let (entry, value) = item?;
-            let iseq = row_entry_iseq(&entry, dataset, key)?;
+            let iseq = iseq_under(&entry, &family)?;
             out.push((iseq, value));
         }
         Ok(out)
@@ -349,12 +349,7 @@ impl Tables {
     }
 }
 
-/// The iseq of a row entry's key, checking that it belongs to `(dataset, key)`.
-fn row_entry_iseq(entry: &[u8], dataset: &[u8], key: &[u8]) -> Result<u64> {
-    iseq_under(entry, &row_prefix(dataset, key).finish())
-}
-
-/// The iseq of a row entry stored under `prefix` (its row's).
+/// The iseq of a row entry's key, checking that it lies under `prefix` (its row's).
 fn iseq_under(entry: &[u8], prefix: &[u8]) -> Result<u64> {
     let rest = entry
         .strip_prefix(prefix)
