@@ -71,15 +71,19 @@ fn spread(count: u64) -> impl Iterator<Item = u64> {
     (1..=GETS).map(move |n| (n * 7919) % count)
 }
 
-/// strata: one `add` per node, each linking the previous one.
-fn strata_add(dir: &Path) -> f64 {
-    let graph = Graph::open(dir, GraphOptions::default()).expect("open");
+/// strata: `count` `add`s at `durability`, each node linking the previous one.
+fn strata_add(dir: &Path, durability: Durability, count: u64) -> f64 {
+    let options = GraphOptions {
+        durability,
+        ..GraphOptions::default()
+    };
+    let graph = Graph::open(dir, options).expect("open");
     let started = Instant::now();
     let mut previous: Vec<String> = Vec::new();
-    for i in 0..ADDS {
+    for i in 0..count {
         previous = vec![graph.add(&previous, value(i)).expect("add").key];
     }
-    rate(ADDS, started)
+    rate(count, started)
 }
 
 /// strata: batches of 1,000 documents, doc i of batch k linking doc i of batch k-1 (the
@@ -96,21 +100,6 @@ fn strata_batch(dir: &Path) -> f64 {
         previous = nodes.into_iter().map(|node| vec![node.key]).collect();
     }
     rate(BATCHED, started)
-}
-
-/// strata: `SYNCED` durable writes, each a graph `add` that returns once fdatasynced.
-fn strata_synced_add(dir: &Path) -> f64 {
-    let options = GraphOptions {
-        durability: Durability::Synced,
-        ..GraphOptions::default()
-    };
-    let graph = Graph::open(dir, options).expect("open");
-    let started = Instant::now();
-    let mut previous: Vec<String> = Vec::new();
-    for i in 0..SYNCED {
-        previous = vec![graph.add(&previous, value(i)).expect("add").key];
-    }
-    rate(SYNCED, started)
 }
 
 /// strata: `SYNCED` durable one-row commits (what `strata put` does), each fdatasynced.
@@ -453,12 +442,13 @@ fn main() {
     let fresh = |name: &str| scratch.path().join(name);
 
     println!("running: strata, raw rusty-leveldb, hyperlog and dat-core (JS), strata sync ...");
-    let add = strata_add(&fresh("add"));
+    let add = strata_add(&fresh("add"), Durability::Flushed, ADDS);
     let (raw_add, _) = raw(&fresh("raw-add"), ADDS, 1);
     let mut durable: [Vec<f64>; 3] = Default::default();
     for round in 0..SYNCED_ROUNDS {
         durable[0].push(raw_fdatasync(&fresh(&format!("raw-synced-{round}"))));
-        durable[1].push(strata_synced_add(&fresh(&format!("synced-add-{round}"))));
+        let dir = fresh(&format!("synced-add-{round}"));
+        durable[1].push(strata_add(&dir, Durability::Synced, SYNCED));
         durable[2].push(strata_synced_put(&fresh(&format!("synced-put-{round}"))));
     }
     let [raw_synced, synced_add, synced_put] = durable.map(|mut rates| {
