@@ -4,6 +4,7 @@
 //!
 #![doc = include_str!("rules.md")]
 
+mod duplicates;
 mod json;
 mod read;
 mod text;
@@ -12,8 +13,9 @@ mod write;
 use std::borrow::Cow;
 use std::path::Path;
 
+pub use duplicates::Duplicates;
 pub use json::compact_json;
-pub use read::{Duplicates, TableReader};
+pub use read::TableReader;
 pub use text::TextOrHex;
 pub use write::TableWriter;
 
