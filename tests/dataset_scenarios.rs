@@ -522,3 +522,66 @@ fn an_importer_commits_every_batch_and_knows_what_it_committed() {
             .all(|c| c.commit.as_ref().unwrap().message.as_deref() == Some("import"))
     );
 }
+
+/// A format 2 repository (the index's heads a key each) reads the same after opening: read
+/// only, nothing on disk changes and it still reads as before; opened for writing, it is
+/// upgraded to one heads record and format 3, and it goes on taking commits.
+#[test]
+fn a_format_2_repository_is_upgraded_when_it_opens() {
+    use strata::internals::keys::{META_FORMAT, TIPS, TIPS_FORMAT_2};
+    use strata::internals::kv::{Batch, Kv};
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join(".strata").join("db");
+    let heads = {
+        let repo = Repository::init(dir.path()).unwrap();
+        let base = repo.put("d", "a", "1").unwrap();
+        repo.put("d", "b", "1").unwrap();
+        common::put_replacing(&repo, &base, "d", "c", "fork");
+        repo.heads().unwrap()
+    };
+    assert_eq!(heads.len(), 2);
+    // Back to format 2's layout, as that build wrote it.
+    {
+        let mut kv = Kv::open(&db).unwrap();
+        let mut batch = Batch::default();
+        batch.delete(TIPS);
+        for head in &heads {
+            let mut key = TIPS_FORMAT_2.to_vec();
+            key.extend_from_slice(head.as_str().as_bytes());
+            batch.put(&key, b"");
+        }
+        batch.put(META_FORMAT, &2u64.to_be_bytes());
+        kv.write(batch, strata::Durability::Synced).unwrap();
+    }
+    let format_2_keys = |kv: &mut Kv| kv.scan_prefix(TIPS_FORMAT_2).unwrap().count();
+    let reads = |repo: &Repository| {
+        assert_eq!(repo.heads().unwrap(), heads);
+        assert_eq!(value(repo, "d", "b").as_deref(), Some("1"));
+        assert_eq!(value(repo, "d", "c").as_deref(), Some("fork"));
+    };
+    {
+        let reader = Repository::options()
+            .read_only(true)
+            .open(dir.path())
+            .unwrap();
+        reads(&reader);
+    }
+    assert_eq!(format_2_keys(&mut Kv::open(&db).unwrap()), 2);
+    {
+        let repo = Repository::open(dir.path()).unwrap();
+        reads(&repo);
+        let merged = repo.put("d", "e", "after").unwrap();
+        assert!(repo.heads().unwrap().contains(&merged));
+    }
+    let mut kv = Kv::open(&db).unwrap();
+    assert_eq!(format_2_keys(&mut kv), 0);
+    assert_eq!(
+        kv.get(META_FORMAT).unwrap(),
+        Some(3u64.to_be_bytes().to_vec())
+    );
+    assert!(kv.get(TIPS).unwrap().is_some());
+    drop(kv);
+    let repo = Repository::open(dir.path()).unwrap();
+    assert_eq!(value(&repo, "d", "e").as_deref(), Some("after"));
+    assert!(repo.fsck(&mut |_, _| {}).unwrap().problems.is_empty());
+}

@@ -32,8 +32,9 @@ use crate::store::{Durability, Store, Tables, WriteSet};
 use write::Incoming;
 
 /// The on-disk format version this build writes and reads. Version 2: the causal version
-/// index (row entries by index sequence, version records with their ancestry).
-const FORMAT_VERSION: u64 = 2;
+/// index (row entries by index sequence, version records with their ancestry). Version 3:
+/// the index's heads in one record; a version 2 repository is upgraded when it opens.
+const FORMAT_VERSION: u64 = 3;
 
 /// How a graph is opened.
 #[derive(Clone)]
@@ -192,7 +193,14 @@ impl Graph {
             // Read once here, then kept in step with every write (`change_count`).
             tables.change_count()?;
             let bound = options.signer.as_ref().and_then(|s| s.log_id());
-            match tables.identity()? {
+            let identity = match tables.identity()? {
+                Some((2, log)) => {
+                    tables.upgrade_from_format_2(FORMAT_VERSION)?;
+                    Some((FORMAT_VERSION, log))
+                }
+                identity => identity,
+            };
+            match identity {
                 // A repository created before it had a key moves to the key's log.
                 Some((format, log)) if format == FORMAT_VERSION => match bound {
                     Some(bound) if bound != log && !store.read_only() => {

@@ -12,8 +12,8 @@ use std::ops::Bound;
 use prost::encoding::{decode_varint, encode_varint};
 
 use super::keys::{self, KeyBuf, KeyReader};
-use super::kv::prefix_end;
-use super::{Tables, WriteSet};
+use super::kv::{Durability, prefix_end};
+use super::{Tables, WriteSet, runs};
 use crate::error::{Error, Result};
 
 /// What a pending commit waits for.
@@ -282,20 +282,43 @@ impl Tables {
     /// The version index's heads, ordered by key.
     pub(crate) fn tips(&mut self) -> Result<&BTreeSet<String>> {
         if self.tips.is_none() {
-            let mut tips = BTreeSet::new();
-            for item in self.kv.scan_prefix(keys::TIPS)? {
-                let (key, _) = item?;
-                let raw = KeyReader::new(&key, keys::TIPS)?.rest();
-                tips.insert(
-                    String::from_utf8(raw.to_vec())
-                        .map_err(|_| Error::corrupt("head key is not UTF-8"))?,
-                );
-            }
+            let tips = match self.kv.get(keys::TIPS)? {
+                Some(record) if !record.is_empty() => {
+                    runs::decode_keys(&record, 0)?.into_iter().collect()
+                }
+                _ => BTreeSet::new(),
+            };
             self.tips = Some(tips);
         }
         self.tips
             .as_ref()
             .ok_or_else(|| Error::corrupt("index heads are missing"))
+    }
+
+    /// Upgrades a format 2 repository to `format`, which stores the version index's heads
+    /// in one record instead of a key each (the only difference): one atomic write deletes
+    /// the keys, writes the record and the new format version. A read-only store makes the
+    /// change in memory only, so it reads the repository the same way.
+    pub(crate) fn upgrade_from_format_2(&mut self, format: u64) -> Result<()> {
+        let mut tips = BTreeSet::new();
+        let mut write = WriteSet::default();
+        for item in self.kv.scan_prefix(keys::TIPS_FORMAT_2)? {
+            let (key, _) = item?;
+            let raw = KeyReader::new(&key, keys::TIPS_FORMAT_2)?.rest();
+            tips.insert(
+                String::from_utf8(raw.to_vec())
+                    .map_err(|_| Error::corrupt("head key is not UTF-8"))?,
+            );
+            write.batch.delete(&key);
+        }
+        let heads: Vec<&str> = tips.iter().map(String::as_str).collect();
+        write.batch.put(keys::TIPS, &runs::encode_keys(&heads));
+        write
+            .batch
+            .put(keys::META_FORMAT, &keys::encode_u64(format));
+        self.commit_derived(write, Durability::Synced)?;
+        self.tips = Some(tips);
+        Ok(())
     }
 
     /// Every dataset ever written to, in byte order.
@@ -416,16 +439,12 @@ impl WriteSet {
 
     /// Makes `node` a head of the version index.
     pub(crate) fn add_tip(&mut self, node: &str) {
-        self.batch
-            .put(&KeyBuf::new(keys::TIPS).raw(node.as_bytes()).finish(), b"");
         self.tips_removed.remove(node);
         self.tips_added.push(node.to_string());
     }
 
     /// Removes `node` from the version index's heads.
     pub(crate) fn remove_tip(&mut self, node: &str) {
-        self.batch
-            .delete(&KeyBuf::new(keys::TIPS).raw(node.as_bytes()).finish());
         self.tips_added.retain(|tip| tip != node);
         self.tips_removed.insert(node.to_string());
     }

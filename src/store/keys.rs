@@ -53,9 +53,15 @@ pub const PENDING: &[u8] = b"!pending!";
 /// `target` (kind 0: a parent commit's node key; kind 1: a payload hash), so an arrival
 /// finds exactly its waiters.
 pub const WAITS: &[u8] = b"!waits!";
-/// `!tips!<node key>` → empty: the version index's heads (indexed commits no indexed
-/// commit links to).
-pub const TIPS: &[u8] = b"!tips!";
+/// `!tips` → the node keys (in the changelog runs' encoding) of the version index's heads:
+/// indexed commits no indexed commit links to. One record, rewritten when the heads change,
+/// as the graph's heads are: a key per head, deleted when the head is built on, left a
+/// deletion marker per commit right after the row entries, which every seek past a
+/// dataset's last row (a new key) then had to step over until a compaction dropped them.
+pub const TIPS: &[u8] = b"!tips";
+/// `!tips!<node key>` → empty: the heads as format 2 stored them, one key each; read only
+/// to upgrade such a repository (see `Tables::upgrade_tips`).
+pub const TIPS_FORMAT_2: &[u8] = b"!tips!";
 /// `!datasets!<esc dataset>` → empty: every dataset ever written to.
 pub const DATASETS: &[u8] = b"!datasets!";
 /// `!ops!<32-byte operations hash><u64 chunk>` → a chunk of a commit's operations, each

@@ -280,18 +280,28 @@ impl Tables {
     /// keeps in memory.
     pub(crate) fn commit_derived(&mut self, write: WriteSet, durability: Durability) -> Result<()> {
         let WriteSet {
-            batch,
+            mut batch,
             heads,
             change_count,
             recent,
             tips_removed,
             tips_added,
         } = write;
+        let tips = match tips_removed.is_empty() && tips_added.is_empty() {
+            true => None,
+            false => {
+                let mut tips = self.tips()?.clone();
+                tips.retain(|tip| !tips_removed.contains(tip));
+                tips.extend(tips_added);
+                let keys: Vec<&str> = tips.iter().map(String::as_str).collect();
+                batch.put(keys::TIPS, &runs::encode_keys(&keys));
+                Some(tips)
+            }
+        };
         self.kv.write(batch, durability)?;
         self.graph.landed(heads, change_count, recent);
-        if let Some(tips) = &mut self.tips {
-            tips.retain(|tip| !tips_removed.contains(tip));
-            tips.extend(tips_added);
+        if tips.is_some() {
+            self.tips = tips;
         }
         Ok(())
     }
