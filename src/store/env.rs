@@ -62,6 +62,9 @@ pub(crate) struct StoreEnv {
     fs: Rc<dyn FileSystem>,
     pins: Rc<RefCell<Pins>>,
     damage: Damage,
+    /// The newest write-ahead log the engine has opened for writing (by its number), so a
+    /// `Synced` write syncs it without listing the folder to find it.
+    log: Rc<RefCell<Option<(u64, PathBuf)>>>,
 }
 
 /// What kind of database file a path is, for deciding when to sync it.
@@ -139,6 +142,25 @@ impl StoreEnv {
             fs,
             pins,
             damage: Damage::default(),
+            log: Rc::default(),
+        }
+    }
+
+    /// The write-ahead log the engine writes to now, once it has opened one.
+    pub(crate) fn current_log(&self) -> Option<PathBuf> {
+        self.log.borrow().as_ref().map(|(_, path)| path.clone())
+    }
+
+    /// Remembers `path` if it is a write-ahead log newer than the one remembered.
+    fn note_log(&self, path: &Path) {
+        let number = path
+            .file_name()
+            .and_then(|name| name.to_str()?.strip_suffix(".log")?.parse::<u64>().ok());
+        let mut log = self.log.borrow_mut();
+        if let Some(number) = number
+            && log.as_ref().is_none_or(|(newest, _)| number > *newest)
+        {
+            *log = Some((number, path.to_path_buf()));
         }
     }
 
@@ -183,10 +205,14 @@ impl Env for StoreEnv {
         Ok(Box::new(Verified::new(file, p, size, self.damage.clone())))
     }
     fn open_writable_file(&self, p: &Path) -> rusty_leveldb::Result<Box<dyn Write>> {
-        Ok(self.durable(p, self.fs.open_writable_file(p)?))
+        let file = self.fs.open_writable_file(p)?;
+        self.note_log(p);
+        Ok(self.durable(p, file))
     }
     fn open_appendable_file(&self, p: &Path) -> rusty_leveldb::Result<Box<dyn Write>> {
-        Ok(self.durable(p, self.fs.open_appendable_file(p)?))
+        let file = self.fs.open_appendable_file(p)?;
+        self.note_log(p);
+        Ok(self.durable(p, file))
     }
     fn exists(&self, p: &Path) -> rusty_leveldb::Result<bool> {
         self.fs.exists(p)

@@ -562,23 +562,9 @@ impl Kv {
     /// new since the last sync, the folder entry naming it. (Tables, manifests and
     /// `CURRENT` are made durable by the environment as the engine writes them.)
     fn sync_files(&mut self) -> Result<()> {
-        let Some(dir) = self.dir.clone() else {
+        let (Some(dir), Some(log)) = (self.dir.clone(), self.env.current_log()) else {
             return Ok(());
         };
-        let newest = self
-            .env
-            .children(&dir)
-            .map_err(engine_error)?
-            .into_iter()
-            .filter_map(|name| {
-                let number = name.to_str()?.strip_suffix(".log")?.parse::<u64>().ok()?;
-                Some((number, name))
-            })
-            .max();
-        let Some((_, log)) = newest else {
-            return Ok(());
-        };
-        let log = dir.join(log);
         self.env.sync(&log).map_err(engine_error)?;
         if self.synced_log.as_ref() != Some(&log) {
             self.env.sync_folder(&dir).map_err(engine_error)?;
