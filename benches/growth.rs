@@ -1,11 +1,13 @@
 //! Growth series: how the costs of import (into a new dataset, and of 10,000 rows into one
-//! that has rows), get, export, fsck and diff change with the number of rows, and how
-//! opening latest and reading at it change with the number of heads.
+//! that has rows), get, export, fsck and diff change with the number of rows, how opening
+//! latest and reading at it change with the number of heads, and how a one-row commit's
+//! cost changes with the number of commits before it.
 //!
 //! ```text
 //! cargo bench --bench growth -- --quick
 //! STRATA_GROWTH_ROWS=10000,100000,1000000 cargo bench --bench growth -- --quick
 //! STRATA_GROWTH_HEADS=1,10,100,1000 cargo bench --bench growth -- --quick heads
+//! STRATA_GROWTH_COMMITS=100,1000,10000,50000 cargo bench --bench growth -- --quick commit
 //! ```
 //!
 //! Row counts default to 10^4 and 10^5 (10^6 takes minutes per series on the project's
@@ -262,5 +264,29 @@ fn heads(c: &mut Criterion) {
     }
 }
 
-criterion_group!(benches, import, import_into, reads, diff, heads);
+/// A one-row commit (`put` of a new key at latest) on a chain of `n` one-row commits: the
+/// path below each commit grows by one, and so does the number of versions.
+fn commits(c: &mut Criterion) {
+    for n in sizes("STRATA_GROWTH_COMMITS", &[100, 1_000, 10_000]) {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let repo = Repository::init(dir.path()).expect("init");
+        for i in 0..n {
+            let (key, value) = row(i);
+            repo.put("sites", key, value).expect("put");
+        }
+        let mut i = n;
+        let mut group = c.benchmark_group("growth/one-row commit after n commits");
+        group.throughput(Throughput::Elements(1));
+        group.bench_with_input(BenchmarkId::from_parameter(n), &n, |b, _| {
+            b.iter(|| {
+                let (key, value) = row(i);
+                i += 1;
+                black_box(repo.put("sites", key, value).expect("put"))
+            })
+        });
+        group.finish();
+    }
+}
+
+criterion_group!(benches, import, import_into, reads, diff, heads, commits);
 criterion_main!(benches);
