@@ -349,6 +349,7 @@ impl Repository {
                         commit: &commit,
                         ops: &sized,
                         fresh,
+                        new: true,
                     },
                     &mut latest,
                     write,

@@ -132,7 +132,12 @@ impl Tables {
 
     /// The last sequence number of `log` (0 when this repository holds none of it).
     pub(crate) fn last_seq(&mut self, log: &str) -> Result<u64> {
-        runs::last_seq(&mut self.kv, log)
+        if let Some(seq) = self.memo().and_then(|memo| memo.last_seq(log)) {
+            return Ok(seq);
+        }
+        let seq = runs::last_seq(&mut self.kv, log)?;
+        self.remember(|memo| memo.set_last_seq(log, seq));
+        Ok(seq)
     }
 
     /// Entries of `log` from `from` on (at most `limit`), in seq order.
@@ -198,7 +203,8 @@ impl WriteSet {
 
     /// Stores the new runs of the change index and the changelogs, and the new last change.
     pub(crate) fn put_runs(&mut self, runs: NewRuns, change_count: u64) {
-        runs.write_to(&mut self.batch);
+        let last_seqs = runs.write_to(&mut self.batch);
+        self.memo.last_seqs.extend(last_seqs);
         self.change_count = Some(change_count);
     }
 

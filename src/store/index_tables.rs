@@ -13,6 +13,7 @@ use prost::encoding::{decode_varint, encode_varint};
 
 use super::keys::{self, KeyBuf, KeyReader};
 use super::kv::{Durability, prefix_end};
+use super::memo::Memo;
 use super::{Tables, WriteSet, runs};
 use crate::error::{Error, Result};
 
@@ -206,20 +207,31 @@ impl Tables {
 
     /// The record of the version with index sequence `iseq`.
     pub(crate) fn version_record(&mut self, iseq: u64) -> Result<Option<Vec<u8>>> {
+        if let Some(record) = self.memo().and_then(|memo| memo.record(iseq)) {
+            return Ok(Some(record.to_vec()));
+        }
         self.kv
             .get(&KeyBuf::new(keys::VERSIONS).u64_desc(iseq).finish())
     }
 
     /// The highest index sequence number used (0 when nothing is indexed).
     pub(crate) fn last_iseq(&mut self) -> Result<u64> {
-        match self.kv.scan_prefix(keys::VERSIONS)?.next().transpose()? {
-            Some((key, _)) => KeyReader::new(&key, keys::VERSIONS)?.u64_desc(),
-            None => Ok(0),
+        if let Some(last) = self.memo().and_then(|memo| memo.last_iseq) {
+            return Ok(last);
         }
+        let last = match self.kv.scan_prefix(keys::VERSIONS)?.next().transpose()? {
+            Some((key, _)) => KeyReader::new(&key, keys::VERSIONS)?.u64_desc()?,
+            None => 0,
+        };
+        self.remember(|memo| memo.last_iseq = Some(last));
+        Ok(last)
     }
 
     /// The index sequence number of indexed commit `node`.
     pub(crate) fn iseq_of(&mut self, node: &str) -> Result<Option<u64>> {
+        if let Some(iseq) = self.memo().and_then(|memo| memo.iseq_of(node)) {
+            return Ok(Some(iseq));
+        }
         match self
             .kv
             .get(&KeyBuf::new(keys::VERSION_OF).raw(node.as_bytes()).finish())?
@@ -350,24 +362,51 @@ impl Tables {
 
     /// The last change the index has followed.
     pub(crate) fn indexed_change(&mut self) -> Result<u64> {
-        match self.kv.get(keys::META_INDEXED)? {
-            Some(value) => u64_value(&value, "indexed change"),
-            None => Ok(0),
+        if let Some(change) = self.memo().and_then(|memo| memo.indexed) {
+            return Ok(change);
         }
+        let change = match self.kv.get(keys::META_INDEXED)? {
+            Some(value) => u64_value(&value, "indexed change")?,
+            None => 0,
+        };
+        self.remember(|memo| memo.indexed = Some(change));
+        Ok(change)
     }
 
     /// The counters of the view at latest, as the index encoded them.
     pub(crate) fn latest_counters(&mut self) -> Result<Option<Vec<u8>>> {
-        self.kv.get(keys::META_LATEST)
+        if let Some(counters) = self.memo().and_then(|memo| memo.latest.clone()) {
+            return Ok(counters);
+        }
+        let counters = self.kv.get(keys::META_LATEST)?;
+        self.remember(|memo| memo.latest = Some(counters.clone()));
+        Ok(counters)
     }
 
     /// The persistent checkout, if one is set.
     pub(crate) fn checkout(&mut self) -> Result<Option<String>> {
-        match self.kv.get(keys::META_CHECKOUT)? {
-            Some(key) => String::from_utf8(key)
-                .map(Some)
-                .map_err(|_| Error::corrupt("checkout is not UTF-8")),
-            None => Ok(None),
+        if let Some(checkout) = self.memo().and_then(|memo| memo.checkout.clone()) {
+            return Ok(checkout);
+        }
+        let checkout = match self.kv.get(keys::META_CHECKOUT)? {
+            Some(key) => {
+                Some(String::from_utf8(key).map_err(|_| Error::corrupt("checkout is not UTF-8"))?)
+            }
+            None => None,
+        };
+        self.remember(|memo| memo.checkout = Some(checkout.clone()));
+        Ok(checkout)
+    }
+
+    /// The memo of hot records, unless reads go to a pinned snapshot.
+    pub(super) fn memo(&self) -> Option<&Memo> {
+        self.kv.is_live().then_some(&self.memo)
+    }
+
+    /// Records what a live read found in the memo.
+    pub(super) fn remember(&mut self, note: impl FnOnce(&mut Memo)) {
+        if self.kv.is_live() {
+            note(&mut self.memo);
         }
     }
 }
@@ -411,6 +450,9 @@ impl WriteSet {
             &KeyBuf::new(keys::VERSION_OF).raw(node.as_bytes()).finish(),
             &keys::encode_u64(iseq),
         );
+        self.memo
+            .versions
+            .push((node.to_string(), iseq, record.to_vec()));
     }
 
     /// Marks commit `change` pending.
@@ -486,11 +528,13 @@ impl WriteSet {
     pub(crate) fn put_indexed_change(&mut self, change: u64) {
         self.batch
             .put(keys::META_INDEXED, &keys::encode_u64(change));
+        self.memo.indexed = Some(change);
     }
 
     /// Stores the counters of the view at latest.
     pub(crate) fn put_latest_counters(&mut self, counters: &[u8]) {
         self.batch.put(keys::META_LATEST, counters);
+        self.memo.latest = Some(counters.to_vec());
     }
 
     /// Sets (`Some`) or clears the persistent checkout.
@@ -499,5 +543,6 @@ impl WriteSet {
             Some(node) => self.batch.put(keys::META_CHECKOUT, node.as_bytes()),
             None => self.batch.delete(keys::META_CHECKOUT),
         }
+        self.memo.checkout = Some(node.map(str::to_string));
     }
 }

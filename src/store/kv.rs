@@ -414,6 +414,11 @@ impl Kv {
         }
     }
 
+    /// Whether reads go to the live state (not to a pinned snapshot).
+    pub(crate) fn is_live(&self) -> bool {
+        self.reading_at.is_none()
+    }
+
     /// Whether `key` is stored.
     pub fn contains(&mut self, key: &[u8]) -> Result<bool> {
         let it = self.reader()?;

@@ -24,6 +24,7 @@ mod index_tables;
 pub mod keys;
 pub mod kv;
 mod ldb;
+mod memo;
 mod readonly;
 mod rebuild_tables;
 mod recent;
@@ -85,6 +86,8 @@ pub(crate) struct Tables {
     /// Commits heads of the version index (indexed commits no indexed commit links to),
     /// loaded on first use and kept in step with every write.
     tips: Option<BTreeSet<String>>,
+    /// Records every commit reads and rewrites.
+    memo: memo::Memo,
 }
 
 /// Everything one atomic write stores, with the caches it changes once it has landed.
@@ -100,6 +103,8 @@ pub(crate) struct WriteSet {
     /// Commits leaving and joining the version index's heads.
     tips_removed: HashSet<String>,
     tips_added: Vec<String>,
+    /// What the write changes in the memo of hot records.
+    memo: memo::MemoWrites,
 }
 
 impl Store {
@@ -200,6 +205,7 @@ impl Store {
                     read_only,
                     graph: GraphCounters::default(),
                     tips: None,
+                    memo: memo::Memo::default(),
                 }),
                 read_only,
                 grown: Condvar::new(),
@@ -286,6 +292,7 @@ impl Tables {
             recent,
             tips_removed,
             tips_added,
+            memo,
         } = write;
         let tips = match tips_removed.is_empty() && tips_added.is_empty() {
             true => None,
@@ -300,6 +307,7 @@ impl Tables {
         };
         self.kv.write(batch, durability)?;
         self.graph.landed(heads, change_count, recent);
+        self.memo.landed(memo);
         if tips.is_some() {
             self.tips = tips;
         }

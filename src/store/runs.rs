@@ -332,19 +332,23 @@ impl NewRuns {
             .map(|(first, entries)| first + entries.len() as u64 - 1)
     }
 
-    pub fn write_to(self, batch: &mut Batch) {
+    /// Puts the runs into `batch`; returns each log's last seq after the write.
+    pub fn write_to(self, batch: &mut Batch) -> Vec<(String, u64)> {
         let mut first = self.first_change;
         for chunk in self.keys.chunks(MAX_RUN) {
             let refs: Vec<&str> = chunk.iter().map(String::as_str).collect();
             batch.put(&keys::change(first), &encode_keys(&refs));
             first += chunk.len() as u64;
         }
+        let mut last_seqs = Vec::with_capacity(self.logs.len());
         for (log, (first_seq, entries)) in self.logs {
             let mut seq = first_seq;
             for chunk in entries.chunks(MAX_RUN) {
                 batch.put(&keys::log_entry(&log, seq), &encode_entries(chunk));
                 seq += chunk.len() as u64;
             }
+            last_seqs.push((log, seq - 1));
         }
+        last_seqs
     }
 }

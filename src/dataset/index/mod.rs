@@ -172,6 +172,10 @@ pub(crate) struct Indexable<'a> {
     /// Rows the caller knows have no entry at all yet (an import into a new dataset), for
     /// which the index need not read anything.
     pub fresh: &'a dyn Fn(&[u8], &[u8]) -> bool,
+    /// Whether the graph stores the node in this same write: such a node cannot have been
+    /// indexed, and the check that it was not (a read of a key that is absent, the
+    /// dearest kind) is skipped.
+    pub new: bool,
 }
 
 impl VersionIndex {
@@ -267,7 +271,7 @@ impl VersionIndex {
         write: &mut WriteSet,
     ) -> Result<u64> {
         let node = commit.node;
-        if tables.iseq_of(&node.key)?.is_some() {
+        if !commit.new && tables.iseq_of(&node.key)?.is_some() {
             return Err(Error::corrupt(format!(
                 "commit {} is indexed twice",
                 node.key

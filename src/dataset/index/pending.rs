@@ -135,6 +135,7 @@ impl VersionIndex {
                 commit,
                 ops: &ops,
                 fresh: &|_, _| false,
+                new: false,
             },
             latest,
             write,
