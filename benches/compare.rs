@@ -19,8 +19,8 @@
 //!
 //! The JS parts are skipped, with a note, when node or npm is missing or the folder is not
 //! beside the project. Every workload uses ~100-byte JSON values and fresh on-disk
-//! databases, as the JS scripts do. Figures are single runs on a shared machine: read them
-//! as ±15 %.
+//! databases, as the JS scripts do. Writes and syncs are single runs, durable writes and
+//! reads the median of five rounds; on a shared machine read them as ±15 %.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -39,6 +39,9 @@ const SYNCED: u64 = 300;
 /// Rounds of durable writes, each kind in turn, so that all see the same disk: the disk's
 /// latency swings with other writers (the median round is shown).
 const SYNCED_ROUNDS: usize = 5;
+/// Rounds of point reads and of scans, strata's and the raw engine's in turn (the median
+/// round is shown): the first round of each also fills the engine's block cache.
+const READ_ROUNDS: usize = 5;
 const BATCHED: u64 = 100_000;
 const BATCH: u64 = 1_000;
 const ROWS: u64 = 100_000;
@@ -59,6 +62,12 @@ fn value(i: u64) -> String {
         r#"{{"i":{i},"type":"bench","ts":{},"pad":"{pad}"}}"#,
         1_700_000_000_000 + i
     )
+}
+
+/// The median of some rounds' rates.
+fn median(mut rates: Vec<f64>) -> f64 {
+    rates.sort_by(f64::total_cmp);
+    rates[rates.len() / 2]
 }
 
 fn rate(count: u64, started: Instant) -> f64 {
@@ -451,18 +460,19 @@ fn main() {
         durable[1].push(strata_add(&dir, Durability::Synced, SYNCED));
         durable[2].push(strata_synced_put(&fresh(&format!("synced-put-{round}"))));
     }
-    let [raw_synced, synced_add, synced_put] = durable.map(|mut rates| {
-        rates.sort_by(f64::total_cmp);
-        rates[rates.len() / 2]
-    });
+    let [raw_synced, synced_add, synced_put] = durable.map(median);
     let batch = strata_batch(&fresh("batch"));
     let (raw_batch, _) = raw(&fresh("raw-batch"), BATCHED, BATCH);
     let (import, repo) = strata_import(&fresh("import"));
     let (raw_import, mut raw_db) = raw(&fresh("raw-import"), ROWS, 10_000);
-    let get = strata_get(&repo);
-    let raw_get = raw_get(&mut raw_db, ROWS);
-    let scan = strata_scan(&repo);
-    let raw_scan = raw_scan(&mut raw_db, ROWS);
+    let mut reads: [Vec<f64>; 4] = Default::default();
+    for _ in 0..READ_ROUNDS {
+        reads[0].push(strata_get(&repo));
+        reads[1].push(raw_get(&mut raw_db, ROWS));
+        reads[2].push(strata_scan(&repo));
+        reads[3].push(raw_scan(&mut raw_db, ROWS));
+    }
+    let [get, raw_get, scan, raw_scan] = reads.map(median);
     drop((repo, raw_db));
 
     let project = ProjectKey::generate();
@@ -514,13 +524,13 @@ fn main() {
             js.import,
         ),
         (
-            "get at latest, 10k random rows of 100k".to_string(),
+            "get at latest, 10k random of 100k (median of 5)".to_string(),
             get,
             Some(raw_get),
             js.get,
         ),
         (
-            "export scan, every row with value (100k)".to_string(),
+            "scan, every row with value, 100k (median of 5)".to_string(),
             scan,
             Some(raw_scan),
             None,
