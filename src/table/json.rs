@@ -59,6 +59,13 @@ pub(crate) fn is_compact(value: &[u8]) -> bool {
     matches!(compact_json(value), Ok(Cow::Borrowed(_)))
 }
 
+/// True when `text`, already checked to be JSON, has no white space outside its strings:
+/// then it is exactly as [`compact_json`] would store it. (A successful [`members`] is
+/// such a check, so a caller that needs both parses once.)
+pub(crate) fn is_minified(text: &[u8]) -> bool {
+    matches!(minify(text), Cow::Borrowed(_))
+}
+
 /// What kind of JSON value `raw` (trimmed JSON text) is, for messages.
 pub(crate) fn kind(raw: &[u8]) -> &'static str {
     match raw.first() {

@@ -81,16 +81,13 @@ fn refuse(key: &[u8], reason: impl Into<String>) -> Error {
 /// The members of `value` when it is a compact JSON object; else why not, for a table
 /// whose rows must be objects.
 fn object(value: &[u8]) -> Result<Vec<Member<'_>>, String> {
-    if !json::is_compact(value) {
-        return Err(if json::compact_json(value).is_ok() {
-            "its value is JSON with white space, which a table cannot keep exactly".to_string()
-        } else {
-            "its value is not compact JSON".to_string()
-        });
-    }
     match json::members(value) {
+        Err(_) => Err("its value is not compact JSON".to_string()),
+        Ok(_) if !json::is_minified(value) => {
+            Err("its value is JSON with white space, which a table cannot keep exactly".to_string())
+        }
         Ok(Some(members)) => Ok(members),
-        _ => Err(format!(
+        Ok(None) => Err(format!(
             "its value is {}, not a JSON object",
             json::kind(value)
         )),
@@ -283,9 +280,10 @@ fn ndjson_line(keys: &TableKeys, key: &[u8], value: &[u8], line: &mut Vec<u8>) -
         TableKeys::Column => {
             line.extend_from_slice(b"{\"_key\":");
             to_json(line, key)?;
-            let members = json::is_compact(value)
-                .then(|| json::members(value).ok().flatten())
-                .flatten();
+            // One parse: it checks the text and finds the members.
+            let parsed = json::members(value).ok();
+            let compact = parsed.is_some() && json::is_minified(value);
+            let members = parsed.flatten().filter(|_| compact);
             match members {
                 Some(members) if members.is_empty() => line.push(b'}'),
                 // An object whose members cannot be mistaken for the reserved ones: its
@@ -298,7 +296,7 @@ fn ndjson_line(keys: &TableKeys, key: &[u8], value: &[u8], line: &mut Vec<u8>) -
                     line.push(b',');
                     line.extend_from_slice(&value[1..]);
                 }
-                _ if json::is_compact(value) => {
+                _ if compact => {
                     line.extend_from_slice(b",\"_value\":");
                     line.extend_from_slice(value);
                     line.push(b'}');
