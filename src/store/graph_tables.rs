@@ -6,6 +6,7 @@
 //! step with every write (`GraphCounters`), so the graph's hot path reads no counter.
 
 use std::collections::BTreeSet;
+use std::sync::Arc;
 
 use super::keys::{self, KeyReader};
 use super::kv::{STEPS, prefix_end};
@@ -127,7 +128,22 @@ impl Tables {
 
     /// Node keys from change `from` on (at most `limit`), in change order.
     pub(crate) fn keys_from(&mut self, from: u64, limit: usize) -> Result<Vec<(u64, String)>> {
-        runs::keys_from(&mut self.kv, from, limit)
+        runs::keys_from(from, limit, |change| self.run_holding(change))
+    }
+
+    /// The run of the change index that holds `change` (or the last run before it).
+    fn run_holding(&mut self, change: u64) -> Result<Option<(u64, Arc<Vec<u8>>)>> {
+        if let Some(run) = self.memo().and_then(|memo| memo.run_holding(change)) {
+            return Ok(Some(run));
+        }
+        let Some((first, record)) = runs::floor(&mut self.kv, keys::CHANGES, change)? else {
+            return Ok(None);
+        };
+        let count = runs::key_count(&record)?;
+        let record = Arc::new(record);
+        let remembered = Arc::clone(&record);
+        self.remember(|memo| memo.set_run(first, count, remembered));
+        Ok(Some((first, record)))
     }
 
     /// The last sequence number of `log` (0 when this repository holds none of it).

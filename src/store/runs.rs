@@ -8,6 +8,7 @@
 //! itself) instead of three.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use prost::encoding::{decode_varint, encode_varint};
 
@@ -108,6 +109,12 @@ pub fn encode_keys(keys: &[&str]) -> Vec<u8> {
 
 /// The node keys of a run from position `from` on.
 pub fn decode_keys(record: &[u8], from: usize) -> Result<Vec<String>> {
+    decode_some_keys(record, from, usize::MAX)
+}
+
+/// At most `limit` node keys of a run from position `from` on (a run holds up to 1,024,
+/// and a reader after one key should not decode them all).
+fn decode_some_keys(record: &[u8], from: usize, limit: usize) -> Result<Vec<String>> {
     let (&kind, mut rest) = record.split_first().ok_or_else(|| bad("empty"))?;
     let text =
         |bytes: &[u8]| String::from_utf8(bytes.to_vec()).map_err(|_| bad("key is not UTF-8"));
@@ -121,12 +128,16 @@ pub fn decode_keys(record: &[u8], from: usize) -> Result<Vec<String>> {
             if width == 0 || rest.len() % width != 0 {
                 return Err(bad("length is not a multiple of the key width"));
             }
-            rest.chunks(width).skip(from).map(text).collect()
+            rest.chunks(width)
+                .skip(from)
+                .take(limit)
+                .map(text)
+                .collect()
         }
         VARIABLE_WIDTH => {
             let mut keys = Vec::new();
             let mut index = 0;
-            while !rest.is_empty() {
+            while !rest.is_empty() && keys.len() < limit {
                 let key = take_prefixed(&mut rest, "key")?;
                 // Node keys are hashes, never empty; empty keys would also write back as
                 // the run of no keys (fixed width 0), so a record holding one is damage.
@@ -225,23 +236,25 @@ pub(crate) fn last_seq(kv: &mut Kv, log: &str) -> Result<u64> {
     }
 }
 
-/// Node keys from change `from` on, at most `limit` of them, in change order.
-pub(crate) fn keys_from(kv: &mut Kv, from: u64, limit: usize) -> Result<Vec<(u64, String)>> {
+/// Node keys from change `from` on, at most `limit` of them, in change order; `run_at`
+/// gives the run of the change index holding a change (as [`floor`] finds it).
+pub(crate) fn keys_from(
+    from: u64,
+    limit: usize,
+    mut run_at: impl FnMut(u64) -> Result<Option<(u64, Arc<Vec<u8>>)>>,
+) -> Result<Vec<(u64, String)>> {
     let mut out = Vec::new();
     let mut next = from;
     while out.len() < limit {
-        let Some((first, record)) = floor(kv, keys::CHANGES, next)? else {
+        let Some((first, record)) = run_at(next)? else {
             break;
         };
         let offset = usize::try_from(next - first).map_err(|_| bad("offset"))?;
-        let keys = decode_keys(&record, offset)?;
+        let keys = decode_some_keys(&record, offset, limit - out.len())?;
         if keys.is_empty() {
             break;
         }
         for key in keys {
-            if out.len() == limit {
-                break;
-            }
             out.push((next, key));
             next += 1;
         }
