@@ -1,13 +1,15 @@
 //! Growth series: how the costs of import (into a new dataset, and of 10,000 rows into one
 //! that has rows), get, export, fsck and diff change with the number of rows, how opening
-//! latest and reading at it change with the number of heads, and how a one-row commit's
-//! cost changes with the number of commits before it.
+//! latest and reading at it change with the number of heads, how a one-row commit's
+//! cost changes with the number of commits before it, and how a sync's cost per commit
+//! changes with the number of one-row commits it moves.
 //!
 //! ```text
 //! cargo bench --bench growth -- --quick
 //! STRATA_GROWTH_ROWS=10000,100000,1000000 cargo bench --bench growth -- --quick
 //! STRATA_GROWTH_HEADS=1,10,100,1000 cargo bench --bench growth -- --quick heads
 //! STRATA_GROWTH_COMMITS=100,1000,10000,50000 cargo bench --bench growth -- --quick commit
+//! STRATA_GROWTH_SYNCS=1000,10000,100000 cargo bench --bench growth -- --quick sync
 //! ```
 //!
 //! Row counts default to 10^4 and 10^5 (10^6 takes minutes per series on the project's
@@ -288,5 +290,34 @@ fn commits(c: &mut Criterion) {
     }
 }
 
-criterion_group!(benches, import, import_into, reads, diff, heads, commits);
+/// A sync, in memory between on-disk repositories, of `n` one-row commits into an empty
+/// repository: every commit arrives before its payload, waits for it, and is indexed when
+/// it comes.
+fn syncs(c: &mut Criterion) {
+    for n in sizes("STRATA_GROWTH_SYNCS", &[1_000, 10_000]) {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let source = Repository::init(dir.path().join("source")).expect("init");
+        for i in 0..n {
+            let (key, value) = row(i);
+            source.put("sites", key, value).expect("put");
+        }
+        let mut round = 0;
+        let mut group = c.benchmark_group("growth/sync of n one-row commits");
+        group.sample_size(10);
+        group.throughput(Throughput::Elements(n));
+        group.bench_with_input(BenchmarkId::from_parameter(n), &n, |b, _| {
+            b.iter_batched(
+                || {
+                    round += 1;
+                    Repository::init(dir.path().join(format!("target-{round}"))).expect("init")
+                },
+                |target| black_box(strata::sync_in_memory(&source, &target).expect("sync")),
+                BatchSize::PerIteration,
+            )
+        });
+        group.finish();
+    }
+}
+
+criterion_group!(benches, import, import_into, reads, diff, heads, commits, syncs);
 criterion_main!(benches);
