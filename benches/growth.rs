@@ -319,5 +319,14 @@ fn syncs(c: &mut Criterion) {
     }
 }
 
-criterion_group!(benches, import, import_into, reads, diff, heads, commits, syncs);
+criterion_group!(
+    benches,
+    import,
+    import_into,
+    reads,
+    diff,
+    heads,
+    commits,
+    syncs
+);
 criterion_main!(benches);
