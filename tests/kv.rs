@@ -7,7 +7,8 @@
 //!   give the wrong answer (so the test proves the situation is real), then opens the same
 //!   directory with `Kv` and asserts the right answer;
 //! * model tests: random operations applied both to a `Kv` and to a `BTreeMap`, compared
-//!   through every read `Kv` offers.
+//!   through every read `Kv` offers;
+//! * what opening, closing and pinning leave on disk (logs, tables).
 //!
 //! The lock and crash tests re-execute this test binary as a child process; the child side
 //! is an `#[ignore]`d test that does nothing unless its environment variable is set.
@@ -1937,4 +1938,61 @@ fn replaced_tables_are_deleted_once_no_snapshot_needs_them() {
     );
     assert!(!third.is_empty());
     assert_eq!(kv.get(b"key0199").expect("get").as_deref(), Some(&b"3"[..]));
+}
+
+/// The size of the database's newest write-ahead log.
+fn log_size(dir: &Path) -> u64 {
+    std::fs::read_dir(dir)
+        .expect("read_dir")
+        .filter_map(|entry| {
+            let entry = entry.ok()?;
+            let name = entry.file_name().into_string().ok()?;
+            let number: u64 = name.strip_suffix(".log")?.parse().ok()?;
+            Some((number, entry.metadata().ok()?.len()))
+        })
+        .max()
+        .map_or(0, |(_, size)| size)
+}
+
+/// Closing (or dropping) a database whose log has grown past a megabyte writes the memtable
+/// out, so that the next open, a read-only one above all (every CLI read), does not replay
+/// it; a small log is left as it is (writing a table costs fsyncs). Either way everything
+/// written reads back, read-only too.
+#[test]
+fn a_big_log_is_written_out_at_close_and_a_small_one_left() {
+    let value = vec![b'v'; 1000];
+    for (rows, closed_explicitly) in [(3_000u32, true), (3_000, false), (10, false)] {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let mut kv = Kv::open(dir.path()).expect("open");
+        for chunk in (0..rows).collect::<Vec<_>>().chunks(100) {
+            let mut batch = Batch::default();
+            for i in chunk {
+                batch.put(format!("row{i:06}").as_bytes(), &value);
+            }
+            kv.write(batch, Durability::Flushed).expect("write");
+        }
+        let written = log_size(dir.path());
+        if closed_explicitly {
+            kv.close().expect("close");
+        } else {
+            drop(kv);
+        }
+        let left = log_size(dir.path());
+        if rows > 1_000 {
+            assert!(written > 1 << 20, "{written} bytes of log written");
+            assert!(left < 1 << 20, "{left} bytes of log left at close");
+        } else {
+            assert_eq!(left, written, "a small log is left alone");
+        }
+        let mut reader = Kv::open_read_only(dir.path()).expect("read-only open");
+        let mut kv = Kv::open(dir.path()).expect("reopen");
+        for i in [0, rows / 2, rows - 1] {
+            let key = format!("row{i:06}");
+            assert_eq!(
+                reader.get(key.as_bytes()).expect("get"),
+                Some(value.clone())
+            );
+            assert_eq!(kv.get(key.as_bytes()).expect("get"), Some(value.clone()));
+        }
+    }
 }

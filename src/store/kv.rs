@@ -194,6 +194,13 @@ const CACHED_BLOCKS: usize = 4096;
 /// The memtable's size before it is written out as a table.
 pub(crate) const WRITE_BUFFER: usize = 32 << 20;
 
+/// How much write-ahead log a writable database may leave behind when it closes. Every
+/// open replays the log into memory, and a read-only open (every CLI read) cannot write
+/// it out, so each paid for it again: `strata get` took 0.5 s and 63 MB after an import
+/// had left 13 MB of log. Past this size the memtable is written out as a table at close,
+/// once; a small log (a `strata put`) is left, since writing a table costs fsyncs.
+const LOG_LEFT_AT_CLOSE: usize = 1 << 20;
+
 fn options(mut base: Options, env: &StoreEnv) -> Options {
     base.env = Rc::new(Box::new(env.clone()));
     base.cmp = std::rc::Rc::new(Box::new(Bytewise));
@@ -559,8 +566,33 @@ impl Kv {
     /// Flushes buffers and releases the lock. Dropping a `Kv` does the same, ignoring errors.
     #[cfg_attr(not(feature = "internals"), allow(dead_code))]
     pub fn close(mut self) -> Result<()> {
+        self.leave_log_short();
+        // Nothing more is written once the lock is released (see `Drop`).
+        self.dir = None;
         self.reader = None;
         self.db.close().map_err(engine_error)
+    }
+
+    /// Writes the memtable out as a table when the write-ahead log has grown past
+    /// `LOG_LEFT_AT_CLOSE`, so that the next open need not replay it. Errors are ignored:
+    /// the log still holds every write, and the next open recovers it as before.
+    fn leave_log_short(&mut self) {
+        if self.dir.is_none() || self.env.damage().seen() {
+            return;
+        }
+        let Some(log) = self.env.current_log() else {
+            return;
+        };
+        if self
+            .env
+            .size_of(&log)
+            .is_ok_and(|size| size > LOG_LEFT_AT_CLOSE)
+        {
+            self.reader = None;
+            // An empty range overlaps no table (every key starts with `!`): this writes
+            // the memtable out and compacts nothing else.
+            let _ = self.db.compact_range(&[], &[]);
+        }
     }
 
     /// Makes every write so far durable: syncs the newest write-ahead log and, when it is
@@ -576,6 +608,12 @@ impl Kv {
             self.synced_log = Some(log);
         }
         Ok(())
+    }
+}
+
+impl Drop for Kv {
+    fn drop(&mut self) {
+        self.leave_log_short();
     }
 }
 
