@@ -112,13 +112,7 @@ impl Tables {
     /// The graph's heads: the nodes no other node links to.
     pub(crate) fn heads(&mut self) -> Result<&BTreeSet<String>> {
         if self.graph.heads.is_none() {
-            let heads = match self.kv.get(keys::HEADS)? {
-                Some(record) if !record.is_empty() => {
-                    runs::decode_keys(&record, 0)?.into_iter().collect()
-                }
-                _ => BTreeSet::new(),
-            };
-            self.graph.heads = Some(heads);
+            self.graph.heads = Some(runs::read_key_set(&mut self.kv, keys::HEADS)?);
         }
         self.graph
             .heads
@@ -226,8 +220,7 @@ impl WriteSet {
 
     /// Replaces the heads record.
     pub(crate) fn set_heads(&mut self, heads: BTreeSet<String>) {
-        let refs: Vec<&str> = heads.iter().map(String::as_str).collect();
-        self.batch.put(keys::HEADS, &runs::encode_keys(&refs));
+        self.batch.put(keys::HEADS, &runs::encode_key_set(&heads));
         self.heads = Some(heads);
     }
 

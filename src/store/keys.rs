@@ -53,14 +53,14 @@ pub const PENDING: &[u8] = b"!pending!";
 /// `target` (kind 0: a parent commit's node key; kind 1: a payload hash), so an arrival
 /// finds exactly its waiters.
 pub const WAITS: &[u8] = b"!waits!";
-/// `!tips` → the node keys (in the changelog runs' encoding) of the version index's heads:
-/// indexed commits no indexed commit links to. One record, rewritten when the heads change,
-/// as the graph's heads are: a key per head, deleted when the head is built on, left a
-/// deletion marker per commit right after the row entries, which every seek past a
-/// dataset's last row (a new key) then had to step over until a compaction dropped them.
+/// `!tips` → the node keys (a key run, as `!log!!heads`) of the version index's heads:
+/// indexed commits no indexed commit links to. One record, rewritten when the heads
+/// change. (Format 2 kept a key per head and deleted it when the head was built on: each
+/// commit left a deletion marker right after the row entries, and every seek past a
+/// dataset's last row, a new key, stepped over them until a compaction dropped them.)
 pub const TIPS: &[u8] = b"!tips";
 /// `!tips!<node key>` → empty: the heads as format 2 stored them, one key each; read only
-/// to upgrade such a repository (see `Tables::upgrade_tips`).
+/// to upgrade such a repository (see `Tables::upgrade_from_format_2`).
 pub const TIPS_FORMAT_2: &[u8] = b"!tips!";
 /// `!datasets!<esc dataset>` → empty: every dataset ever written to.
 pub const DATASETS: &[u8] = b"!datasets!";

@@ -2,10 +2,10 @@
 //! checkpoint, the counters at latest, the checkout, the last index sequence number, the
 //! newest versions' records, each log's last sequence number, and the run of the change
 //! index last read (a run holds up to 1,024 node keys, 64 KiB, and readers that go change
-//! by change, as the index waking pending commits does, read it once instead of each time). A read of one is a seek, and a seek merges the memtable with
-//! every table that may hold the key, so a one-row commit spent most of its time on them
-//! and more with every table the repository grew (106 µs a commit after 10^4 commits, 327 µs
-//! after 10^5).
+//! by change, as the index waking pending commits does, read it once instead of each time).
+//! A read of one is a seek, and a seek merges the memtable with every table that may hold
+//! the key, so a one-row commit spent most of its time on them and more with every table
+//! the repository grew (106 µs a commit after 10^4 commits, 327 µs after 10^5).
 //!
 //! A memo is filled by the first live read and then kept in step by every write that lands
 //! (`WriteSet` carries what it changes); reads at a pinned snapshot never use it.

@@ -300,8 +300,7 @@ impl Tables {
                 let mut tips = self.tips()?.clone();
                 tips.retain(|tip| !tips_removed.contains(tip));
                 tips.extend(tips_added);
-                let keys: Vec<&str> = tips.iter().map(String::as_str).collect();
-                batch.put(keys::TIPS, &runs::encode_keys(&keys));
+                batch.put(keys::TIPS, &runs::encode_key_set(&tips));
                 Some(tips)
             }
         };

@@ -7,7 +7,7 @@
 //! without storing them. This keeps LevelDB's work per node to one record (the node
 //! itself) instead of three.
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
 
 use prost::encoding::{decode_varint, encode_varint};
@@ -152,6 +152,20 @@ fn decode_some_keys(record: &[u8], from: usize, limit: usize) -> Result<Vec<Stri
             Ok(keys)
         }
         _ => Err(bad("unknown kind")),
+    }
+}
+
+/// A set of node keys kept as one run record (the graph's heads, the index's heads).
+pub(crate) fn encode_key_set(keys: &BTreeSet<String>) -> Vec<u8> {
+    let refs: Vec<&str> = keys.iter().map(String::as_str).collect();
+    encode_keys(&refs)
+}
+
+/// The set of node keys stored as one run record under `key` (empty when it is absent).
+pub(crate) fn read_key_set(kv: &mut Kv, key: &[u8]) -> Result<BTreeSet<String>> {
+    match kv.get(key)? {
+        Some(record) if !record.is_empty() => Ok(decode_keys(&record, 0)?.into_iter().collect()),
+        _ => Ok(BTreeSet::new()),
     }
 }
 
