@@ -394,7 +394,7 @@ impl Checker<'_> {
         for ((dataset, row), op) in last_ops(&ops) {
             let entry = tables
                 .row_entry(dataset, row, iseq)?
-                .and_then(|bytes| RowEntry::decode(iseq, &bytes).ok());
+                .and_then(|bytes| RowEntry::decode_owned(iseq, bytes).ok());
             let matches = entry.is_some_and(|e| {
                 e.version == key
                     && e.deleted == (op.kind == OpKind::Delete)

@@ -35,7 +35,7 @@ impl Scanned {
             entries: scan
                 .entries
                 .into_iter()
-                .map(|(iseq, bytes)| RowEntry::decode(iseq, &bytes))
+                .map(|(iseq, bytes)| RowEntry::decode_owned(iseq, bytes))
                 .collect::<Result<Vec<_>>>()?,
             key: scan.key,
             complete: scan.complete,
@@ -52,12 +52,7 @@ impl Scanned {
         dataset: &[u8],
         ancestry: &Ancestry,
     ) -> Result<Option<RowState>> {
-        let decided = self.complete
-            || self
-                .entries
-                .iter()
-                .any(|e| e.covers_older && ancestry.contains(e.iseq));
-        if decided {
+        if self.decided(ancestry) {
             heads(
                 &mut repo.index.lookup(tables),
                 self.entries.iter().cloned(),
@@ -66,6 +61,34 @@ impl Scanned {
         } else {
             repo.index.row_state(tables, dataset, &self.key, ancestry)
         }
+    }
+
+    /// [`state`](Scanned::state), consuming the scan so that its entries are not copied;
+    /// with the row's key.
+    pub(super) fn into_state(
+        mut self,
+        repo: &Repository,
+        tables: &mut Tables,
+        dataset: &[u8],
+        ancestry: &Ancestry,
+    ) -> Result<(Vec<u8>, Option<RowState>)> {
+        let state = if self.decided(ancestry) {
+            let entries = std::mem::take(&mut self.entries);
+            heads(&mut repo.index.lookup(tables), entries, ancestry)?
+        } else {
+            self.state(repo, tables, dataset, ancestry)?
+        };
+        Ok((self.key, state))
+    }
+
+    /// Whether the scanned entries decide the row at `ancestry`: they are all it has, or
+    /// one the view holds covers the older ones.
+    fn decided(&self, ancestry: &Ancestry) -> bool {
+        self.complete
+            || self
+                .entries
+                .iter()
+                .any(|e| e.covers_older && ancestry.contains(e.iseq))
     }
 }
 
@@ -198,16 +221,19 @@ impl Rows {
         };
         let scanned = tables.rows_page(&self.dataset, start, end, PAGE, PER_ROW)?;
         let exhausted = scanned.len() < PAGE;
-        let mut rows = Vec::new();
-        let mut last = None;
+        // The next page starts after the page's last row, or after the row that filled
+        // this one (whose key is then the last row's).
+        let mut last = scanned.last().map(|scan| scan.key.clone());
+        let mut rows: Vec<Row> = Vec::new();
         for scan in scanned {
             let scan = Scanned::decode(scan)?;
-            last = Some(scan.key.clone());
-            if let Some(state) = scan.state(&repo, &mut tables, &self.dataset, ancestry)?
-                && let Some(row) = row_of(&self.dataset, &scan.key, state, !self.range.keys_only)?
+            let (key, state) = scan.into_state(&repo, &mut tables, &self.dataset, ancestry)?;
+            if let Some(state) = state
+                && let Some(row) = row_of(&self.dataset, key, state, !self.range.keys_only)?
             {
                 rows.push(row);
                 if rows.len() == wanted {
+                    last = rows.last().map(|row| row.key.clone());
                     break;
                 }
             }

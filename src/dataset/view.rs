@@ -108,7 +108,7 @@ impl std::fmt::Debug for View {
 /// Builds a row from its state, or `None` for a delete.
 pub(super) fn row_of(
     dataset: &[u8],
-    key: &[u8],
+    key: Vec<u8>,
     state: RowState,
     with_value: bool,
 ) -> Result<Option<Row>> {
@@ -125,7 +125,7 @@ pub(super) fn row_of(
     };
     Ok(Some(Row {
         dataset: dataset.to_vec(),
-        key: key.to_vec(),
+        key,
         value,
         file,
         version: Version::new(winner.version),
@@ -193,7 +193,7 @@ impl View {
         let (dataset, key) = (dataset.as_ref(), key.as_ref());
         let mut tables = self.repo.graph.store().lock();
         match self.state(&mut tables, dataset, key)? {
-            Some(state) => row_of(dataset, key, state, true),
+            Some(state) => row_of(dataset, key.to_vec(), state, true),
             None => Ok(None),
         }
     }

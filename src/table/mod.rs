@@ -135,14 +135,13 @@ impl KeyFields {
         Ok(key)
     }
 
-    /// The key of a JSON object, from its members (as JSON readers do, the last of
-    /// repeated names counts).
-    fn key_of(&self, members: &[json::Member<'_>]) -> Result<Vec<u8>, String> {
+    /// The key of a JSON object, from `member(name)`, the value text of its member `name`
+    /// (as JSON readers do, the last of repeated names counts).
+    fn key_of<'a>(&self, member: impl Fn(&str) -> Option<&'a str>) -> Result<Vec<u8>, String> {
         self.compose(|_, name| {
-            let Some(member) = members.iter().rev().find(|m| m.name == name) else {
+            let Some(raw) = member(name) else {
                 return Err(format!("missing key field {:?}", excerpt(name)));
             };
-            let raw = member.value;
             match raw.as_bytes().first() {
                 Some(b'"') => json::string(raw).map_err(|e| e.to_string()),
                 Some(b'-' | b'0'..=b'9' | b't' | b'f') => Ok(Cow::Owned(raw.to_string())),

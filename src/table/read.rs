@@ -222,20 +222,24 @@ impl<R: Read> Iterator for TableReader<R> {
 
 /// One NDJSON line (without its line end) as a row; the error is the reason alone.
 fn ndjson_row(text: &[u8], keys: &TableKeys) -> Result<(Vec<u8>, Vec<u8>), String> {
-    let members = match json::members(text) {
-        Ok(Some(members)) => members,
-        Ok(None) => {
-            let trimmed = text.trim_ascii_start();
-            return Err(format!("not a JSON object (found {})", json::kind(trimmed)));
-        }
-        Err(error) => return Err(json_error(&error)),
+    let not_object = || {
+        let trimmed = text.trim_ascii_start();
+        format!("not a JSON object (found {})", json::kind(trimmed))
     };
     match keys {
         TableKeys::Fields(fields) => {
-            let key = fields.key_of(&members)?;
+            // Only the key fields are needed: one parse that keeps nothing else.
+            let picked = json::pick(text, fields.names())
+                .map_err(|error| json_error(&error))?
+                .ok_or_else(not_object)?;
+            let key = fields.key_of(|name| picked.get(name))?;
             Ok((key, json::minify(text).into_owned()))
         }
-        TableKeys::Column => column_row(text, &members),
+        TableKeys::Column => match json::members(text) {
+            Ok(Some(members)) => column_row(text, &members),
+            Ok(None) => Err(not_object()),
+            Err(error) => Err(json_error(&error)),
+        },
     }
 }
 

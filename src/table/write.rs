@@ -78,15 +78,24 @@ fn refuse(key: &[u8], reason: impl Into<String>) -> Error {
     }
 }
 
+/// The names a row object's members must not have for its members to sit beside `_key`.
+const RESERVED: [&str; 3] = [KEY, VALUE, RAW];
+
 /// The members of `value` when it is a compact JSON object; else why not, for a table
 /// whose rows must be objects.
 fn object(value: &[u8]) -> Result<Vec<Member<'_>>, String> {
-    match json::members(value) {
+    row_object(value, json::members(value))
+}
+
+/// What parsing `value` found (`found`, from [`json::members`] or [`json::pick`]) when
+/// `value` is a compact JSON object; else why it is not one.
+fn row_object<T>(value: &[u8], found: Result<Option<T>, serde_json::Error>) -> Result<T, String> {
+    match found {
         Err(_) => Err("its value is not compact JSON".to_string()),
         Ok(_) if !json::is_minified(value) => {
             Err("its value is JSON with white space, which a table cannot keep exactly".to_string())
         }
-        Ok(Some(members)) => Ok(members),
+        Ok(Some(found)) => Ok(found),
         Ok(None) => Err(format!(
             "its value is {}, not a JSON object",
             json::kind(value)
@@ -94,9 +103,14 @@ fn object(value: &[u8]) -> Result<Vec<Member<'_>>, String> {
     }
 }
 
-/// Checks that key fields of `members` give `key`.
-fn check_key(fields: &KeyFields, members: &[Member<'_>], key: &[u8]) -> Result<(), String> {
-    let found = fields.key_of(members)?;
+/// Checks that the key fields of an object give `key`; `member(name)` is the value text of
+/// its member `name`.
+fn check_key<'a>(
+    fields: &KeyFields,
+    member: impl Fn(&str) -> Option<&'a str>,
+    key: &[u8],
+) -> Result<(), String> {
+    let found = fields.key_of(member)?;
     if found == key {
         return Ok(());
     }
@@ -117,21 +131,31 @@ fn check_key(fields: &KeyFields, members: &[Member<'_>], key: &[u8]) -> Result<(
 /// Field names and their cells, in order.
 type NamedCells<'a> = (Vec<Cow<'a, str>>, Vec<Cow<'a, str>>);
 
-/// The cells of a value that a CSV record can hold exactly: a JSON object of strings with
-/// distinct names (and, with `reserved`, none of the reserved names) whose record, read
-/// back, is the value byte for byte. Returns the names and the cells.
-fn cells(value: &[u8], reserved: bool) -> Option<NamedCells<'_>> {
-    let members = object(value).ok()?;
+/// The cells of a value that a CSV record can hold exactly: a compact JSON object (whose
+/// `members` these are) of strings with distinct names (and, with `reserved`, none of the
+/// reserved names) whose record, read back, is the value byte for byte. Returns the names
+/// and the cells.
+fn cells<'a>(value: &[u8], members: Vec<Member<'a>>, reserved: bool) -> Option<NamedCells<'a>> {
     let mut names = Vec::with_capacity(members.len());
     let mut cells = Vec::with_capacity(members.len());
+    let mut escapes = false;
     for member in members {
-        let is_reserved = [KEY, VALUE, RAW].contains(&member.name.as_ref());
+        let is_reserved = RESERVED.contains(&member.name.as_ref());
         if !member.value.starts_with('"') || reserved && is_reserved || names.contains(&member.name)
         {
             return None;
         }
+        // A name that was unescaped is owned (one that was not may be too: then the record
+        // is rebuilt below, which is only slower).
+        escapes |= member.value.contains('\\') || matches!(member.name, Cow::Owned(_));
         cells.push(json::string(member.value).ok()?);
         names.push(member.name);
+    }
+    // Without escapes, a compact object of strings is its record already: serde_json
+    // escapes only `"`, `\` and control characters, none of which JSON text holds
+    // unescaped. Checked against the rebuilt record by `csv_cells_skip_the_rebuild_only_without_escapes`.
+    if !escapes {
+        return Some((names, cells));
     }
     let json_names: Vec<String> = names
         .iter()
@@ -273,26 +297,24 @@ fn ndjson_line(keys: &TableKeys, key: &[u8], value: &[u8], line: &mut Vec<u8>) -
     };
     match keys {
         TableKeys::Fields(fields) => {
-            let members = object(value).map_err(|reason| refuse(key, reason))?;
-            check_key(fields, &members, key).map_err(|reason| refuse(key, reason))?;
+            // One parse that keeps only the key fields: the row is written as it is.
+            let picked = row_object(value, json::pick(value, fields.names()))
+                .map_err(|reason| refuse(key, reason))?;
+            check_key(fields, |name| picked.get(name), key)
+                .map_err(|reason| refuse(key, reason))?;
             line.extend_from_slice(value);
         }
         TableKeys::Column => {
             line.extend_from_slice(b"{\"_key\":");
             to_json(line, key)?;
-            // One parse: it checks the text and finds the members.
-            let parsed = json::members(value).ok();
+            // One parse: it checks the text and looks for the reserved names.
+            let parsed = json::pick(value, &RESERVED).ok();
             let compact = parsed.is_some() && json::is_minified(value);
-            let members = parsed.flatten().filter(|_| compact);
-            match members {
-                Some(members) if members.is_empty() => line.push(b'}'),
+            match parsed.flatten().filter(|_| compact) {
+                Some(object) if object.count == 0 => line.push(b'}'),
                 // An object whose members cannot be mistaken for the reserved ones: its
                 // members follow the key.
-                Some(members)
-                    if !members
-                        .iter()
-                        .any(|m| [KEY, VALUE, RAW].contains(&m.name.as_ref())) =>
-                {
+                Some(object) if !object.any() => {
                     line.push(b',');
                     line.extend_from_slice(&value[1..]);
                 }
@@ -319,8 +341,9 @@ impl Columns {
         match keys {
             TableKeys::Fields(fields) => {
                 let members = object(value).map_err(fail)?;
-                check_key(fields, &members, key).map_err(fail)?;
-                let Some((names, cells)) = cells(value, false) else {
+                let last = |name: &str| members.iter().rev().find(|m| m.name == name);
+                check_key(fields, |name| last(name).map(|m| m.value), key).map_err(fail)?;
+                let Some((names, cells)) = cells(value, members, false) else {
                     return Err(fail(
                         "a CSV keyed by fields holds only JSON objects of strings, read back exactly, and its value is not one".to_string(),
                     ));
@@ -341,12 +364,19 @@ impl Columns {
                             .to_string(),
                     ));
                 }
-                if let Some((names, cells)) = cells(value, true)
-                    && self.header(&names)? == names
-                {
-                    return Ok(CsvRow::Cells(cells));
-                }
-                if !json::is_compact(value) {
+                // A compact object is compact JSON: one parse decides both.
+                let compact = match object(value) {
+                    Ok(members) => {
+                        if let Some((names, cells)) = cells(value, members, true)
+                            && self.header(&names)? == names
+                        {
+                            return Ok(CsvRow::Cells(cells));
+                        }
+                        true
+                    }
+                    Err(_) => json::is_compact(value),
+                };
+                if !compact {
                     return Err(fail(
                         "its value is not compact JSON, which a CSV cell cannot hold exactly; write NDJSON"
                             .to_string(),
@@ -422,6 +452,66 @@ mod tests {
             round_trip(TableFormat::Csv, TableKeys::Column, &[]).unwrap(),
             ""
         );
+    }
+
+    /// The record `cells` promises, rebuilt the slow way: a compact object of distinct
+    /// string members (none reserved, with `reserved`) whose record is the value exactly.
+    fn cells_model(value: &[u8], reserved: bool) -> Option<Vec<(String, String)>> {
+        let members = object(value).ok()?;
+        let mut names: Vec<String> = Vec::new();
+        let mut cells = Vec::new();
+        for member in &members {
+            if !member.value.starts_with('"')
+                || reserved && RESERVED.contains(&member.name.as_ref())
+                || names.iter().any(|n| *n == member.name)
+            {
+                return None;
+            }
+            names.push(member.name.to_string());
+            cells.push(serde_json::from_str::<String>(member.value).ok()?);
+        }
+        let json_names: Vec<String> = names.iter().map(|n| json_string(n).unwrap()).collect();
+        let record = record_value(&json_names, cells.iter().map(String::as_str)).ok()?;
+        (record == value).then(|| names.into_iter().zip(cells).collect())
+    }
+
+    proptest::proptest! {
+        /// Names and cells with quotes, backslashes, slashes, control characters and
+        /// non-ASCII, written with serde_json's escapes or with others (`\u0041`, `\/`):
+        /// `cells` skips the rebuild only where it would change nothing.
+        #[test]
+        fn csv_cells_skip_the_rebuild_only_without_escapes(
+            members in proptest::collection::vec(
+                (
+                    proptest::collection::vec(proptest::sample::select(vec!['a', '"', '\\', '/', 'é', '\n', '\u{1}', '_']), 0..4),
+                    proptest::collection::vec(proptest::sample::select(vec!['A', '"', '\\', '/', 'ß', '\t', ',']), 0..4),
+                    0..3u8,
+                ),
+                0..4,
+            ),
+            reserved: bool,
+        ) {
+            let escape = |text: &str, style: u8| match style {
+                0 => serde_json::to_string(text).unwrap(),
+                1 => format!("\"{}\"", text.chars().map(|c| format!("\\u{:04x}", c as u32)).collect::<String>()),
+                _ => serde_json::to_string(text).unwrap().replace('/', "\\/"),
+            };
+            let parts: Vec<String> = members
+                .iter()
+                .map(|(name, cell, style)| {
+                    let (name, cell): (String, String) = (name.iter().collect(), cell.iter().collect());
+                    format!("{}:{}", escape(&name, *style), escape(&cell, 2 - style))
+                })
+                .collect();
+            let value = format!("{{{}}}", parts.join(","));
+            let found = object(value.as_bytes())
+                .ok()
+                .and_then(|members| cells(value.as_bytes(), members, reserved))
+                .map(|(names, cells)| {
+                    names.into_iter().map(String::from).zip(cells.into_iter().map(String::from)).collect()
+                });
+            proptest::prop_assert_eq!(found, cells_model(value.as_bytes(), reserved), "{}", value);
+        }
     }
 
     #[test]

@@ -58,6 +58,22 @@ impl RowEntry {
 
     /// Decodes the stored bytes of the entry of the commit `iseq`.
     pub fn decode(iseq: u64, bytes: &[u8]) -> Result<RowEntry> {
+        let (mut entry, value_at) = RowEntry::decode_head(iseq, bytes)?;
+        entry.value = bytes[value_at..].to_vec();
+        Ok(entry)
+    }
+
+    /// [`decode`](RowEntry::decode), keeping the stored bytes' buffer as the value's: a
+    /// scan owns what it read, and a value is most of an entry.
+    pub fn decode_owned(iseq: u64, mut bytes: Vec<u8>) -> Result<RowEntry> {
+        let (mut entry, value_at) = RowEntry::decode_head(iseq, &bytes)?;
+        bytes.drain(..value_at);
+        entry.value = bytes;
+        Ok(entry)
+    }
+
+    /// The entry without its value, and where the value starts in `bytes`.
+    fn decode_head(iseq: u64, bytes: &[u8]) -> Result<(RowEntry, usize)> {
         let bad = |reason: &str| Error::corrupt(format!("row entry {iseq}: {reason}"));
         let [flags, tag, rest @ ..] = bytes else {
             return Err(bad("too short"));
@@ -83,14 +99,15 @@ impl RowEntry {
             }
             _ => return Err(bad("unknown version tag")),
         };
-        Ok(RowEntry {
+        let entry = RowEntry {
             iseq,
             deleted: flags & DELETED != 0,
             file: flags & FILE != 0,
             covers_older: flags & COVERS_OLDER != 0,
             version,
-            value: value.to_vec(),
-        })
+            value: Vec::new(),
+        };
+        Ok((entry, bytes.len() - value.len()))
     }
 
     /// Whether the row is live (not deleted) in this version.

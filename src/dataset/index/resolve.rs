@@ -106,7 +106,7 @@ pub(crate) fn entries_until(
         let full = page.len() == PAGE;
         for (iseq, bytes) in page {
             bound = iseq.saturating_sub(1);
-            let entry = RowEntry::decode(iseq, &bytes)?;
+            let entry = RowEntry::decode_owned(iseq, bytes)?;
             let done = last(&entry);
             collected.push(entry);
             if done {
