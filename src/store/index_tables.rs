@@ -6,7 +6,7 @@
 //! row entry or a version record means), except payload chunks, which are the commit's
 //! operations exactly as hashed, each length-prefixed.
 //!
-//! About 540 lines: one accessor per family, each short, plus the read-ahead of row
+//! About 580 lines: one accessor per family, each short, plus the read-ahead of row
 //! entries and the format 2 upgrade of the heads; split by family they would all need the
 //! same key helpers and the memo (`memo.rs`), which is where their reads are cached.
 
@@ -17,7 +17,7 @@ use prost::encoding::{decode_varint, encode_varint};
 
 use super::keys::{self, KeyBuf, KeyReader};
 use super::kv::{Durability, prefix_end};
-use super::memo::Memo;
+use super::memo::{self, Memo, WaitKey};
 use super::{Tables, WriteSet, runs};
 use crate::error::{Error, Result};
 
@@ -36,6 +36,11 @@ impl Wait {
             Wait::Parent => 0,
             Wait::Payload => 1,
         }
+    }
+
+    /// Its place in a [`WaitMap`].
+    fn index(self) -> usize {
+        usize::from(self.byte())
     }
 }
 
@@ -261,8 +266,18 @@ impl Tables {
             .collect()
     }
 
-    /// The pending commits that wait for `target`.
+    /// The pending commits that wait for `target`, in change order.
     pub(crate) fn waiters(&mut self, wait: Wait, target: &str) -> Result<Vec<u64>> {
+        if self.kv.is_live() && self.memo.waits_unread() {
+            let all = self.every_wait(memo::WAITS)?;
+            self.memo.set_waits(all);
+        }
+        if let Some(found) = self
+            .memo()
+            .and_then(|memo| memo.waiters(wait.index(), target))
+        {
+            return Ok(found);
+        }
         let prefix = wait_prefix(wait, target).finish();
         self.kv
             .scan_prefix(&prefix)?
@@ -272,6 +287,26 @@ impl Tables {
                 KeyReader::new(change, b"")?.u64()
             })
             .collect()
+    }
+
+    /// Every wait, or `None` past `limit` of them or for a target the memo cannot hold.
+    fn every_wait(&mut self, limit: usize) -> Result<Option<BTreeSet<WaitKey>>> {
+        let mut all = BTreeSet::new();
+        for wait in [Wait::Parent, Wait::Payload] {
+            let prefix = KeyBuf::new(keys::WAITS).raw(&[wait.byte()]).finish();
+            for item in self.kv.scan_prefix(&prefix)? {
+                let (key, _) = item?;
+                let mut reader = KeyReader::new(&key, &prefix)?;
+                let target = reader.bytes()?;
+                let change = reader.u64()?;
+                let raw = std::str::from_utf8(&target).ok().and_then(memo::raw_target);
+                match raw {
+                    Some(raw) if all.len() < limit => all.insert((wait.index(), raw, change)),
+                    _ => return Ok(None),
+                };
+            }
+        }
+        Ok(Some(all))
     }
 
     /// Targets of `wait` that pending commits wait for, at most `limit`, in key order.
@@ -468,12 +503,18 @@ impl WriteSet {
     pub(crate) fn put_wait(&mut self, wait: Wait, target: &str, change: u64) {
         self.batch
             .put(&wait_prefix(wait, target).u64(change).finish(), b"");
+        self.memo
+            .waits
+            .push((true, wait.index(), target.to_string(), change));
     }
 
     /// Forgets that pending commit `change` waits for `target`.
     pub(crate) fn delete_wait(&mut self, wait: Wait, target: &str, change: u64) {
         self.batch
             .delete(&wait_prefix(wait, target).u64(change).finish());
+        self.memo
+            .waits
+            .push((false, wait.index(), target.to_string(), change));
     }
 
     /// Makes `node` a head of the version index.
