@@ -1954,6 +1954,18 @@ fn log_size(dir: &Path) -> u64 {
         .map_or(0, |(_, size)| size)
 }
 
+/// Puts `rows` rows (`row000000` on) of 1,000 bytes each, 100 a write.
+fn put_rows(kv: &mut Kv, rows: u32) {
+    let value = vec![b'v'; 1000];
+    for chunk in (0..rows).collect::<Vec<_>>().chunks(100) {
+        let mut batch = Batch::default();
+        for i in chunk {
+            batch.put(format!("row{i:06}").as_bytes(), &value);
+        }
+        kv.write(batch, Durability::Flushed).expect("write");
+    }
+}
+
 /// The table files in `dir`.
 fn tables_in(dir: &Path) -> std::collections::BTreeSet<String> {
     std::fs::read_dir(dir)
@@ -1969,18 +1981,11 @@ fn tables_in(dir: &Path) -> std::collections::BTreeSet<String> {
 #[test]
 fn closing_writes_out_the_memtable_and_compacts_nothing() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let value = vec![b'v'; 1000];
     let mut before = std::collections::BTreeSet::new();
     for round in 0..3 {
         let mut kv = Kv::open(dir.path()).expect("open");
-        for chunk in (0..3_000u32).collect::<Vec<_>>().chunks(100) {
-            let mut batch = Batch::default();
-            for i in chunk {
-                // The same keys every round: tables that overlap, which a compaction merges.
-                batch.put(format!("row{i:06}").as_bytes(), &value);
-            }
-            kv.write(batch, Durability::Flushed).expect("write");
-        }
+        // The same keys every round: tables that overlap, which a compaction merges.
+        put_rows(&mut kv, 3_000);
         kv.close().expect("close");
         let after = tables_in(dir.path());
         assert!(
@@ -2007,13 +2012,7 @@ fn a_big_log_is_written_out_at_close_and_a_small_one_left() {
     for (rows, closed_explicitly) in [(3_000u32, true), (3_000, false), (10, false)] {
         let dir = tempfile::tempdir().expect("tempdir");
         let mut kv = Kv::open(dir.path()).expect("open");
-        for chunk in (0..rows).collect::<Vec<_>>().chunks(100) {
-            let mut batch = Batch::default();
-            for i in chunk {
-                batch.put(format!("row{i:06}").as_bytes(), &value);
-            }
-            kv.write(batch, Durability::Flushed).expect("write");
-        }
+        put_rows(&mut kv, rows);
         let written = log_size(dir.path());
         if closed_explicitly {
             kv.close().expect("close");

@@ -38,9 +38,10 @@ impl Wait {
         }
     }
 
-    /// Its place in a [`WaitMap`].
-    fn index(self) -> usize {
-        usize::from(self.byte())
+    /// The wait as the memo holds it: kind, target as bytes, change; `None` for a target
+    /// the memo cannot hold (see [`memo::raw_target`]).
+    fn memo_key(self, target: &str, change: u64) -> Option<WaitKey> {
+        memo::raw_target(target).map(|raw| (usize::from(self.byte()), raw, change))
     }
 }
 
@@ -69,10 +70,14 @@ fn row_prefix(dataset: &[u8], key: &[u8]) -> KeyBuf {
     KeyBuf::new(keys::ROWS).bytes(dataset).bytes(key)
 }
 
+/// The waits of one kind.
+fn waits_of_kind(wait: Wait) -> KeyBuf {
+    KeyBuf::new(keys::WAITS).raw(&[wait.byte()])
+}
+
+/// The waits of one kind for one target.
 fn wait_prefix(wait: Wait, target: &str) -> KeyBuf {
-    KeyBuf::new(keys::WAITS)
-        .raw(&[wait.byte()])
-        .bytes(target.as_bytes())
+    waits_of_kind(wait).bytes(target.as_bytes())
 }
 
 fn u64_value(value: &[u8], what: &str) -> Result<u64> {
@@ -269,12 +274,12 @@ impl Tables {
     /// The pending commits that wait for `target`, in change order.
     pub(crate) fn waiters(&mut self, wait: Wait, target: &str) -> Result<Vec<u64>> {
         if self.kv.is_live() && self.memo.waits_unread() {
-            let all = self.every_wait(memo::WAITS)?;
+            let all = self.every_wait()?;
             self.memo.set_waits(all);
         }
         if let Some(found) = self
             .memo()
-            .and_then(|memo| memo.waiters(wait.index(), target))
+            .and_then(|memo| memo.waiters(usize::from(wait.byte()), target))
         {
             return Ok(found);
         }
@@ -289,19 +294,21 @@ impl Tables {
             .collect()
     }
 
-    /// Every wait, or `None` past `limit` of them or for a target the memo cannot hold.
-    fn every_wait(&mut self, limit: usize) -> Result<Option<BTreeSet<WaitKey>>> {
+    /// Every wait, or `None` past the memo's limit or for a target it cannot hold.
+    fn every_wait(&mut self) -> Result<Option<BTreeSet<WaitKey>>> {
         let mut all = BTreeSet::new();
         for wait in [Wait::Parent, Wait::Payload] {
-            let prefix = KeyBuf::new(keys::WAITS).raw(&[wait.byte()]).finish();
+            let prefix = waits_of_kind(wait).finish();
             for item in self.kv.scan_prefix(&prefix)? {
                 let (key, _) = item?;
                 let mut reader = KeyReader::new(&key, &prefix)?;
                 let target = reader.bytes()?;
                 let change = reader.u64()?;
-                let raw = std::str::from_utf8(&target).ok().and_then(memo::raw_target);
-                match raw {
-                    Some(raw) if all.len() < limit => all.insert((wait.index(), raw, change)),
+                let held = std::str::from_utf8(&target)
+                    .ok()
+                    .and_then(|target| wait.memo_key(target, change));
+                match held {
+                    Some(held) if all.len() < memo::WAITS => all.insert(held),
                     _ => return Ok(None),
                 };
             }
@@ -311,7 +318,7 @@ impl Tables {
 
     /// Targets of `wait` that pending commits wait for, at most `limit`, in key order.
     pub(crate) fn waited_for(&mut self, wait: Wait, limit: usize) -> Result<Vec<String>> {
-        let prefix = KeyBuf::new(keys::WAITS).raw(&[wait.byte()]).finish();
+        let prefix = waits_of_kind(wait).finish();
         let mut targets: Vec<String> = Vec::new();
         for item in self.kv.scan_prefix(&prefix)? {
             let (key, _) = item?;
@@ -503,18 +510,14 @@ impl WriteSet {
     pub(crate) fn put_wait(&mut self, wait: Wait, target: &str, change: u64) {
         self.batch
             .put(&wait_prefix(wait, target).u64(change).finish(), b"");
-        self.memo
-            .waits
-            .push((true, wait.index(), target.to_string(), change));
+        self.memo.waits.push((true, wait.memo_key(target, change)));
     }
 
     /// Forgets that pending commit `change` waits for `target`.
     pub(crate) fn delete_wait(&mut self, wait: Wait, target: &str, change: u64) {
         self.batch
             .delete(&wait_prefix(wait, target).u64(change).finish());
-        self.memo
-            .waits
-            .push((false, wait.index(), target.to_string(), change));
+        self.memo.waits.push((false, wait.memo_key(target, change)));
     }
 
     /// Makes `node` a head of the version index.

@@ -79,8 +79,8 @@ pub(crate) struct MemoWrites {
     pub(crate) checkout: Option<Option<String>>,
     pub(crate) versions: Vec<(String, u64, Vec<u8>)>,
     pub(crate) last_seqs: Vec<(String, u64)>,
-    /// Waits added (`true`) and removed: kind, target, change.
-    pub(crate) waits: Vec<(bool, usize, String, u64)>,
+    /// Waits added (`true`) and removed; `None` for a target the memo cannot hold.
+    pub(crate) waits: Vec<(bool, Option<WaitKey>)>,
 }
 
 impl Memo {
@@ -157,13 +157,13 @@ impl Memo {
             waits,
         } = writes;
         if let Waits::Held(all) = &mut self.waits {
-            for (added, kind, target, change) in waits {
-                match raw_target(&target) {
-                    Some(raw) if added => {
-                        all.insert((kind, raw, change));
+            for (added, wait) in waits {
+                match wait {
+                    Some(wait) if added => {
+                        all.insert(wait);
                     }
-                    Some(raw) => {
-                        all.remove(&(kind, raw, change));
+                    Some(wait) => {
+                        all.remove(&wait);
                     }
                     // Never held, so never to be removed.
                     None if !added => {}
@@ -220,7 +220,9 @@ mod tests {
         memo.landed(MemoWrites {
             waits: waits
                 .iter()
-                .map(|&(added, kind, target, change)| (added, kind, target.to_string(), change))
+                .map(|&(added, kind, target, change)| {
+                    (added, raw_target(target).map(|raw| (kind, raw, change)))
+                })
                 .collect(),
             ..MemoWrites::default()
         });
