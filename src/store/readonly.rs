@@ -5,14 +5,20 @@
 //! LevelDB lets one process hold a database. A read-only open takes no lock: it opens every
 //! file of the database once, keeps the handles (on Unix an open file stays readable after
 //! the writer deletes it), and gives rusty-leveldb an environment that serves reads from
-//! those handles and keeps writes in memory. The open is consistent when `CURRENT` names
-//! the same manifest before and after the files were opened: no compaction installed a
-//! new version meanwhile, so every file that version needs is among those held. The
-//! reader then sees the database as of that moment, whatever the writer does next.
+//! those handles and keeps writes in memory.
+//!
+//! The open is consistent when `CURRENT` names the same manifest, of the same length,
+//! before and after the files were opened, and the engine is shown the manifest only up
+//! to that length. The writer appends an edit to the manifest after it wrote the tables the
+//! edit names and before it deletes the tables the edit retires, so every table the edits
+//! shown name existed before the listing and was not deleted until after it: all are held.
+//! (Reading the manifest to its end instead showed the engine edits appended after the
+//! listing, naming tables it did not hold: "missing live files".) The reader then sees the
+//! database as of that moment, whatever the writer does next.
 
 use std::cell::RefCell;
 use std::collections::{HashMap, HashSet};
-use std::ffi::OsString;
+use std::ffi::{OsStr, OsString};
 use std::fs::File;
 use std::io::{self, Read, Write};
 use std::path::{Path, PathBuf};
@@ -24,18 +30,28 @@ use rusty_leveldb::{MemEnv, Status, StatusCode};
 use crate::error::{Error, Result};
 
 /// How many times an open is retried when a compaction changed the files meanwhile.
-const ATTEMPTS: usize = 20;
+const ATTEMPTS: u64 = 20;
 
 /// The files of a database, opened at one moment.
 struct Held {
     files: HashMap<OsString, Arc<File>>,
+    /// The manifest, and its length at that moment: the engine reads no further.
+    manifest: OsString,
+    manifest_length: u64,
 }
 
 impl Held {
-    /// Opens every file in `dir` whose manifest stays current while they are opened.
+    /// Opens every file in `dir` while its manifest stays current and unchanged.
     fn open(dir: &Path) -> Result<Held> {
-        for _ in 0..ATTEMPTS {
+        for attempt in 0..ATTEMPTS {
+            // A writer that just changed the files is likely to change them again at once
+            // (a flush starts a compaction): give it a moment more at each retry.
+            std::thread::sleep(std::time::Duration::from_millis(attempt));
             let before = read_current(dir)?;
+            let manifest = OsString::from(String::from_utf8_lossy(&before).trim_end());
+            let Some(length) = length_of(&dir.join(&manifest)) else {
+                continue;
+            };
             let mut files = HashMap::new();
             let entries = std::fs::read_dir(dir)
                 .map_err(|e| Error::io(format!("listing {}", dir.display()), e))?;
@@ -54,9 +70,15 @@ impl Held {
                     _ => {}
                 }
             }
-            let manifest = OsString::from(String::from_utf8_lossy(&before).trim_end());
-            if read_current(dir)? == before && files.contains_key(&manifest) {
-                return Ok(Held { files });
+            let unchanged = files
+                .get(&manifest)
+                .is_some_and(|file| file.metadata().is_ok_and(|m| m.len() == length));
+            if unchanged && read_current(dir)? == before {
+                return Ok(Held {
+                    files,
+                    manifest,
+                    manifest_length: length,
+                });
             }
         }
         Err(Error::Storage(format!(
@@ -64,6 +86,21 @@ impl Held {
             dir.display()
         )))
     }
+
+    /// The held file called `name`, and how much of it the engine may read.
+    fn get(&self, name: &OsStr) -> Option<(&Arc<File>, u64)> {
+        let file = self.files.get(name)?;
+        let end = if name == self.manifest {
+            self.manifest_length
+        } else {
+            u64::MAX
+        };
+        Some((file, end))
+    }
+}
+
+fn length_of(path: &Path) -> Option<u64> {
+    std::fs::metadata(path).ok().map(|m| m.len())
 }
 
 fn read_current(dir: &Path) -> Result<Vec<u8>> {
@@ -78,28 +115,37 @@ fn not_found(path: &Path) -> Status {
     )
 }
 
+/// Reads a held file at `offset`, no further than `end`.
+fn read_held(file: &File, end: u64, dst: &mut [u8], offset: u64) -> io::Result<usize> {
+    let room = usize::try_from(end.saturating_sub(offset)).unwrap_or(usize::MAX);
+    let len = dst.len().min(room);
+    std::os::unix::fs::FileExt::read_at(file, &mut dst[..len], offset)
+}
+
 /// Reads a held file sequentially.
 struct HeldReader {
     file: Arc<File>,
+    end: u64,
     offset: u64,
 }
 
 impl Read for HeldReader {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        let n = std::os::unix::fs::FileExt::read_at(&*self.file, buf, self.offset)?;
+        let n = read_held(&self.file, self.end, buf, self.offset)?;
         self.offset += n as u64;
         Ok(n)
     }
 }
 
 /// Reads a held file at any offset.
-struct HeldRandom(Arc<File>);
+struct HeldRandom {
+    file: Arc<File>,
+    end: u64,
+}
 
 impl RandomAccess for HeldRandom {
     fn read_at(&self, off: usize, dst: &mut [u8]) -> rusty_leveldb::Result<usize> {
-        Ok(std::os::unix::fs::FileExt::read_at(
-            &*self.0, dst, off as u64,
-        )?)
+        Ok(read_held(&self.file, self.end, dst, off as u64)?)
     }
 }
 
@@ -125,11 +171,11 @@ impl ReadOnlyEnv {
         self.memory.exists(p).unwrap_or(false)
     }
 
-    fn held(&self, p: &Path) -> Option<&Arc<File>> {
+    fn held(&self, p: &Path) -> Option<(&Arc<File>, u64)> {
         if self.gone.borrow().contains(p) {
             return None;
         }
-        p.file_name().and_then(|name| self.held.files.get(name))
+        p.file_name().and_then(|name| self.held.get(name))
     }
 
     /// Copies a held file into memory, so it can be changed there.
@@ -137,10 +183,11 @@ impl ReadOnlyEnv {
         if self.in_memory(p) {
             return Ok(());
         }
-        if let Some(file) = self.held(p) {
+        if let Some((file, end)) = self.held(p) {
             let mut bytes = Vec::new();
             HeldReader {
                 file: file.clone(),
+                end,
                 offset: 0,
             }
             .read_to_end(&mut bytes)?;
@@ -167,8 +214,9 @@ impl Env for ReadOnlyEnv {
             return self.memory.open_sequential_file(p);
         }
         match self.held(p) {
-            Some(file) => Ok(Box::new(HeldReader {
+            Some((file, end)) => Ok(Box::new(HeldReader {
                 file: file.clone(),
+                end,
                 offset: 0,
             })),
             None => Err(not_found(p)),
@@ -179,7 +227,10 @@ impl Env for ReadOnlyEnv {
             return self.memory.open_random_access_file(p);
         }
         match self.held(p) {
-            Some(file) => Ok(Box::new(HeldRandom(file.clone()))),
+            Some((file, end)) => Ok(Box::new(HeldRandom {
+                file: file.clone(),
+                end,
+            })),
             None => Err(not_found(p)),
         }
     }
@@ -215,7 +266,7 @@ impl Env for ReadOnlyEnv {
             return self.memory.size_of(p);
         }
         match self.held(p) {
-            Some(file) => Ok(file.metadata()?.len() as usize),
+            Some((file, end)) => Ok(file.metadata()?.len().min(end) as usize),
             None => Err(not_found(p)),
         }
     }
