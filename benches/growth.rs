@@ -1,6 +1,7 @@
 //! Growth series: how the costs of import (into a new dataset, and of 10,000 rows into one
 //! that has rows), get, export, fsck and diff change with the number of rows, how opening
-//! latest and reading at it change with the number of heads, how a one-row commit's
+//! latest, reading at it, and writing (a commit on one fork, a graph node beside the other
+//! heads) change with the number of heads, how a one-row commit's
 //! cost changes with the number of commits before it, and how a sync's cost per commit
 //! changes with the number of one-row commits it moves.
 //!
@@ -20,7 +21,7 @@
 use std::hint::black_box;
 
 use criterion::{BatchSize, BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
-use strata::{Range, Repository};
+use strata::{Doc, Graph, GraphOptions, Range, Repository};
 
 fn sizes(var: &str, default: &[u64]) -> Vec<u64> {
     std::env::var(var)
@@ -263,6 +264,40 @@ fn heads(c: &mut Criterion) {
             })
         });
         group.finish();
+
+        // A one-row commit that extends one fork: the number of heads stays `h`.
+        let mut tip = repo.heads().expect("heads").remove(0);
+        let mut group = c.benchmark_group("heads/one-row commit on one fork");
+        group.sample_size(20);
+        group.bench_with_input(BenchmarkId::from_parameter(h), &h, |b, _| {
+            b.iter(|| {
+                i = (i + 7919) % 10_000;
+                tip = repo
+                    .transaction()
+                    .put("sites", row(i).0, r#"{"edited":true}"#)
+                    .replaces(std::slice::from_ref(&tip))
+                    .commit()
+                    .expect("commit");
+            })
+        });
+        group.finish();
+        assert_eq!(repo.heads().expect("heads").len() as u64, h);
+
+        // The graph alone: one node linking one of `h` heads.
+        let dir = tempfile::tempdir().expect("tempdir");
+        let graph = Graph::open(dir.path(), GraphOptions::default()).expect("graph");
+        let roots = (0..h).map(|n| Doc::new(Vec::new(), format!("root {n}")));
+        let mut last = vec![graph.batch(roots.collect()).expect("roots")[0].key.clone()];
+        let mut n = 0u64;
+        let mut group = c.benchmark_group("heads/graph add beside the heads");
+        group.bench_with_input(BenchmarkId::from_parameter(h), &h, |b, _| {
+            b.iter(|| {
+                n += 1;
+                last = vec![graph.add(&last, format!("node {n}")).expect("add").key];
+            })
+        });
+        group.finish();
+        assert_eq!(graph.heads().expect("heads").len() as u64, h);
     }
 }
 

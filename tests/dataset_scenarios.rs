@@ -523,27 +523,41 @@ fn an_importer_commits_every_batch_and_knows_what_it_committed() {
     );
 }
 
+/// The graph's heads, as format 3 and older stored them: the current set in one record, no
+/// checkpoint change.
+fn legacy_graph_heads(batch: &mut strata::internals::kv::Batch, repo: &Repository) {
+    use strata::internals::decoders::encode_keys;
+    use strata::internals::keys::{HEADS, HEADS_AS_OF};
+    let nodes = repo.graph().heads().unwrap();
+    let mut keys: Vec<&str> = nodes.iter().map(|node| node.key.as_str()).collect();
+    keys.sort();
+    batch.put(HEADS, &encode_keys(&keys));
+    batch.delete(HEADS_AS_OF);
+}
+
 /// A format 2 repository (the index's heads a key each) reads the same after opening: read
 /// only, nothing on disk changes and it still reads as before; opened for writing, it is
-/// upgraded to one heads record and format 3, and it goes on taking commits.
+/// upgraded (to one heads record, then to format 4's heads checkpoint) and it goes on
+/// taking commits.
 #[test]
 fn a_format_2_repository_is_upgraded_when_it_opens() {
-    use strata::internals::keys::{META_FORMAT, TIPS, TIPS_FORMAT_2};
+    use strata::internals::keys::{HEADS_AS_OF, META_FORMAT, TIPS, TIPS_FORMAT_2};
     use strata::internals::kv::{Batch, Kv};
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join(".strata").join("db");
+    let mut batch = Batch::default();
     let heads = {
         let repo = Repository::init(dir.path()).unwrap();
         let base = repo.put("d", "a", "1").unwrap();
         repo.put("d", "b", "1").unwrap();
         common::put_replacing(&repo, &base, "d", "c", "fork");
+        legacy_graph_heads(&mut batch, &repo);
         repo.heads().unwrap()
     };
     assert_eq!(heads.len(), 2);
     // Back to format 2's layout, as that build wrote it.
     {
         let mut kv = Kv::open(&db).unwrap();
-        let mut batch = Batch::default();
         batch.delete(TIPS);
         for head in &heads {
             let mut key = TIPS_FORMAT_2.to_vec();
@@ -577,11 +591,92 @@ fn a_format_2_repository_is_upgraded_when_it_opens() {
     assert_eq!(format_2_keys(&mut kv), 0);
     assert_eq!(
         kv.get(META_FORMAT).unwrap(),
-        Some(3u64.to_be_bytes().to_vec())
+        Some(4u64.to_be_bytes().to_vec())
     );
     assert!(kv.get(TIPS).unwrap().is_some());
+    assert!(kv.get(HEADS_AS_OF).unwrap().is_some());
     drop(kv);
     let repo = Repository::open(dir.path()).unwrap();
     assert_eq!(value(&repo, "d", "e").as_deref(), Some("after"));
+    assert!(repo.fsck(&mut |_, _| {}).unwrap().problems.is_empty());
+}
+
+/// A format 3 repository (the graph's heads rewritten whole at every write) reads the same
+/// after opening: read only, nothing on disk changes; opened for writing, its heads record
+/// becomes format 4's checkpoint as of its last change, and writes after it (past the next
+/// checkpoint too) leave the heads right through reopens and fsck.
+#[test]
+fn a_format_3_repository_is_upgraded_when_it_opens() {
+    use strata::internals::keys::{HEADS_AS_OF, META_FORMAT};
+    use strata::internals::kv::{Batch, Kv};
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join(".strata").join("db");
+    // The heads as the graph reports them, checked against every node: those no node links
+    // to.
+    let graph_heads = |repo: &Repository| -> Vec<String> {
+        let graph = repo.graph();
+        let mut keys: Vec<String> = graph
+            .heads()
+            .unwrap()
+            .into_iter()
+            .map(|node| node.key)
+            .collect();
+        keys.sort();
+        let (mut all, mut linked) = (
+            std::collections::BTreeSet::new(),
+            std::collections::BTreeSet::new(),
+        );
+        for node in graph.changes(0) {
+            let node = node.unwrap();
+            linked.extend(node.links);
+            all.insert(node.key);
+        }
+        assert_eq!(keys, all.difference(&linked).cloned().collect::<Vec<_>>());
+        keys
+    };
+    let mut batch = Batch::default();
+    let heads = {
+        let repo = Repository::init(dir.path()).unwrap();
+        let base = repo.put("d", "a", "1").unwrap();
+        for i in 0..300 {
+            repo.put("d", format!("k{i}"), "1").unwrap();
+        }
+        common::put_replacing(&repo, &base, "d", "c", "fork");
+        legacy_graph_heads(&mut batch, &repo);
+        graph_heads(&repo)
+    };
+    assert_eq!(heads.len(), 2);
+    batch.put(META_FORMAT, &3u64.to_be_bytes());
+    let mut kv = Kv::open(&db).unwrap();
+    kv.write(batch, strata::Durability::Synced).unwrap();
+    drop(kv);
+    let format = |kv: &mut Kv| kv.get(META_FORMAT).unwrap().map(|b| b[7]);
+    {
+        let reader = Repository::options()
+            .read_only(true)
+            .open(dir.path())
+            .unwrap();
+        assert_eq!(graph_heads(&reader), heads);
+        assert_eq!(value(&reader, "d", "c").as_deref(), Some("fork"));
+    }
+    let mut kv = Kv::open(&db).unwrap();
+    assert_eq!(format(&mut kv), Some(3), "a read-only open changes nothing");
+    assert_eq!(kv.get(HEADS_AS_OF).unwrap(), None);
+    drop(kv);
+    let after = {
+        let repo = Repository::open(dir.path()).unwrap();
+        assert_eq!(graph_heads(&repo), heads);
+        for i in 0..300 {
+            repo.put("d", format!("after{i}"), "2").unwrap();
+        }
+        graph_heads(&repo)
+    };
+    let mut kv = Kv::open(&db).unwrap();
+    assert_eq!(format(&mut kv), Some(4));
+    assert!(kv.get(HEADS_AS_OF).unwrap().is_some());
+    drop(kv);
+    let repo = Repository::open(dir.path()).unwrap();
+    assert_eq!(graph_heads(&repo), after);
+    assert_eq!(value(&repo, "d", "after299").as_deref(), Some("2"));
     assert!(repo.fsck(&mut |_, _| {}).unwrap().problems.is_empty());
 }

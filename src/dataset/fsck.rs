@@ -118,7 +118,7 @@ impl Repository {
                     snapshot,
                     changes: tables.change_count()?,
                     versions: tables.last_iseq()?,
-                    heads: tables.heads()?.clone(),
+                    heads: crate::graph::heads(&mut tables)?.clone(),
                     tips: tables.tips()?.clone(),
                 })
             })();

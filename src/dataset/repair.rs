@@ -205,8 +205,7 @@ impl Repository {
 fn vanished_nodes(tables: &mut Tables) -> Result<Vec<LostNode>> {
     let mut gone = BTreeSet::new();
     // The heads record (if it can still be read) names nodes too.
-    let heads: Vec<String> = tables
-        .heads()
+    let heads: Vec<String> = crate::graph::heads(tables)
         .map(|heads| heads.iter().cloned().collect())
         .unwrap_or_default();
     for key in heads {

@@ -11,11 +11,13 @@
 
 mod changes;
 mod hash;
+mod heads;
 mod node;
 mod read;
 mod sign;
 mod write;
 
+use std::collections::BTreeSet;
 use std::path::Path;
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
@@ -23,6 +25,7 @@ use std::time::Duration;
 pub use changes::Changes;
 pub(crate) use hash::lower_hex;
 pub use hash::{FramedSha256, NodeHasher, framed_update};
+pub(crate) use heads::heads;
 pub use node::Node;
 pub(crate) use read::{node_at_change, read_node};
 pub use sign::{Channel, Signer, Verifier};
@@ -33,8 +36,10 @@ use write::Incoming;
 
 /// The on-disk format version this build writes and reads. Version 2: the causal version
 /// index (row entries by index sequence, version records with their ancestry). Version 3:
-/// the index's heads in one record; a version 2 repository is upgraded when it opens.
-const FORMAT_VERSION: u64 = 3;
+/// the index's heads in one record. Version 4: the graph's heads stored as a checkpoint
+/// every so many changes (`heads`), not at every write. Older versions are upgraded when
+/// they open.
+const FORMAT_VERSION: u64 = 4;
 
 /// How a graph is opened.
 #[derive(Clone)]
@@ -193,13 +198,15 @@ impl Graph {
             // Read once here, then kept in step with every write (`change_count`).
             tables.change_count()?;
             let bound = options.signer.as_ref().and_then(|s| s.log_id());
-            let identity = match tables.identity()? {
-                Some((2, log)) => {
-                    tables.upgrade_from_format_2(FORMAT_VERSION)?;
-                    Some((FORMAT_VERSION, log))
-                }
-                identity => identity,
-            };
+            let mut identity = tables.identity()?;
+            if let Some((2, log)) = identity {
+                tables.upgrade_from_format_2(3)?;
+                identity = Some((3, log));
+            }
+            if let Some((3, log)) = identity {
+                tables.upgrade_from_format_3(FORMAT_VERSION)?;
+                identity = Some((FORMAT_VERSION, log));
+            }
             match identity {
                 // A repository created before it had a key moves to the key's log.
                 Some((format, log)) if format == FORMAT_VERSION => match bound {
@@ -229,6 +236,7 @@ impl Graph {
                     };
                     let mut write = WriteSet::default();
                     write.put_identity(FORMAT_VERSION, &log);
+                    write.checkpoint_heads(&BTreeSet::new(), 0);
                     // A new repository's identity must survive a power loss at once.
                     tables.commit(write, Durability::Synced)?;
                     log
@@ -339,7 +347,10 @@ impl Graph {
         let value = value.as_ref();
         // Observers run outside the lock (they may read the graph), so the heads are read
         // first and the node links to them even if another writer adds heads meanwhile.
-        let heads: Vec<String> = self.shared.store.lock().heads()?.iter().cloned().collect();
+        let heads: Vec<String> = heads::heads(&mut self.shared.store.lock())?
+            .iter()
+            .cloned()
+            .collect();
         self.emit(&GraphEvent::PreAdd {
             links: &heads,
             value,

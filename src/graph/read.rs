@@ -64,7 +64,7 @@ impl Graph {
     /// The current heads (nodes no other node links to), ordered by key.
     pub fn heads(&self) -> Result<Vec<Node>> {
         let mut tables = self.shared.store.lock();
-        let keys: Vec<String> = tables.heads()?.iter().cloned().collect();
+        let keys: Vec<String> = super::heads::heads(&mut tables)?.iter().cloned().collect();
         keys.iter()
             .map(|key| {
                 read_node(&mut tables, key)?

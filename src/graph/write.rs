@@ -5,7 +5,7 @@
 //! signatures. Change numbers and sequence numbers are assigned only to nodes that will be
 //! written, so a failed batch leaves no gap.
 
-use std::collections::{BTreeSet, HashMap, HashSet};
+use std::collections::{HashMap, HashSet};
 
 use super::node::Node;
 use super::{Channel, Doc, GraphOptions};
@@ -145,7 +145,7 @@ pub(super) fn prepare(
                     None => return Err(Error::MissingLink { link: link.clone() }),
                 }
             };
-            cannot_exist |= tables.heads()?.contains(link);
+            cannot_exist |= super::heads::heads(tables)?.contains(link);
             if link_log != log && !log_links.contains(&link_log) {
                 log_links.push(link_log);
             }
@@ -234,12 +234,8 @@ pub(super) fn prepare(
         }
     }
 
-    // Heads: the new set, written whole when the batch stores a node.
     if !staged.is_empty() {
-        let mut next: BTreeSet<String> = tables.heads()?.clone();
-        next.retain(|head| !linked.contains(head));
-        next.extend(staged.keys().filter(|key| !linked.contains(*key)).cloned());
-        write.set_heads(next);
+        super::heads::record(tables, write, staged.keys().cloned(), linked, change)?;
     }
     write.put_runs(runs, change);
     Ok(Prepared {

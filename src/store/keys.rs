@@ -23,10 +23,15 @@ pub const NODES: &[u8] = b"!log!!nodes!";
 /// `!log!!changes!<u64 desc first change>` → a run of node keys: the nodes with change
 /// numbers `first`, `first + 1`, … (one record per write; see `graph::runs`). Dense.
 pub const CHANGES: &[u8] = b"!log!!changes!";
-/// `!log!!heads` → every current head (nodes no other node links to), as one run of keys
-/// (`graph::runs`), rewritten by each write that changes them. One record, not one per
-/// head: per-head keys would leave a tombstone per former head for every scan to step over.
+/// `!log!!heads` → the heads (nodes no other node links to) as of the change in
+/// `HEADS_AS_OF`, as one run of keys (`graph::runs`): a checkpoint, rewritten every
+/// `graph::heads::CHECKPOINT_EVERY` changes, so that a write's cost does not grow with the
+/// number of heads. One record, not one per head: per-head keys would leave a tombstone per
+/// former head for every scan to step over.
 pub const HEADS: &[u8] = b"!log!!heads";
+/// `!log!!heads!as-of` → u64: the change the heads checkpoint is as of (absent in format 3
+/// and older, which rewrote the heads at every write).
+pub const HEADS_AS_OF: &[u8] = b"!log!!heads!as-of";
 /// `!log!!logs!<esc log id><u64 desc first seq>` → a run of hyperlog `Entry` protobufs
 /// (each length-prefixed) for seqs `first`, `first + 1`, …. Dense per log.
 pub const LOGS: &[u8] = b"!log!!logs!";

@@ -37,7 +37,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
-use graph_tables::GraphCounters;
+use graph_tables::{GraphCounters, HeadsChange};
 pub(crate) use index_tables::{RowScan, Wait};
 pub use kv::Durability;
 pub(crate) use kv::{Kv, Snapshot};
@@ -94,8 +94,8 @@ pub(crate) struct Tables {
 #[derive(Default)]
 pub(crate) struct WriteSet {
     batch: kv::Batch,
-    /// The graph's heads after the write, when it changes them.
-    heads: Option<BTreeSet<String>>,
+    /// How the write changes the graph's heads.
+    heads: HeadsChange,
     /// The last change number after the write, when it stores nodes.
     change_count: Option<u64>,
     /// New nodes as `(key, log)`, for the memory of recent nodes.
