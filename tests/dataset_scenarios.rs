@@ -523,16 +523,20 @@ fn an_importer_commits_every_batch_and_knows_what_it_committed() {
     );
 }
 
-/// The graph's heads, as format 3 and older stored them: the current set in one record, no
-/// checkpoint change.
-fn legacy_graph_heads(batch: &mut strata::internals::kv::Batch, repo: &Repository) {
+/// Both sets of heads as format 3 stored them: each current set in one record, with no
+/// checkpoint number.
+fn legacy_heads(batch: &mut strata::internals::kv::Batch, repo: &Repository) {
     use strata::internals::decoders::encode_keys;
-    use strata::internals::keys::{HEADS, HEADS_AS_OF};
+    use strata::internals::keys::{HEADS, HEADS_AS_OF, TIPS, TIPS_AS_OF};
     let nodes = repo.graph().heads().unwrap();
     let mut keys: Vec<&str> = nodes.iter().map(|node| node.key.as_str()).collect();
     keys.sort();
     batch.put(HEADS, &encode_keys(&keys));
     batch.delete(HEADS_AS_OF);
+    let versions = repo.heads().unwrap();
+    let keys: Vec<&str> = versions.iter().map(|version| version.as_str()).collect();
+    batch.put(TIPS, &encode_keys(&keys));
+    batch.delete(TIPS_AS_OF);
 }
 
 /// A format 2 repository (the index's heads a key each) reads the same after opening: read
@@ -551,7 +555,7 @@ fn a_format_2_repository_is_upgraded_when_it_opens() {
         let base = repo.put("d", "a", "1").unwrap();
         repo.put("d", "b", "1").unwrap();
         common::put_replacing(&repo, &base, "d", "c", "fork");
-        legacy_graph_heads(&mut batch, &repo);
+        legacy_heads(&mut batch, &repo);
         repo.heads().unwrap()
     };
     assert_eq!(heads.len(), 2);
@@ -607,7 +611,7 @@ fn a_format_2_repository_is_upgraded_when_it_opens() {
 /// checkpoint too) leave the heads right through reopens and fsck.
 #[test]
 fn a_format_3_repository_is_upgraded_when_it_opens() {
-    use strata::internals::keys::{HEADS_AS_OF, META_FORMAT};
+    use strata::internals::keys::{HEADS_AS_OF, META_FORMAT, TIPS_AS_OF};
     use strata::internals::kv::{Batch, Kv};
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join(".strata").join("db");
@@ -635,17 +639,17 @@ fn a_format_3_repository_is_upgraded_when_it_opens() {
         keys
     };
     let mut batch = Batch::default();
-    let heads = {
+    let (heads, versions) = {
         let repo = Repository::init(dir.path()).unwrap();
         let base = repo.put("d", "a", "1").unwrap();
         for i in 0..300 {
             repo.put("d", format!("k{i}"), "1").unwrap();
         }
         common::put_replacing(&repo, &base, "d", "c", "fork");
-        legacy_graph_heads(&mut batch, &repo);
-        graph_heads(&repo)
+        legacy_heads(&mut batch, &repo);
+        (graph_heads(&repo), repo.heads().unwrap())
     };
-    assert_eq!(heads.len(), 2);
+    assert_eq!((heads.len(), versions.len()), (2, 2));
     batch.put(META_FORMAT, &3u64.to_be_bytes());
     let mut kv = Kv::open(&db).unwrap();
     kv.write(batch, strata::Durability::Synced).unwrap();
@@ -657,26 +661,30 @@ fn a_format_3_repository_is_upgraded_when_it_opens() {
             .open(dir.path())
             .unwrap();
         assert_eq!(graph_heads(&reader), heads);
+        assert_eq!(reader.heads().unwrap(), versions);
         assert_eq!(value(&reader, "d", "c").as_deref(), Some("fork"));
     }
     let mut kv = Kv::open(&db).unwrap();
     assert_eq!(format(&mut kv), Some(3), "a read-only open changes nothing");
     assert_eq!(kv.get(HEADS_AS_OF).unwrap(), None);
+    assert_eq!(kv.get(TIPS_AS_OF).unwrap(), None);
     drop(kv);
     let after = {
         let repo = Repository::open(dir.path()).unwrap();
         assert_eq!(graph_heads(&repo), heads);
+        assert_eq!(repo.heads().unwrap(), versions);
         for i in 0..300 {
             repo.put("d", format!("after{i}"), "2").unwrap();
         }
-        graph_heads(&repo)
+        (graph_heads(&repo), repo.heads().unwrap())
     };
     let mut kv = Kv::open(&db).unwrap();
     assert_eq!(format(&mut kv), Some(4));
     assert!(kv.get(HEADS_AS_OF).unwrap().is_some());
+    assert!(kv.get(TIPS_AS_OF).unwrap().is_some());
     drop(kv);
     let repo = Repository::open(dir.path()).unwrap();
-    assert_eq!(graph_heads(&repo), after);
+    assert_eq!((graph_heads(&repo), repo.heads().unwrap()), after);
     assert_eq!(value(&repo, "d", "after299").as_deref(), Some("2"));
     assert!(repo.fsck(&mut |_, _| {}).unwrap().problems.is_empty());
 }

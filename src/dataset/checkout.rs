@@ -41,7 +41,7 @@ impl Repository {
     pub(super) fn preferred_tip(&self, tables: &mut Tables) -> Result<Option<Version>> {
         let own = self.graph.log_id();
         let mut best: Option<(bool, u64, String)> = None;
-        let tips: Vec<String> = tables.tips()?.iter().cloned().collect();
+        let tips: Vec<String> = super::index::tips(tables)?.iter().cloned().collect();
         for tip in tips {
             let iseq = tables
                 .iseq_of(&tip)?
@@ -58,14 +58,22 @@ impl Repository {
     /// The current heads of the version index, ordered by key.
     pub fn heads(&self) -> Result<Vec<Version>> {
         let mut tables = self.graph.store().lock();
-        Ok(tables.tips()?.iter().cloned().map(Version::new).collect())
+        Ok(super::index::tips(&mut tables)?
+            .iter()
+            .cloned()
+            .map(Version::new)
+            .collect())
     }
 
     /// The view at latest: every current head (forks visible), ignoring any checkout.
     pub fn latest(&self) -> Result<View> {
         let mut tables = self.graph.store().lock();
         let ancestry = self.index.latest(&mut tables)?;
-        let heads: Vec<Version> = tables.tips()?.iter().cloned().map(Version::new).collect();
+        let heads: Vec<Version> = super::index::tips(&mut tables)?
+            .iter()
+            .cloned()
+            .map(Version::new)
+            .collect();
         let counters = LatestCounters::read(&mut tables)?;
         let mut status = RepoStatus {
             rows: counters.counts.rows,

@@ -119,7 +119,7 @@ impl Repository {
                     changes: tables.change_count()?,
                     versions: tables.last_iseq()?,
                     heads: crate::graph::heads(&mut tables)?.clone(),
-                    tips: tables.tips()?.clone(),
+                    tips: super::index::tips(&mut tables)?.clone(),
                 })
             })();
             if pinned.is_err() {

@@ -45,7 +45,7 @@ impl Repository {
             .iter()
             .map(|op| (op.dataset.as_slice(), op.key.as_slice()))
             .collect();
-        let tips: Vec<String> = tables.tips()?.iter().cloned().collect();
+        let tips: Vec<String> = super::index::tips(tables)?.iter().cloned().collect();
         let mut links: Vec<Version> = Vec::new();
         for version in versions {
             let mut held = false;
@@ -84,7 +84,7 @@ impl Repository {
     /// The heads a merge joins: the named ones (all heads when none are named), each a head,
     /// none an ancestor of another; this device's head first when merging all.
     fn merge_parents(&self, tables: &mut Tables, named: &[Version]) -> Result<Vec<Version>> {
-        let tips: BTreeSet<String> = tables.tips()?.clone();
+        let tips: BTreeSet<String> = super::index::tips(tables)?.clone();
         let mut links: Vec<Version> = Vec::new();
         if named.is_empty() {
             links.extend(tips.iter().cloned().map(Version::new));

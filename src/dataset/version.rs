@@ -155,7 +155,7 @@ pub(crate) fn resolve(
     let mut version = match base {
         "HEAD" | "head" => head(tables)?.ok_or_else(|| not_found(false))?,
         "latest" => {
-            let tips: Vec<String> = tables.tips()?.iter().cloned().collect();
+            let tips: Vec<String> = super::index::tips(tables)?.iter().cloned().collect();
             match tips.as_slice() {
                 [] => return Err(not_found(false)),
                 [one] => Version(one.clone()),

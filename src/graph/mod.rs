@@ -17,7 +17,6 @@ mod read;
 mod sign;
 mod write;
 
-use std::collections::BTreeSet;
 use std::path::Path;
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
@@ -236,7 +235,6 @@ impl Graph {
                     };
                     let mut write = WriteSet::default();
                     write.put_identity(FORMAT_VERSION, &log);
-                    write.checkpoint_heads(&BTreeSet::new(), 0);
                     // A new repository's identity must survive a power loss at once.
                     tables.commit(write, Durability::Synced)?;
                     log

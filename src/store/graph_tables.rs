@@ -2,13 +2,13 @@
 //! changelogs, the heads record and the repository's identity.
 //!
 //! The change index and the changelogs are stored as runs (see `runs`); the heads as a
-//! checkpoint, one record written every so many changes (`graph::heads` replays the changes
-//! after it). The last change number and the heads are read once and then kept in step with
+//! checkpoint (see `checkpoint`; `graph::heads` replays the changes after it). The last change number and the heads are read once and then kept in step with
 //! every write (`GraphCounters`), so the graph's hot path reads no counter.
 
-use std::collections::{BTreeSet, HashSet};
+use std::collections::BTreeSet;
 use std::sync::Arc;
 
+use super::checkpoint::{self, Checkpointed, SetChange};
 use super::keys::{self, KeyReader};
 use super::kv::{Durability, STEPS, prefix_end};
 use super::runs::{self, NewRuns};
@@ -21,39 +21,28 @@ use super::recent::Recent;
 #[derive(Default)]
 pub(crate) struct GraphCounters {
     change_count: Option<u64>,
-    /// The current heads, and the change of their last checkpoint, once loaded.
-    heads: Option<(BTreeSet<String>, u64)>,
+    /// The current heads, once loaded.
+    heads: Option<Checkpointed>,
     recent: Recent,
 }
 
-/// How a write changes the graph's heads.
-#[derive(Default)]
-pub(crate) struct HeadsChange {
-    /// Former heads the write's nodes link to.
-    removed: HashSet<String>,
-    /// The write's nodes that no node links to.
-    added: Vec<String>,
-    /// The change of the checkpoint the write stores, if it stores one.
-    checkpoint: Option<u64>,
-}
-
 impl GraphCounters {
+    /// The loaded heads, for a write to add its checkpoint to.
+    pub(super) fn heads(&self) -> Option<&Checkpointed> {
+        self.heads.as_ref()
+    }
+
     pub(super) fn landed(
         &mut self,
-        heads: HeadsChange,
+        heads: SetChange,
+        heads_checkpoint: Option<u64>,
         change_count: Option<u64>,
         recent: Vec<(String, String)>,
     ) {
         // Heads not loaded yet are loaded later from the checkpoint and the changes after
         // it, this write's among them.
-        if let Some((current, as_of)) = &mut self.heads {
-            for head in &heads.removed {
-                current.remove(head);
-            }
-            current.extend(heads.added);
-            if let Some(change) = heads.checkpoint {
-                *as_of = change;
-            }
+        if let Some(loaded) = &mut self.heads {
+            loaded.land(heads, heads_checkpoint);
         }
         if change_count.is_some() {
             self.change_count = change_count;
@@ -130,40 +119,32 @@ impl Tables {
         self.graph.change_count.unwrap_or(0)
     }
 
-    /// The graph's current heads and the change of their last checkpoint, once loaded
-    /// (see `graph::heads`).
-    pub(crate) fn loaded_heads(&self) -> Option<(&BTreeSet<String>, u64)> {
-        self.graph
-            .heads
-            .as_ref()
-            .map(|(heads, as_of)| (heads, *as_of))
+    /// The graph's current heads, once loaded (see `graph::heads`).
+    pub(crate) fn loaded_heads(&self) -> Option<&BTreeSet<String>> {
+        self.graph.heads.as_ref().map(Checkpointed::set)
     }
 
-    /// The stored checkpoint of the heads: the heads as of a change, and that change. With
-    /// no checkpoint (a repository being rebuilt, or one whose checkpoint was lost), no heads
-    /// as of change 0: the heads follow from every change.
+    /// The stored checkpoint of the heads: the heads as of a change, and that change.
     pub(crate) fn heads_checkpoint(&mut self) -> Result<(BTreeSet<String>, u64)> {
-        match self.kv.get(keys::HEADS_AS_OF)? {
-            Some(bytes) => Ok((
-                runs::read_key_set(&mut self.kv, keys::HEADS)?,
-                keys::decode_u64(&bytes, "heads checkpoint")?,
-            )),
-            None => Ok((BTreeSet::new(), 0)),
-        }
+        checkpoint::HEADS.read(&mut self.kv)
     }
 
-    /// Keeps `heads`, current as of now, whose last checkpoint was at change `as_of`.
+    /// Keeps `heads`, current as of now, whose last checkpoint is as of change `as_of`.
     pub(crate) fn keep_heads(&mut self, heads: BTreeSet<String>, as_of: u64) {
-        self.graph.heads = Some((heads, as_of));
+        self.graph.heads = Some(Checkpointed::new(heads, as_of));
     }
 
-    /// Upgrades a format 3 repository to `format`: its heads record, rewritten at every
-    /// write, becomes the checkpoint as of the last change.
+    /// Upgrades a format 3 repository to `format`. Format 3 rewrote both sets of heads (the
+    /// graph's and the version index's) at every write: each becomes a checkpoint as of
+    /// the last change or index sequence number.
     pub(crate) fn upgrade_from_format_3(&mut self, format: u64) -> Result<()> {
         let mut write = WriteSet::default();
         write
             .batch
             .put(keys::HEADS_AS_OF, &keys::encode_u64(self.change_count()?));
+        write
+            .batch
+            .put(keys::TIPS_AS_OF, &keys::encode_u64(self.last_iseq()?));
         write
             .batch
             .put(keys::META_FORMAT, &keys::encode_u64(format));
@@ -268,18 +249,14 @@ impl WriteSet {
         self.change_count = Some(change_count);
     }
 
-    /// Records how the write changes the heads: `removed` stop being heads, `added` become
-    /// heads.
-    pub(crate) fn change_heads(&mut self, removed: HashSet<String>, added: Vec<String>) {
-        self.heads.removed = removed;
-        self.heads.added = added;
+    /// Node `key` stops being a head of the graph.
+    pub(crate) fn remove_head(&mut self, key: &str) {
+        self.heads.remove(key);
     }
 
-    /// Stores `heads` as the heads as of change `as_of` (the last change of this write).
-    pub(crate) fn checkpoint_heads(&mut self, heads: &BTreeSet<String>, as_of: u64) {
-        self.batch.put(keys::HEADS, &runs::encode_key_set(heads));
-        self.batch.put(keys::HEADS_AS_OF, &keys::encode_u64(as_of));
-        self.heads.checkpoint = Some(as_of);
+    /// Node `key`, stored as change `change`, becomes a head of the graph.
+    pub(crate) fn add_head(&mut self, key: &str, change: u64) {
+        self.heads.add(key, change);
     }
 
     /// Records a new repository's format version and log id.

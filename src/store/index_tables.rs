@@ -15,6 +15,7 @@ use std::ops::Bound;
 
 use prost::encoding::{decode_varint, encode_varint};
 
+use super::checkpoint::{self, Checkpointed};
 use super::keys::{self, KeyBuf, KeyReader};
 use super::kv::{Durability, prefix_end};
 use super::memo::{self, Memo, WaitKey};
@@ -337,14 +338,22 @@ impl Tables {
 
     // ---- the index's heads, datasets, payloads, counters ----
 
-    /// The version index's heads, ordered by key.
-    pub(crate) fn tips(&mut self) -> Result<&BTreeSet<String>> {
-        if self.tips.is_none() {
-            self.tips = Some(runs::read_key_set(&mut self.kv, keys::TIPS)?);
-        }
-        self.tips
-            .as_ref()
-            .ok_or_else(|| Error::corrupt("index heads are missing"))
+    /// The version index's heads, ordered by key, once loaded (see
+    /// `dataset::index::tips`).
+    pub(crate) fn loaded_tips(&self) -> Option<&BTreeSet<String>> {
+        self.tips.as_ref().map(Checkpointed::set)
+    }
+
+    /// The stored checkpoint of the version index's heads: the heads as of an index
+    /// sequence number, and that number.
+    pub(crate) fn tips_checkpoint(&mut self) -> Result<(BTreeSet<String>, u64)> {
+        checkpoint::TIPS.read(&mut self.kv)
+    }
+
+    /// Keeps `tips`, current as of now, whose last checkpoint is as of index sequence
+    /// number `as_of`.
+    pub(crate) fn keep_tips(&mut self, tips: BTreeSet<String>, as_of: u64) {
+        self.tips = Some(Checkpointed::new(tips, as_of));
     }
 
     /// Upgrades a format 2 repository to `format`, which stores the version index's heads
@@ -367,9 +376,9 @@ impl Tables {
         write
             .batch
             .put(keys::META_FORMAT, &keys::encode_u64(format));
-        self.commit_derived(write, Durability::Synced)?;
-        self.tips = Some(tips);
-        Ok(())
+        self.commit_derived(write, Durability::Synced)
+        // The heads are loaded from the new record on first use (`upgrade_from_format_3`
+        // makes it a checkpoint).
     }
 
     /// Every dataset ever written to, in byte order.
@@ -520,16 +529,14 @@ impl WriteSet {
         self.memo.waits.push((false, wait.memo_key(target, change)));
     }
 
-    /// Makes `node` a head of the version index.
-    pub(crate) fn add_tip(&mut self, node: &str) {
-        self.tips_removed.remove(node);
-        self.tips_added.push(node.to_string());
+    /// Makes `node`, indexed as `iseq`, a head of the version index.
+    pub(crate) fn add_tip(&mut self, node: &str, iseq: u64) {
+        self.tips.add(node, iseq);
     }
 
     /// Removes `node` from the version index's heads.
     pub(crate) fn remove_tip(&mut self, node: &str) {
-        self.tips_added.retain(|tip| tip != node);
-        self.tips_removed.insert(node.to_string());
+        self.tips.remove(node);
     }
 
     /// Records a dataset name.

@@ -25,7 +25,7 @@ pub const NODES: &[u8] = b"!log!!nodes!";
 pub const CHANGES: &[u8] = b"!log!!changes!";
 /// `!log!!heads` → the heads (nodes no other node links to) as of the change in
 /// `HEADS_AS_OF`, as one run of keys (`graph::runs`): a checkpoint, rewritten every
-/// `graph::heads::CHECKPOINT_EVERY` changes, so that a write's cost does not grow with the
+/// `checkpoint::CHECKPOINT_EVERY` changes, so that a write's cost does not grow with the
 /// number of heads. One record, not one per head: per-head keys would leave a tombstone per
 /// former head for every scan to step over.
 pub const HEADS: &[u8] = b"!log!!heads";
@@ -58,12 +58,17 @@ pub const PENDING: &[u8] = b"!pending!";
 /// `target` (kind 0: a parent commit's node key; kind 1: a payload hash), so an arrival
 /// finds exactly its waiters.
 pub const WAITS: &[u8] = b"!waits!";
-/// `!tips` → the node keys (a key run, as `!log!!heads`) of the version index's heads:
-/// indexed commits no indexed commit links to. One record, rewritten when the heads
-/// change. (Format 2 kept a key per head and deleted it when the head was built on: each
-/// commit left a deletion marker right after the row entries, and every seek past a
-/// dataset's last row, a new key, stepped over them until a compaction dropped them.)
+/// `!tips` → the node keys (a key run, as `!log!!heads`) of the version index's heads
+/// (indexed commits no indexed commit links to) as of the index sequence number in
+/// `TIPS_AS_OF`: a checkpoint, rewritten every `checkpoint::CHECKPOINT_EVERY` iseqs (format
+/// 3 rewrote it whenever the heads changed). One record, not a key per head: format 2 kept
+/// a key per head and deleted it when the head was built on, so each commit left a
+/// deletion marker right after the row entries, and every seek past a dataset's last row,
+/// a new key, stepped over them until a compaction dropped them.
 pub const TIPS: &[u8] = b"!tips";
+/// `!tips-as-of` → u64: the index sequence number the `!tips` checkpoint is as of (absent
+/// in format 3 and older).
+pub const TIPS_AS_OF: &[u8] = b"!tips-as-of";
 /// `!tips!<node key>` → empty: the heads as format 2 stored them, one key each; read only
 /// to upgrade such a repository (see `Tables::upgrade_from_format_2`).
 pub const TIPS_FORMAT_2: &[u8] = b"!tips!";

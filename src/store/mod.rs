@@ -14,6 +14,7 @@
 //! (an ingest, an import, a sync session) do it in bounded steps between which readers get
 //! their turn.
 
+mod checkpoint;
 #[cfg(feature = "internals")]
 pub(crate) mod crash;
 mod damage;
@@ -32,12 +33,12 @@ mod runs;
 mod salvage;
 mod verify;
 
-use std::collections::{BTreeSet, HashSet};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
-use graph_tables::{GraphCounters, HeadsChange};
+use checkpoint::{Checkpointed, SetChange};
+use graph_tables::GraphCounters;
 pub(crate) use index_tables::{RowScan, Wait};
 pub use kv::Durability;
 pub(crate) use kv::{Kv, Snapshot};
@@ -84,8 +85,8 @@ pub(crate) struct Tables {
     read_only: bool,
     graph: GraphCounters,
     /// Commits heads of the version index (indexed commits no indexed commit links to),
-    /// loaded on first use and kept in step with every write.
-    tips: Option<BTreeSet<String>>,
+    /// loaded on first use (`dataset::index::tips`) and kept in step with every write.
+    tips: Option<Checkpointed>,
     /// Records every commit reads and rewrites.
     memo: memo::Memo,
 }
@@ -95,14 +96,13 @@ pub(crate) struct Tables {
 pub(crate) struct WriteSet {
     batch: kv::Batch,
     /// How the write changes the graph's heads.
-    heads: HeadsChange,
+    heads: SetChange,
     /// The last change number after the write, when it stores nodes.
     change_count: Option<u64>,
     /// New nodes as `(key, log)`, for the memory of recent nodes.
     recent: Vec<(String, String)>,
-    /// Commits leaving and joining the version index's heads.
-    tips_removed: HashSet<String>,
-    tips_added: Vec<String>,
+    /// How the write changes the version index's heads.
+    tips: SetChange,
     /// What the write changes in the memo of hot records.
     memo: memo::MemoWrites,
 }
@@ -290,25 +290,21 @@ impl Tables {
             heads,
             change_count,
             recent,
-            tips_removed,
-            tips_added,
+            tips,
             memo,
         } = write;
-        let tips = match tips_removed.is_empty() && tips_added.is_empty() {
-            true => None,
-            false => {
-                let mut tips = self.tips()?.clone();
-                tips.retain(|tip| !tips_removed.contains(tip));
-                tips.extend(tips_added);
-                batch.put(keys::TIPS, &runs::encode_key_set(&tips));
-                Some(tips)
-            }
-        };
+        // A set is loaded before a write changes it (the graph and the index read it
+        // first), so a write past the checkpoint interval always stores a checkpoint.
+        let heads_checkpoint = (self.graph.heads())
+            .and_then(|loaded| loaded.checkpoint(&heads, &checkpoint::HEADS, &mut batch));
+        let tips_checkpoint = (self.tips.as_ref())
+            .and_then(|loaded| loaded.checkpoint(&tips, &checkpoint::TIPS, &mut batch));
         self.kv.write(batch, durability)?;
-        self.graph.landed(heads, change_count, recent);
+        self.graph
+            .landed(heads, heads_checkpoint, change_count, recent);
         self.memo.landed(memo);
-        if tips.is_some() {
-            self.tips = tips;
+        if let Some(loaded) = &mut self.tips {
+            loaded.land(tips, tips_checkpoint);
         }
         Ok(())
     }

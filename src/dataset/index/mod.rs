@@ -23,6 +23,7 @@ mod entry;
 mod pending;
 mod record;
 mod resolve;
+mod tips;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::num::NonZeroUsize;
@@ -35,6 +36,7 @@ pub(crate) use entry::{RowEntry, raw_hash};
 pub(crate) use record::Record;
 // The decoders of stored index values, for `internals::decoders` (the fuzz targets).
 pub(crate) use resolve::{RowState, entries_until, heads};
+pub(crate) use tips::tips;
 #[cfg(feature = "internals")]
 pub use {entry::RowEntry as IndexRowEntry, record::Record as IndexRecord};
 
@@ -419,10 +421,12 @@ impl VersionIndex {
             },
         };
         write.put_version(iseq, &node.key, &record.encode());
+        // Loaded first, so that the write can store a checkpoint of them when it lands.
+        tips(tables)?;
         for (_, parent) in &parents {
             write.remove_tip(parent);
         }
-        write.add_tip(&node.key);
+        write.add_tip(&node.key, iseq);
         Ok(iseq)
     }
 
