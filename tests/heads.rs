@@ -152,7 +152,7 @@ fn run(seed: u64, steps: usize) -> (u64, usize) {
 fn heads_are_the_unlinked_nodes_through_checkpoints_reopens_and_ingests() {
     for seed in 0..4 {
         let (changes, reopens) = run(seed, 600);
-        // Enough changes to cross the checkpoint many times (every 256 changes).
+        // Enough changes to cross the checkpoint many times (every 64 changes).
         assert!(changes > 2_000, "seed {seed}: only {changes} changes");
         eprintln!("seed {seed}: {changes} changes, {reopens} reopens, heads right at each step");
     }
@@ -301,7 +301,7 @@ fn version_heads_are_the_unlinked_indexed_commits_through_checkpoints_and_syncs(
             }
         }
         let indexed = devices[0].indexed(&parents).len();
-        // Enough commits to cross the checkpoint (every 256 index sequence numbers) often.
+        // Enough commits to cross the checkpoint (every 64 index sequence numbers) often.
         assert!(indexed > 600, "seed {seed}: only {indexed} commits indexed");
         eprintln!("seed {seed}: {indexed} commits indexed on device 0, up to {most} heads");
     }
