@@ -547,6 +547,43 @@ fn with_kv(dir: &Path, change: impl FnOnce(&mut Kv)) {
     kv.close().expect("close");
 }
 
+/// A heads checkpoint that no longer decodes (the graph's), and one that names a version
+/// that does not exist (the index's): fsck reports both as problems and goes on checking,
+/// and repair rebuilds them from the nodes.
+#[test]
+fn damaged_heads_checkpoints_are_found_and_rebuilt_with_nothing_lost() {
+    let damage = |dir: &Path| {
+        with_kv(dir, |kv| {
+            let mut batch = Batch::default();
+            batch.put(keys::HEADS, b"\x07 not a key run");
+            batch.put(keys::HEADS_AS_OF, &1u64.to_be_bytes());
+            let stranger = "f".repeat(64);
+            let bogus = strata::internals::decoders::encode_keys(&[stranger.as_str()]);
+            batch.put(keys::TIPS, &bogus);
+            batch.put(keys::TIPS_AS_OF, &1u64.to_be_bytes());
+            kv.write(batch, Durability::Synced).expect("write");
+        })
+    };
+    let dir = copy();
+    damage(dir.path());
+    let report = Repository::open(dir.path())
+        .expect("opens")
+        .fsck(&mut |_, _| {})
+        .expect("fsck reports damage as problems, not as an error");
+    let named = |words: &str| report.problems.iter().any(|p| p.contains(words));
+    assert!(
+        named("the graph's heads cannot be loaded") && named("the index lists"),
+        "{:?}",
+        report.problems
+    );
+    let result = case(
+        "damaged heads checkpoints",
+        damage,
+        Expect::FsckFinds("heads"),
+    );
+    everything_back(result);
+}
+
 #[test]
 fn a_missing_derived_index_is_found_and_rebuilt_with_nothing_lost() {
     let result = case(

@@ -58,8 +58,14 @@ struct Pinned {
     snapshot: Snapshot,
     changes: u64,
     versions: u64,
-    heads: BTreeSet<String>,
-    tips: BTreeSet<String>,
+    /// Both sets of heads as loaded (from their checkpoints and what came after), or why
+    /// they could not be: damage to report, not a reason to stop checking.
+    heads: std::result::Result<BTreeSet<String>, String>,
+    tips: std::result::Result<BTreeSet<String>, String>,
+}
+
+fn loaded(set: Result<&BTreeSet<String>>) -> std::result::Result<BTreeSet<String>, String> {
+    set.cloned().map_err(|error| error.to_string())
 }
 
 /// What a check carries from one node to the next.
@@ -118,8 +124,8 @@ impl Repository {
                     snapshot,
                     changes: tables.change_count()?,
                     versions: tables.last_iseq()?,
-                    heads: crate::graph::heads(&mut tables)?.clone(),
-                    tips: super::index::tips(&mut tables)?.clone(),
+                    heads: loaded(crate::graph::heads(&mut tables)),
+                    tips: loaded(super::index::tips(&mut tables)),
                 })
             })();
             if pinned.is_err() {
@@ -203,19 +209,23 @@ impl Checker<'_> {
             }
             progress(next - 1, total);
         }
-        if pinned.heads != self.unlinked {
-            self.problem(format!(
+        match &pinned.heads {
+            Ok(heads) if *heads != self.unlinked => self.problem(format!(
                 "the heads record lists {} heads; the graph has {}",
-                pinned.heads.len(),
+                heads.len(),
                 self.unlinked.len()
-            ));
+            )),
+            Err(error) => self.problem(format!("the graph's heads cannot be loaded: {error}")),
+            Ok(_) => {}
         }
-        if pinned.tips != self.unlinked_versions {
-            self.problem(format!(
+        match &pinned.tips {
+            Ok(tips) if *tips != self.unlinked_versions => self.problem(format!(
                 "the index lists {} heads; its versions have {}",
-                pinned.tips.len(),
+                tips.len(),
                 self.unlinked_versions.len()
-            ));
+            )),
+            Err(error) => self.problem(format!("the index's heads cannot be loaded: {error}")),
+            Ok(_) => {}
         }
         self.at(snapshot, |checker, tables| {
             checker.check_records(tables, versions)?;

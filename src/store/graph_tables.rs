@@ -2,8 +2,9 @@
 //! changelogs, the heads record and the repository's identity.
 //!
 //! The change index and the changelogs are stored as runs (see `runs`); the heads as a
-//! checkpoint (see `checkpoint`; `graph::heads` replays the changes after it). The last change number and the heads are read once and then kept in step with
-//! every write (`GraphCounters`), so the graph's hot path reads no counter.
+//! checkpoint (see `checkpoint`; `graph::heads` replays the changes after it). The last
+//! change number and the heads are read once and then kept in step with every write
+//! (`GraphCounters`), so the graph's hot path reads no counter.
 
 use std::collections::BTreeSet;
 use std::sync::Arc;
