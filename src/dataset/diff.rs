@@ -114,8 +114,7 @@ impl Diff {
     fn compare(&self, dataset: Vec<u8>, key: Vec<u8>) -> Result<Option<DiffEntry>> {
         let mut tables = self.repo.graph.store().lock();
         let index = &self.repo.index;
-        let old = index.row_state(&mut tables, &dataset, &key, &self.a)?;
-        let new = index.row_state(&mut tables, &dataset, &key, &self.b)?;
+        let (old, new) = index.row_states(&mut tables, &dataset, &key, &self.a, &self.b)?;
         self.entry(&mut tables, dataset, key, old, new)
     }
 

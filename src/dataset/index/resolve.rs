@@ -12,6 +12,7 @@
 //! in its ancestry, so the scan stops there. Rows that were never written concurrently
 //! therefore cost one seek and one entry.
 
+use std::cell::Cell;
 use std::cmp::Ordering;
 
 use super::ancestry::Ancestry;
@@ -133,5 +134,28 @@ impl VersionIndex {
             entry.covers_older && view.contains(entry.iseq)
         })?;
         heads(&mut self.lookup(tables), entries, view)
+    }
+
+    /// The states of a row at two views (a diff's sides): one seek, and a scan of the
+    /// row's entries as far as both views need.
+    pub(crate) fn row_states(
+        &self,
+        tables: &mut Tables,
+        dataset: &[u8],
+        key: &[u8],
+        a: &Ancestry,
+        b: &Ancestry,
+    ) -> Result<(Option<RowState>, Option<RowState>)> {
+        let (a_reached, b_reached) = (Cell::new(false), Cell::new(false));
+        let entries = entries_until(tables, dataset, key, a.top.max(b.top), |entry| {
+            if entry.covers_older {
+                a_reached.set(a_reached.get() || a.contains(entry.iseq));
+                b_reached.set(b_reached.get() || b.contains(entry.iseq));
+            }
+            a_reached.get() && b_reached.get()
+        })?;
+        let mut lookup = self.lookup(tables);
+        let old = heads(&mut lookup, entries.iter().cloned(), a)?;
+        Ok((old, heads(&mut lookup, entries, b)?))
     }
 }
