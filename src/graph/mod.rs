@@ -35,9 +35,9 @@ use write::Incoming;
 
 /// The on-disk format version this build writes and reads. Version 2: the causal version
 /// index (row entries by index sequence, version records with their ancestry). Version 3:
-/// the index's heads in one record. Version 4: the graph's heads stored as a checkpoint
-/// every so many changes (`heads`), not at every write. Older versions are upgraded when
-/// they open.
+/// the index's heads in one record. Version 4: both sets of heads (the graph's and the
+/// index's) stored as a checkpoint every so many writes (`store::checkpoint`), not at every
+/// write. Older versions are upgraded when they open.
 const FORMAT_VERSION: u64 = 4;
 
 /// How a graph is opened.

@@ -68,11 +68,12 @@ pub(crate) struct Checkpointed {
     as_of: u64,
 }
 
-/// How one write changes a set, in the order of its steps.
+/// How one write changes a set, in the order of its steps. Both sides are hash sets: a
+/// write that indexes n commits takes n steps, each O(1).
 #[derive(Default)]
 pub(crate) struct SetChange {
     removed: HashSet<String>,
-    added: Vec<String>,
+    added: HashSet<String>,
     /// The write's last number (change or iseq), when it changes the set.
     last: Option<u64>,
 }
@@ -80,14 +81,14 @@ pub(crate) struct SetChange {
 impl SetChange {
     /// `key` leaves the set.
     pub(crate) fn remove(&mut self, key: &str) {
-        self.added.retain(|added| added != key);
+        self.added.remove(key);
         self.removed.insert(key.to_string());
     }
 
     /// `key` joins the set, at number `number`.
     pub(crate) fn add(&mut self, key: &str, number: u64) {
         self.removed.remove(key);
-        self.added.push(key.to_string());
+        self.added.insert(key.to_string());
         self.last = Some(number);
     }
 }

@@ -6,7 +6,7 @@
 //! row entry or a version record means), except payload chunks, which are the commit's
 //! operations exactly as hashed, each length-prefixed.
 //!
-//! About 580 lines: one accessor per family, each short, plus the read-ahead of row
+//! About 600 lines: one accessor per family, each short, plus the read-ahead of row
 //! entries and the format 2 upgrade of the heads; split by family they would all need the
 //! same key helpers and the memo (`memo.rs`), which is where their reads are cached.
 
@@ -376,9 +376,9 @@ impl Tables {
         write
             .batch
             .put(keys::META_FORMAT, &keys::encode_u64(format));
-        self.commit_derived(write, Durability::Synced)
         // The heads are loaded from the new record on first use (`upgrade_from_format_3`
         // makes it a checkpoint).
+        self.commit_derived(write, Durability::Synced)
     }
 
     /// Every dataset ever written to, in byte order.
