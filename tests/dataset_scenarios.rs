@@ -595,7 +595,7 @@ fn a_format_2_repository_is_upgraded_when_it_opens() {
     assert_eq!(format_2_keys(&mut kv), 0);
     assert_eq!(
         kv.get(META_FORMAT).unwrap(),
-        Some(4u64.to_be_bytes().to_vec())
+        Some(5u64.to_be_bytes().to_vec())
     );
     assert!(kv.get(TIPS).unwrap().is_some());
     assert!(kv.get(HEADS_AS_OF).unwrap().is_some());
@@ -679,7 +679,7 @@ fn a_format_3_repository_is_upgraded_when_it_opens() {
         (graph_heads(&repo), repo.heads().unwrap())
     };
     let mut kv = Kv::open(&db).unwrap();
-    assert_eq!(format(&mut kv), Some(4));
+    assert_eq!(format(&mut kv), Some(5));
     assert!(kv.get(HEADS_AS_OF).unwrap().is_some());
     assert!(kv.get(TIPS_AS_OF).unwrap().is_some());
     drop(kv);
@@ -687,4 +687,205 @@ fn a_format_3_repository_is_upgraded_when_it_opens() {
     assert_eq!((graph_heads(&repo), repo.heads().unwrap()), after);
     assert_eq!(value(&repo, "d", "after299").as_deref(), Some("2"));
     assert!(repo.fsck(&mut |_, _| {}).unwrap().problems.is_empty());
+}
+
+/// The rows of `view` in `dataset` within `range`, as (key, value).
+fn pairs(view: &strata::View, dataset: &str, range: Range) -> Vec<(String, String)> {
+    view.range(dataset, range)
+        .map(|row| {
+            let row = row.unwrap();
+            (
+                String::from_utf8(row.key).unwrap(),
+                String::from_utf8(row.value).unwrap(),
+            )
+        })
+        .collect()
+}
+
+/// A dataset that grows, changes and forks after each version: a range read at each old
+/// version (whole, bounded, limited, across many pages) returns exactly the rows it held,
+/// read from the rows' born records, on a repository and on a peer that indexed the
+/// commits in another order.
+#[test]
+fn range_reads_at_old_versions_return_exactly_their_rows_however_the_dataset_grew() {
+    use std::collections::BTreeMap;
+    let repo = repo();
+    let other = common::repo();
+    let mut expected: Vec<(Version, BTreeMap<String, String>)> = Vec::new();
+    let mut rows: BTreeMap<String, String> = BTreeMap::new();
+    let key = |i: u64| format!("k{:05}", (i * 7919) % 4000);
+    for c in 0..12u64 {
+        let mut tx = repo.transaction();
+        // 300 new rows scattered among the old ones, 20 changed, 10 deleted.
+        for i in c * 300..(c + 1) * 300 {
+            tx.put("d", key(i), format!("new in {c}"));
+            rows.insert(key(i), format!("new in {c}"));
+        }
+        for i in (0..c * 300).step_by(37).take(20) {
+            tx.put("d", key(i), format!("changed in {c}"));
+            rows.insert(key(i), format!("changed in {c}"));
+        }
+        for i in (5..c * 300).step_by(53).take(10) {
+            tx.delete("d", key(i));
+            rows.remove(&key(i));
+        }
+        expected.push((tx.commit().unwrap(), rows.clone()));
+    }
+    // A fork off the third version that changes one of its rows and adds one.
+    let base = expected[2].0.clone();
+    let mut tx = repo.transaction();
+    tx.replaces(std::slice::from_ref(&base));
+    tx.put("d", key(1), "fork").put("d", "zz-fork-only", "fork");
+    let fork = tx.commit().unwrap();
+    let mut forked = expected[2].1.clone();
+    forked.insert(key(1), "fork".into());
+    forked.insert("zz-fork-only".into(), "fork".into());
+    expected.push((fork, forked));
+    // The other device receives the fork first, then the rest.
+    sync(&repo, &other);
+    for repo in [&repo, &other] {
+        for (version, rows) in &expected {
+            let view = repo.at(version).unwrap();
+            let all: Vec<(String, String)> = rows.clone().into_iter().collect();
+            assert_eq!(
+                pairs(&view, "d", Range::all()),
+                all,
+                "all rows at {version}"
+            );
+            let (low, high) = (&all[all.len() / 5].0, &all[all.len() * 4 / 5].0);
+            let bounded: Vec<_> = all
+                .iter()
+                .filter(|(k, _)| k > low && k < high)
+                .cloned()
+                .collect();
+            assert_eq!(
+                pairs(&view, "d", Range::all().gt(low.clone()).lt(high.clone())),
+                bounded
+            );
+            let from: Vec<_> = all
+                .iter()
+                .filter(|(k, _)| k >= low)
+                .take(300)
+                .cloned()
+                .collect();
+            assert_eq!(
+                pairs(&view, "d", Range::all().gte(low.clone()).limit(300)),
+                from
+            );
+            assert_eq!(
+                pairs(&view, "d", Range::prefix("zz")).len(),
+                usize::from(rows.contains_key("zz-fork-only"))
+            );
+        }
+        assert!(repo.fsck(&mut |_, _| {}).unwrap().is_ok());
+    }
+}
+
+/// A format 4 repository (no born records) reads the same at every version: read only it
+/// scans as format 4 did and nothing on disk changes; opened for writing it gets a born
+/// record for every row, fsck finds them right, and damage to them is reported.
+#[test]
+fn a_format_4_repository_gets_its_born_records_when_it_opens() {
+    use strata::internals::keys::{BORN, META_FORMAT};
+    use strata::internals::kv::{Batch, Kv};
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join(".strata").join("db");
+    let (versions, reads) = {
+        let repo = Repository::init(dir.path()).unwrap();
+        let mut versions = Vec::new();
+        for c in 0..5 {
+            let mut tx = repo.transaction();
+            for i in 0..200 {
+                tx.put(
+                    "d",
+                    format!("k{:04}", (i * 31 + c * 7) % 1000),
+                    format!("{c}"),
+                );
+            }
+            if c > 0 {
+                tx.delete("d", format!("k{:04}", c * 7));
+            }
+            versions.push(tx.commit().unwrap());
+        }
+        let reads: Vec<Vec<(String, String)>> = versions
+            .iter()
+            .map(|v| pairs(&repo.at(v).unwrap(), "d", Range::all()))
+            .collect();
+        (versions, reads)
+    };
+    let born = |kv: &mut Kv| kv.scan_prefix(BORN).unwrap().count();
+    {
+        let mut kv = Kv::open(&db).unwrap();
+        let written: std::collections::BTreeSet<u64> = (0..5)
+            .flat_map(|c| (0..200).map(move |i| (i * 31 + c * 7) % 1000))
+            .collect();
+        assert_eq!(born(&mut kv), written.len(), "one born record a row");
+        let mut batch = Batch::default();
+        let keys: Vec<Vec<u8>> = kv
+            .scan_prefix(BORN)
+            .unwrap()
+            .map(|item| item.unwrap().0)
+            .collect();
+        for key in keys {
+            batch.delete(&key);
+        }
+        batch.put(META_FORMAT, &4u64.to_be_bytes());
+        kv.write(batch, strata::Durability::Synced).unwrap();
+    }
+    let read_all = |repo: &Repository| -> Vec<Vec<(String, String)>> {
+        versions
+            .iter()
+            .map(|v| pairs(&repo.at(v).unwrap(), "d", Range::all()))
+            .collect()
+    };
+    {
+        let reader = Repository::options()
+            .read_only(true)
+            .open(dir.path())
+            .unwrap();
+        assert_eq!(read_all(&reader), reads);
+        assert!(reader.fsck(&mut |_, _| {}).unwrap().is_ok());
+    }
+    let mut kv = Kv::open(&db).unwrap();
+    assert_eq!(born(&mut kv), 0, "a read-only open writes nothing");
+    drop(kv);
+    {
+        let repo = Repository::open(dir.path()).unwrap();
+        assert_eq!(read_all(&repo), reads);
+        assert!(repo.fsck(&mut |_, _| {}).unwrap().is_ok());
+    }
+    let mut kv = Kv::open(&db).unwrap();
+    assert_eq!(
+        kv.get(META_FORMAT).unwrap(),
+        Some(5u64.to_be_bytes().to_vec())
+    );
+    let records: Vec<(Vec<u8>, Vec<u8>)> = kv
+        .scan_prefix(BORN)
+        .unwrap()
+        .map(|item| item.unwrap())
+        .collect();
+    assert!(records.len() > 500);
+    // One born record lost, one naming another first version: both are problems.
+    let mut batch = Batch::default();
+    batch.delete(&records[0].0);
+    batch.put(&records[1].0, &99u64.to_be_bytes());
+    kv.write(batch, strata::Durability::Synced).unwrap();
+    drop(kv);
+    let repo = Repository::open(dir.path()).unwrap();
+    let problems = repo.fsck(&mut |_, _| {}).unwrap().problems;
+    assert_eq!(problems.len(), 2, "{problems:?}");
+    assert!(
+        problems.iter().any(|p| p.contains("born records")),
+        "{problems:?}"
+    );
+    assert!(
+        problems.iter().any(|p| p.contains("another epoch")),
+        "{problems:?}"
+    );
+    drop(repo);
+    // Repair rebuilds them with the rest of the index.
+    assert!(Repository::repair(dir.path()).unwrap().nothing_lost());
+    let repo = Repository::open(dir.path()).unwrap();
+    assert!(repo.fsck(&mut |_, _| {}).unwrap().is_ok());
+    assert_eq!(read_all(&repo), reads);
 }

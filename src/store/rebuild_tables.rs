@@ -12,12 +12,13 @@ use super::{Tables, WriteSet};
 use crate::error::{Error, Result};
 
 /// Every family derived from the nodes (the stash and the payloads are not).
-const DERIVED: [&[u8]; 12] = [
+const DERIVED: [&[u8]; 13] = [
     keys::NODES,
     keys::CHANGES,
     keys::HEADS,
     keys::LOGS,
     keys::ROWS,
+    keys::BORN,
     keys::VERSIONS,
     keys::VERSION_OF,
     keys::PENDING,
