@@ -1,5 +1,5 @@
 //! Growth series: how the costs of import (into a new dataset, and of 10,000 rows into one
-//! that has rows), get, export, fsck and diff change with the number of rows, how opening
+//! that has rows), get, export, a range read at the oldest version, fsck and diff change with the number of rows, how opening
 //! latest, reading at it, and writing (a commit on one fork, a graph node beside the other
 //! heads) change with the number of heads, how a one-row commit's
 //! cost changes with the number of commits before it, and how a sync's cost per commit
@@ -21,7 +21,7 @@
 use std::hint::black_box;
 
 use criterion::{BatchSize, BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
-use strata::{Doc, Graph, GraphOptions, Range, Repository};
+use strata::{Doc, Graph, GraphOptions, Range, Repository, Version};
 
 fn sizes(var: &str, default: &[u64]) -> Vec<u64> {
     std::env::var(var)
@@ -34,11 +34,14 @@ fn rows() -> Vec<u64> {
     sizes("STRATA_GROWTH_ROWS", &[10_000, 100_000])
 }
 
-/// The `i`th key of a dataset of `n` rows in write order: a permutation of `0..n`.
+/// The `i`th key of a dataset of `n` rows in write order: a permutation of `0..n` that
+/// spreads each commit's keys over the whole range.
 fn scattered(i: u64, n: u64) -> u64 {
-    // 1,000,003 is prime and larger than any n used, so i ↦ i·p mod n is a bijection
-    // whenever n is not a multiple of it.
-    (i * 1_000_003) % n
+    // 2,654,435,761 is prime, so i ↦ i·p mod n is a bijection for every n used (none is a
+    // multiple of it), and p mod n is far from 0 and from n for n = 10^4 … 10^7. (Until
+    // 2026-12-01 p was 1,000,003, which is 3 mod 10^4 … 10^6: each commit wrote every third
+    // key of one stretch, nearly in order.)
+    (i * 2_654_435_761) % n
 }
 
 fn row(i: u64) -> (Vec<u8>, Vec<u8>) {
@@ -50,15 +53,21 @@ fn row(i: u64) -> (Vec<u8>, Vec<u8>) {
 }
 
 fn imported(dir: &std::path::Path, n: u64) -> Repository {
+    imported_in_commits(dir, n).0
+}
+
+/// A repository of `n` rows imported in commits of 10,000, with the commits' versions.
+fn imported_in_commits(dir: &std::path::Path, n: u64) -> (Repository, Vec<Version>) {
     let repo = Repository::init(dir).expect("init");
-    repo.import(
-        "sites",
-        (0..n).map(|i| Ok(row(scattered(i, n)))),
-        10_000,
-        None,
-    )
-    .expect("import");
-    repo
+    let versions = repo
+        .import(
+            "sites",
+            (0..n).map(|i| Ok(row(scattered(i, n)))),
+            10_000,
+            None,
+        )
+        .expect("import");
+    (repo, versions)
 }
 
 fn import(c: &mut Criterion) {
@@ -138,7 +147,7 @@ fn import_into(c: &mut Criterion) {
 fn reads(c: &mut Criterion) {
     for n in rows() {
         let dir = tempfile::tempdir().expect("tempdir");
-        let repo = imported(dir.path(), n);
+        let (repo, versions) = imported_in_commits(dir.path(), n);
         let latest = repo.latest().expect("latest");
 
         let mut group = c.benchmark_group("growth/get at latest");
@@ -157,6 +166,30 @@ fn reads(c: &mut Criterion) {
         group.throughput(Throughput::Elements(n));
         group.bench_with_input(BenchmarkId::from_parameter(n), &n, |b, _| {
             b.iter(|| black_box(latest.range("sites", Range::all()).count()))
+        });
+        group.finish();
+
+        // The first commit's 10,000 rows are scattered among all n: a read at its version
+        // should cost the rows it returns, not the rows written after it.
+        let oldest = repo.at(&versions[0]).expect("oldest version");
+        let mut group = c.benchmark_group("growth/range of 1,000 rows at the oldest version");
+        group.sample_size(10);
+        group.throughput(Throughput::Elements(1_000));
+        group.bench_with_input(BenchmarkId::from_parameter(n), &n, |b, _| {
+            b.iter(|| black_box(oldest.range("sites", Range::all().limit(1_000)).count()))
+        });
+        group.finish();
+
+        // A version below the newest reads through the born records too: the whole dataset
+        // but the last commit's rows, against the export at latest above.
+        let before = repo
+            .at(&versions[versions.len().saturating_sub(2)])
+            .expect("version before the newest");
+        let mut group = c.benchmark_group("growth/export at the version before the newest");
+        group.sample_size(10);
+        group.throughput(Throughput::Elements(n.saturating_sub(10_000).max(1)));
+        group.bench_with_input(BenchmarkId::from_parameter(n), &n, |b, _| {
+            b.iter(|| black_box(before.range("sites", Range::all()).count()))
         });
         group.finish();
 
