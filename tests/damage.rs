@@ -584,33 +584,6 @@ fn damaged_heads_checkpoints_are_found_and_rebuilt_with_nothing_lost() {
     everything_back(result);
 }
 
-/// Born records (format 5: when each row was first written) lost or unreadable: fsck names
-/// them, and a repair rebuilds them with nothing lost.
-#[test]
-fn damaged_born_records_are_found_and_rebuilt_with_nothing_lost() {
-    let result = case(
-        "damaged born records",
-        |dir| {
-            with_kv(dir, |kv| {
-                let born: Vec<Vec<u8>> = kv
-                    .scan_prefix(keys::BORN)
-                    .expect("scan")
-                    .map(|item| item.expect("item").0)
-                    .collect();
-                assert!(born.len() > 2, "the template has born records");
-                let mut batch = Batch::default();
-                for key in born.iter().step_by(2) {
-                    batch.delete(key);
-                }
-                batch.put(&born[1], b"\x07 not a number");
-                kv.write(batch, Durability::Synced).expect("write");
-            })
-        },
-        Expect::FsckFinds("born records"),
-    );
-    everything_back(result);
-}
-
 #[test]
 fn a_missing_derived_index_is_found_and_rebuilt_with_nothing_lost() {
     let result = case(

@@ -484,8 +484,6 @@ impl Checker<'_> {
         let datasets = self.at(snapshot, |_, tables| tables.datasets())?;
         let mut live = super::index::Counts::default();
         for dataset in datasets {
-            // Each row's first entry, to compare with the born records.
-            let mut first_entries = Digest::default();
             let mut cursor: Option<Vec<u8>> = None;
             loop {
                 let done = self.at(snapshot, |checker, tables| {
@@ -502,9 +500,6 @@ impl Checker<'_> {
                     )?;
                     let done = page.len() < PAGE;
                     for scan in page {
-                        if let Some((first, _)) = scan.entries.last() {
-                            first_entries.add(&dataset, &scan.key, false, &first.to_be_bytes());
-                        }
                         let mut entries = Vec::with_capacity(scan.entries.len());
                         for (iseq, bytes) in &scan.entries {
                             checker.report.rows += 1;
@@ -548,7 +543,6 @@ impl Checker<'_> {
                     break;
                 }
             }
-            self.check_born(snapshot, &dataset, first_entries)?;
         }
         let differing: Vec<u64> = std::mem::take(&mut self.expected)
             .into_iter()
@@ -565,60 +559,6 @@ impl Checker<'_> {
             self.problem(format!(
                 "latest counts {} rows and {} files; {} rows and {} files are live",
                 counters.counts.rows, counters.counts.files, live.rows, live.files
-            ));
-        }
-        Ok(())
-    }
-
-    /// The born records of `dataset` name each row once, with its first entry, filed under
-    /// that entry's epoch: range reads at old versions would miss rows otherwise.
-    fn check_born(&mut self, snapshot: Snapshot, dataset: &[u8], rows: Digest) -> Result<()> {
-        let mut recorded = Digest::default();
-        let mut cursor = None;
-        loop {
-            let (page, next) = self.at(snapshot, |checker, tables| {
-                if !tables.born_ready() {
-                    // A format 4 repository opened read-only has none to check.
-                    recorded = rows;
-                    return Ok((Vec::new(), None));
-                }
-                let (page, next) = match tables.born_records(dataset, cursor.take(), PAGE) {
-                    Ok(read) => read,
-                    Err(error) => {
-                        // Reported below as a mismatch, with what could be read.
-                        checker.problem(format!(
-                            "dataset {}: its born records cannot be read: {error}",
-                            crate::error::show(dataset)
-                        ));
-                        return Ok((Vec::new(), None));
-                    }
-                };
-                for born in &page {
-                    if !born.filed_right {
-                        checker.problem(format!(
-                            "row {}/{}: its born record is filed under another epoch than version {}'s",
-                            crate::error::show(dataset),
-                            crate::error::show(&born.key),
-                            born.iseq
-                        ));
-                    }
-                }
-                Ok((page, next))
-            })?;
-            for born in page {
-                recorded.add(dataset, &born.key, false, &born.iseq.to_be_bytes());
-            }
-            match next {
-                Some(next) => cursor = Some(next),
-                None => break,
-            }
-        }
-        if recorded != rows {
-            self.problem(format!(
-                "dataset {}: {} rows, {} born records, and they do not match (repair rebuilds them)",
-                crate::error::show(dataset),
-                rows.count,
-                recorded.count
             ));
         }
         Ok(())

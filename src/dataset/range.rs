@@ -1,13 +1,8 @@
 //! Range reads: a dataset's rows in key order, as a view sees them.
 //!
 //! A dataset's row entries are stored by key, newest first within a row, so a range read
-//! at latest is one forward scan: a page of rows at a time, each resolved from the entries
-//! the scan already holds (a row that was never written concurrently needs only its first
-//! entry). At a version below the newest, where a scanned page finds fewer than one row in
-//! `SPARSE` in the view, the next pages take their keys from the rows' born records instead
-//! (`store::born`): only rows that existed by the view's top, however much the dataset grew
-//! afterwards, each read with a seek; every `BORN_PAGES` pages a scanned page checks that
-//! they are still that sparse.
+//! is one forward scan: a page of rows at a time, each resolved from the entries the scan
+//! already holds (a row that was never written concurrently needs only its first entry).
 //! Nothing is held between pages: memory stays bounded and writers are never blocked for
 //! long.
 
@@ -24,14 +19,6 @@ pub(super) const PAGE: usize = 256;
 
 /// How many entries of one row a page collects before leaving the rest to a seek.
 pub(super) const PER_ROW: usize = 8;
-
-/// A scanned page whose rows the view holds fewer than one in `SPARSE` of is read through
-/// the born records from then on: stepping over a row costs about a tenth of a seek here.
-const SPARSE: usize = 8;
-
-/// How many pages are read through the born records before a scanned page checks again
-/// whether the view's rows are still sparse.
-const BORN_PAGES: u32 = 16;
 
 /// A row read by a scan: its key, its first entries (newest first), and whether they are
 /// all it has.
@@ -197,9 +184,6 @@ pub struct Rows {
     page: std::vec::IntoIter<Row>,
     emitted: usize,
     done: bool,
-    /// Pages read through the born records since the scan last found the view's rows
-    /// sparse, or `None` while scanning.
-    born_pages: Option<u32>,
 }
 
 impl Rows {
@@ -212,7 +196,6 @@ impl Rows {
             page: Vec::new().into_iter(),
             emitted: 0,
             done: false,
-            born_pages: None,
         }
     }
 
@@ -236,29 +219,13 @@ impl Rows {
             Bound::Included(key) => Bound::Included(key.as_slice()),
             Bound::Excluded(key) => Bound::Excluded(key.as_slice()),
         };
-        let by_born = self.born_pages.is_some();
-        let scanned = if by_born {
-            // Only the rows born by the view's top can be in it; each is then read with a
-            // seek of its own (stepping to them costs as much where they are this sparse).
-            let keys = tables.born_page(&self.dataset, ancestry.top, start, end, PAGE)?;
-            keys.into_iter()
-                .map(|key| RowScan {
-                    key,
-                    entries: Vec::new(),
-                    complete: false,
-                })
-                .collect()
-        } else {
-            tables.rows_page(&self.dataset, start, end, PAGE, PER_ROW)?
-        };
+        let scanned = tables.rows_page(&self.dataset, start, end, PAGE, PER_ROW)?;
         let exhausted = scanned.len() < PAGE;
         // The next page starts after the page's last row, or after the row that filled
         // this one (whose key is then the last row's).
         let mut last = scanned.last().map(|scan| scan.key.clone());
         let mut rows: Vec<Row> = Vec::new();
-        let mut examined = 0;
         for scan in scanned {
-            examined += 1;
             let scan = Scanned::decode(scan)?;
             let (key, state) = scan.into_state(&repo, &mut tables, &self.dataset, ancestry)?;
             if let Some(state) = state
@@ -275,19 +242,6 @@ impl Rows {
             Some(key) if !exhausted || rows.len() == wanted => self.cursor = Bound::Excluded(key),
             _ => self.done = true,
         }
-        self.born_pages = match self.born_pages {
-            // Back to the scan now and then, in case the rows got denser.
-            Some(pages) if pages + 1 < BORN_PAGES => Some(pages + 1),
-            Some(_) => None,
-            None if examined == PAGE
-                && rows.len() * SPARSE < examined
-                && tables.born_ready()
-                && ancestry.top < tables.last_iseq()? =>
-            {
-                Some(0)
-            }
-            None => None,
-        };
         self.page = rows.into_iter();
         Ok(())
     }

@@ -37,9 +37,8 @@ use write::Incoming;
 /// index (row entries by index sequence, version records with their ancestry). Version 3:
 /// the index's heads in one record. Version 4: both sets of heads (the graph's and the
 /// index's) stored as a checkpoint every so many writes (`store::checkpoint`), not at every
-/// write. Version 5: a record of when each row was first written (`store::born`), for
-/// range reads at old versions. Older versions are upgraded when they open.
-const FORMAT_VERSION: u64 = 5;
+/// write. Older versions are upgraded when they open.
+const FORMAT_VERSION: u64 = 4;
 
 /// How a graph is opened.
 #[derive(Clone)]
@@ -204,17 +203,7 @@ impl Graph {
                 identity = Some((3, log));
             }
             if let Some((3, log)) = identity {
-                tables.upgrade_from_format_3(4)?;
-                identity = Some((4, log));
-            }
-            if let Some((4, log)) = identity {
-                if store.read_only() {
-                    // Writing a record per row in memory would cost memory per row: range
-                    // reads go without them (`Tables::born_ready`).
-                    tables.go_without_born();
-                } else {
-                    tables.upgrade_from_format_4(FORMAT_VERSION)?;
-                }
+                tables.upgrade_from_format_3(FORMAT_VERSION)?;
                 identity = Some((FORMAT_VERSION, log));
             }
             match identity {

@@ -45,11 +45,6 @@ pub const META_FORMAT: &[u8] = b"!meta!format";
 /// row are adjacent, newest first, so a read at any version is one forward seek plus a
 /// scan of that row's own entries, and a dataset's rows in key order are one scan.
 pub const ROWS: &[u8] = b"!rows!";
-/// `!born!<esc dataset><u8 epoch><esc key>` → u64 iseq: the row's first entry was written
-/// by the version with index sequence `iseq`, and `epoch` is that number's bit length (see
-/// `born.rs`), so that a range read at an old version reads only the epochs up to its own.
-/// One record per row, written with its first entry (format 5).
-pub const BORN: &[u8] = b"!born!";
 /// `!versions!<u64 desc iseq>` → version record (protobuf `VersionRecord`): the indexed
 /// commit with that index sequence number, its ancestry and its counters. Descending, so
 /// the newest is the first key of the family.

@@ -14,7 +14,6 @@
 //! (an ingest, an import, a sync session) do it in bounded steps between which readers get
 //! their turn.
 
-mod born;
 mod checkpoint;
 #[cfg(feature = "internals")]
 pub(crate) mod crash;
@@ -90,9 +89,6 @@ pub(crate) struct Tables {
     tips: Option<Checkpointed>,
     /// Records every commit reads and rewrites.
     memo: memo::Memo,
-    /// Whether the rows' born records are there to read (`born.rs`): not in a format 4
-    /// repository opened read-only.
-    born_ready: bool,
 }
 
 /// Everything one atomic write stores, with the caches it changes once it has landed.
@@ -210,7 +206,6 @@ impl Store {
                     graph: GraphCounters::default(),
                     tips: None,
                     memo: memo::Memo::default(),
-                    born_ready: true,
                 }),
                 read_only,
                 grown: Condvar::new(),

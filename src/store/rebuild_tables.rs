@@ -12,13 +12,12 @@ use super::{Tables, WriteSet};
 use crate::error::{Error, Result};
 
 /// Every family derived from the nodes (the stash and the payloads are not).
-const DERIVED: [&[u8]; 13] = [
+const DERIVED: [&[u8]; 12] = [
     keys::NODES,
     keys::CHANGES,
     keys::HEADS,
     keys::LOGS,
     keys::ROWS,
-    keys::BORN,
     keys::VERSIONS,
     keys::VERSION_OF,
     keys::PENDING,

@@ -333,15 +333,12 @@ impl VersionIndex {
                 version: node.key.clone(),
                 value: op.value.clone().unwrap_or_default(),
             };
-            // A row with no entry before this one gets its born record (`store::born`).
-            let mut first_written = is_fresh;
             if !is_fresh {
                 // Read as far back as the first entry that covers the older ones and that
                 // the first parent holds (so its own ancestry and latest hold it too).
                 let existing = entries_until(tables, dataset, key, iseq, |e| {
                     e.covers_older && first_ancestry.as_ref().is_some_and(|a| a.contains(e.iseq))
                 })?;
-                first_written = existing.is_empty();
                 // Older entries beyond the last one read are in its ancestry, hence in ours.
                 entry.covers_older = existing.iter().all(|e| own.contains(e.iseq));
                 let mut lookup = Lookup {
@@ -370,9 +367,6 @@ impl VersionIndex {
                 latest.counts.apply(None, Some(&entry));
             }
             write.put_row_entry(dataset, key, iseq, &entry.encode());
-            if first_written {
-                write.put_born(dataset, key, iseq);
-            }
             datasets.insert(dataset);
         }
 
