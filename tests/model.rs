@@ -1069,6 +1069,28 @@ impl History {
                 "rows of {dataset:?} (latest: {latest})\n{}",
                 self.log.join("\n")
             );
+            // A bounded read returns the full read's rows within its bounds, up to its limit.
+            if got.len() >= 3 {
+                let (low, high) = (&got[1].0, &got[got.len() - 2].0);
+                let limit = got.len() / 2;
+                let window: Vec<Vec<u8>> = view
+                    .range(
+                        dataset,
+                        Range::all().gt(low.clone()).lte(high.clone()).limit(limit),
+                    )
+                    .map(|row| row.expect("range").key)
+                    .collect();
+                let cut: Vec<Vec<u8>> = got
+                    .iter()
+                    .map(|(key, _, _)| key.clone())
+                    .filter(|key| key > low && key <= high)
+                    .take(limit)
+                    .collect();
+                assert_eq!(
+                    window, cut,
+                    "bounded rows of {dataset:?} (latest: {latest})"
+                );
+            }
         }
         let status = view.status();
         assert_eq!(

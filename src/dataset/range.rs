@@ -3,10 +3,17 @@
 //! A dataset's row entries are stored by key, newest first within a row, so a range read
 //! is one forward scan: a page of rows at a time, each resolved from the entries the scan
 //! already holds (a row that was never written concurrently needs only its first entry).
-//! Nothing is held between pages: memory stays bounded and writers are never blocked for
-//! long.
+//! Nothing but a cursor is held between pages: memory stays bounded and writers are never
+//! blocked for long.
+//!
+//! At an old version of a dataset that grew afterwards the scan would step over every row
+//! written since. So where a scanned page finds fewer than one row in `SPARSE` in the view,
+//! the read collects, once, the keys in its range that the view's own history wrote (from
+//! the versions' payloads, at most `HISTORY_KEYS` of them) and reads just those rows, a
+//! seek each; a view whose history wrote more goes on scanning.
 
-use std::ops::Bound;
+use std::collections::{BTreeSet, VecDeque};
+use std::ops::{Bound, RangeBounds};
 
 use super::Repository;
 use super::index::{Ancestry, RowEntry, RowState, heads};
@@ -19,6 +26,25 @@ pub(super) const PAGE: usize = 256;
 
 /// How many entries of one row a page collects before leaving the rest to a seek.
 pub(super) const PER_ROW: usize = 8;
+
+/// A scanned page whose rows the view holds fewer than one in `SPARSE` of makes the read
+/// try the view's history: stepping over a row costs about a tenth of a seek here.
+const SPARSE: usize = 8;
+
+/// The most keys a range read collects from a view's history (a few MB). Looking for them
+/// it reads at most four times as many operations, a version record counting as
+/// `VERSION_COST` operations (a record read costs about as much as decoding that many):
+/// a failed attempt costs a bounded tenth of a second or so, once per read.
+const HISTORY_KEYS: usize = 1 << 16;
+const VERSION_COST: usize = 16;
+
+/// Where a range read's next page comes from.
+enum Source {
+    /// A scan of the dataset's entries; `tried` once the history was found too large.
+    Scan { tried: bool },
+    /// The keys the view's history wrote from the cursor on, each read with a seek.
+    History(VecDeque<Vec<u8>>),
+}
 
 /// A row read by a scan: its key, its first entries (newest first), and whether they are
 /// all it has.
@@ -184,6 +210,7 @@ pub struct Rows {
     page: std::vec::IntoIter<Row>,
     emitted: usize,
     done: bool,
+    source: Source,
 }
 
 impl Rows {
@@ -196,6 +223,7 @@ impl Rows {
             page: Vec::new().into_iter(),
             emitted: 0,
             done: false,
+            source: Source::Scan { tried: false },
         }
     }
 
@@ -209,23 +237,32 @@ impl Rows {
             .range
             .limit
             .map_or(PAGE, |limit| limit.saturating_sub(self.emitted).min(PAGE));
-        let end = match &self.range.end {
-            Bound::Unbounded => Bound::Unbounded,
-            Bound::Included(key) => Bound::Included(key.as_slice()),
-            Bound::Excluded(key) => Bound::Excluded(key.as_slice()),
+        let end = self.range.end.as_ref().map(Vec::as_slice);
+        let start = self.cursor.as_ref().map(Vec::as_slice);
+        let (scanned, exhausted) = match &mut self.source {
+            Source::Scan { .. } => {
+                let scanned = tables.rows_page(&self.dataset, start, end, PAGE, PER_ROW)?;
+                let exhausted = scanned.len() < PAGE;
+                (scanned, exhausted)
+            }
+            Source::History(keys) => {
+                let page: Vec<RowScan> = (keys.drain(..keys.len().min(PAGE)))
+                    .map(|key| RowScan {
+                        key,
+                        entries: Vec::new(),
+                        complete: false,
+                    })
+                    .collect();
+                (page, keys.is_empty())
+            }
         };
-        let start = match &self.cursor {
-            Bound::Unbounded => Bound::Unbounded,
-            Bound::Included(key) => Bound::Included(key.as_slice()),
-            Bound::Excluded(key) => Bound::Excluded(key.as_slice()),
-        };
-        let scanned = tables.rows_page(&self.dataset, start, end, PAGE, PER_ROW)?;
-        let exhausted = scanned.len() < PAGE;
         // The next page starts after the page's last row, or after the row that filled
         // this one (whose key is then the last row's).
         let mut last = scanned.last().map(|scan| scan.key.clone());
         let mut rows: Vec<Row> = Vec::new();
+        let mut examined = 0;
         for scan in scanned {
+            examined += 1;
             let scan = Scanned::decode(scan)?;
             let (key, state) = scan.into_state(&repo, &mut tables, &self.dataset, ancestry)?;
             if let Some(state) = state
@@ -242,9 +279,57 @@ impl Rows {
             Some(key) if !exhausted || rows.len() == wanted => self.cursor = Bound::Excluded(key),
             _ => self.done = true,
         }
+        let sparse = examined == PAGE && rows.len() * SPARSE < examined;
+        if matches!(self.source, Source::Scan { tried: false }) && sparse && !self.done {
+            let start = self.cursor.as_ref().map(Vec::as_slice);
+            self.source =
+                match history_keys(&repo, &mut tables, ancestry, &self.dataset, (start, end))? {
+                    Some(keys) => Source::History(keys.into_iter().collect()),
+                    None => Source::Scan { tried: true },
+                };
+        }
         self.page = rows.into_iter();
         Ok(())
     }
+}
+
+/// The keys of `dataset` within `bounds` that the versions `view` holds wrote, sorted:
+/// every row the view can hold there. `None` when there are more than [`HISTORY_KEYS`], or
+/// when finding them would read more than four times that many operations (see
+/// [`VERSION_COST`]).
+fn history_keys(
+    repo: &Repository,
+    tables: &mut Tables,
+    view: &Ancestry,
+    dataset: &[u8],
+    bounds: (Bound<&[u8]>, Bound<&[u8]>),
+) -> Result<Option<BTreeSet<Vec<u8>>>> {
+    let mut budget = HISTORY_KEYS * 4;
+    let mut keys = BTreeSet::new();
+    for (first, last) in view.to_seqs().iter() {
+        for iseq in first..=last {
+            budget = match budget.checked_sub(VERSION_COST) {
+                Some(left) => left,
+                None => return Ok(None),
+            };
+            let record = repo.index.record(tables, iseq)?;
+            let Some(ops) = repo.index.operations_up_to(tables, &record, budget)? else {
+                return Ok(None);
+            };
+            budget -= ops.len();
+            for op in ops {
+                if op.dataset == dataset
+                    && RangeBounds::<[u8]>::contains(&bounds, op.key.as_slice())
+                {
+                    keys.insert(op.key);
+                    if keys.len() > HISTORY_KEYS {
+                        return Ok(None);
+                    }
+                }
+            }
+        }
+    }
+    Ok(Some(keys))
 }
 
 impl Iterator for Rows {

@@ -391,6 +391,16 @@ impl Tables {
 
     /// A commit's stored operations (in order), if its payload is here.
     pub(crate) fn ops(&mut self, hash: &[u8; 32]) -> Result<Option<Vec<Vec<u8>>>> {
+        Ok(self.ops_until(hash, usize::MAX)?.map(|(ops, _)| ops))
+    }
+
+    /// A commit's stored operations (in order), if its payload is here, read only until
+    /// there are more than `most`; with whether they are all of them.
+    pub(crate) fn ops_until(
+        &mut self,
+        hash: &[u8; 32],
+        most: usize,
+    ) -> Result<Option<(Vec<Vec<u8>>, bool)>> {
         let prefix = KeyBuf::new(keys::OPS).raw(hash).finish();
         let mut ops = Vec::new();
         let mut chunks = 0;
@@ -398,8 +408,11 @@ impl Tables {
             let (_, chunk) = item?;
             chunks += 1;
             split_chunk(&chunk, &mut ops)?;
+            if ops.len() > most {
+                return Ok(Some((ops, false)));
+            }
         }
-        Ok((chunks > 0).then_some(ops))
+        Ok((chunks > 0).then_some((ops, true)))
     }
 
     /// Whether a commit's payload is stored here.

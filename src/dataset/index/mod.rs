@@ -501,8 +501,21 @@ impl VersionIndex {
         tables: &mut Tables,
         record: &Record,
     ) -> Result<Vec<Operation>> {
+        Ok(self
+            .operations_up_to(tables, record, usize::MAX)?
+            .unwrap_or_default())
+    }
+
+    /// The operations of an indexed version, unless it has more than `most`: `None` then,
+    /// without reading the rest of its payload.
+    pub(crate) fn operations_up_to(
+        &self,
+        tables: &mut Tables,
+        record: &Record,
+        most: usize,
+    ) -> Result<Option<Vec<Operation>>> {
         let Some(hash) = record.inner.operations.as_deref() else {
-            return Ok(Vec::new());
+            return Ok(Some(Vec::new()));
         };
         let raw = raw_hash(hash).ok_or_else(|| {
             Error::corrupt(format!(
@@ -510,12 +523,18 @@ impl VersionIndex {
                 record.iseq
             ))
         })?;
-        let ops = tables.ops(&raw)?.ok_or_else(|| {
+        let (ops, all) = tables.ops_until(&raw, most)?.ok_or_else(|| {
             Error::corrupt(format!(
                 "indexed version {} has no payload",
                 record.inner.node
             ))
         })?;
-        ops.iter().map(|op| Operation::decode(op)).collect()
+        if !all {
+            return Ok(None);
+        }
+        ops.iter()
+            .map(|op| Operation::decode(op))
+            .collect::<Result<Vec<_>>>()
+            .map(Some)
     }
 }
