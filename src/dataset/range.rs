@@ -28,8 +28,9 @@ pub(super) const PAGE: usize = 256;
 pub(super) const PER_ROW: usize = 8;
 
 /// A scanned page whose rows the view holds fewer than one in `SPARSE` of makes the read
-/// try the view's history: stepping over a row costs about a tenth of a seek here.
-const SPARSE: usize = 8;
+/// try the view's history: a row found by a seek costs about as much as 13 rows stepped
+/// over (22 µs and 1.7 µs at 10^5 rows on disk, `docs/performance.md`).
+const SPARSE: usize = 16;
 
 /// The most keys a range read collects from a view's history (a few MB). Looking for them
 /// it reads at most four times as many operations, a version record counting as
