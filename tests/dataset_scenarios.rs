@@ -702,8 +702,8 @@ fn pairs(view: &strata::View, dataset: &str, range: Range) -> Vec<(String, Strin
         .collect()
 }
 
-/// A dataset that grows, changes and forks after each version: a range read at each old
-/// version (whole, bounded, limited, across many pages) returns exactly the rows it held,
+/// A dataset that grows, changes, forks and merges after each version: a range read at each
+/// old version (whole, bounded, limited, across many pages) returns exactly the rows it held,
 /// read from the keys its history wrote where its rows are sparse, on a repository and on
 /// a peer that indexed the commits in another order.
 #[test]
@@ -713,35 +713,48 @@ fn range_reads_at_old_versions_return_exactly_their_rows_however_the_dataset_gre
     let other = common::repo();
     let mut expected: Vec<(Version, BTreeMap<String, String>)> = Vec::new();
     let mut rows: BTreeMap<String, String> = BTreeMap::new();
-    let key = |i: u64| format!("k{:05}", (i * 7919) % 4000);
+    // A bijection on 0..40,000 (7,919 is prime): the keys spread over the whole range.
+    let key = |i: u64| format!("k{:05}", (i * 7919) % 40_000);
+    // The first six commits write 100 new rows each and the last six 3,000, so the early
+    // versions hold fewer than one row in 16 of the dataset as it ends: reads there take
+    // the keys their history wrote.
+    let mut written = 0;
     for c in 0..12u64 {
+        if c == 4 {
+            // A fork off the third version that changes one of its rows and adds one,
+            // then a merge of it and the main line, on which the rest is written.
+            let mut tx = repo.transaction();
+            tx.replaces(std::slice::from_ref(&expected[2].0));
+            tx.put("d", key(1), "fork").put("d", "zz-fork-only", "fork");
+            let fork = tx.commit().unwrap();
+            let mut forked = expected[2].1.clone();
+            for rows in [&mut forked, &mut rows] {
+                rows.insert(key(1), "fork".into());
+                rows.insert("zz-fork-only".into(), "fork".into());
+            }
+            expected.push((fork, forked));
+            assert_eq!(repo.heads().unwrap().len(), 2);
+            expected.push((repo.merge(&[]).commit().unwrap(), rows.clone()));
+        }
         let mut tx = repo.transaction();
-        // 300 new rows scattered among the old ones, 20 changed, 10 deleted.
-        for i in c * 300..(c + 1) * 300 {
+        // New rows scattered among the old ones, 20 changed, 10 deleted.
+        let new = if c < 6 { 100 } else { 3_000 };
+        for i in written..written + new {
             tx.put("d", key(i), format!("new in {c}"));
             rows.insert(key(i), format!("new in {c}"));
         }
-        for i in (0..c * 300).step_by(37).take(20) {
+        for i in (0..written).step_by(37).take(20) {
             tx.put("d", key(i), format!("changed in {c}"));
             rows.insert(key(i), format!("changed in {c}"));
         }
-        for i in (5..c * 300).step_by(53).take(10) {
+        for i in (5..written).step_by(53).take(10) {
             tx.delete("d", key(i));
             rows.remove(&key(i));
         }
+        written += new;
         expected.push((tx.commit().unwrap(), rows.clone()));
     }
-    // A fork off the third version that changes one of its rows and adds one.
-    let base = expected[2].0.clone();
-    let mut tx = repo.transaction();
-    tx.replaces(std::slice::from_ref(&base));
-    tx.put("d", key(1), "fork").put("d", "zz-fork-only", "fork");
-    let fork = tx.commit().unwrap();
-    let mut forked = expected[2].1.clone();
-    forked.insert(key(1), "fork".into());
-    forked.insert("zz-fork-only".into(), "fork".into());
-    expected.push((fork, forked));
-    // The other device receives the fork first, then the rest.
+    assert_eq!(repo.heads().unwrap().len(), 1);
     sync(&repo, &other);
     for repo in [&repo, &other] {
         for (version, rows) in &expected {
