@@ -7,7 +7,7 @@
 //! not yet linked to (the heads of what has been read so far): memory is bounded by the
 //! graph's width, not its size.
 //!
-//! About 550 lines: one pass checks every record family against the graph, and its checks
+//! About 570 lines: one pass checks every record family against the graph, and its checks
 //! share that pass's pages and pinned snapshot.
 
 use std::collections::{BTreeMap, BTreeSet};

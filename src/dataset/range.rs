@@ -16,7 +16,7 @@ use std::collections::{BTreeSet, VecDeque};
 use std::ops::{Bound, RangeBounds};
 
 use super::Repository;
-use super::index::{Ancestry, RowEntry, RowState, heads};
+use super::index::{Ancestry, RowEntry, RowState, heads, read_record};
 use super::view::{Row, View, row_of};
 use crate::error::Result;
 use crate::store::{RowScan, Tables};
@@ -313,7 +313,9 @@ fn history_keys(
                 Some(left) => left,
                 None => return Ok(None),
             };
-            let record = repo.index.record(tables, iseq)?;
+            // Read past the index's cache: up to 16,384 old records would evict the hot
+            // ones every write and read at latest uses.
+            let record = read_record(tables, iseq)?;
             let Some(ops) = repo.index.operations_up_to(tables, &record, budget)? else {
                 return Ok(None);
             };

@@ -14,7 +14,7 @@
 //! `pending`). A repository's own commits are indexed in the same atomic write that stores
 //! them.
 //!
-//! About 510 lines: indexing one commit (`VersionIndex::index`) is one long procedure over
+//! About 550 lines: indexing one commit (`VersionIndex::index`) is one long procedure over
 //! the version record, the row entries and the counters, kept in one place so that it
 //! reads top to bottom.
 
@@ -54,6 +54,14 @@ const CACHED: usize = 4096;
 pub(crate) struct Written {
     pub(crate) rows: Option<BTreeSet<(Vec<u8>, Vec<u8>)>>,
     pub(crate) datasets: BTreeSet<Vec<u8>>,
+}
+
+/// The record of version `iseq`, read and decoded (not cached: see [`VersionIndex::record`]).
+pub(crate) fn read_record(tables: &mut Tables, iseq: u64) -> Result<Record> {
+    let bytes = tables
+        .version_record(iseq)?
+        .ok_or_else(|| Error::corrupt(format!("version {iseq} has no record")))?;
+    Record::decode(iseq, &bytes)
 }
 
 /// The version index of one repository: shared by its handles, and the graph's follower.
@@ -209,10 +217,7 @@ impl VersionIndex {
         if let Some(record) = self.caches().records.get(&iseq) {
             return Ok(record.clone());
         }
-        let bytes = tables
-            .version_record(iseq)?
-            .ok_or_else(|| Error::corrupt(format!("version {iseq} has no record")))?;
-        let record = Arc::new(Record::decode(iseq, &bytes)?);
+        let record = Arc::new(read_record(tables, iseq)?);
         self.caches().records.put(iseq, record.clone());
         Ok(record)
     }

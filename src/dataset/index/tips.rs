@@ -9,7 +9,7 @@
 
 use std::collections::BTreeSet;
 
-use super::Record;
+use super::{Record, read_record};
 use crate::error::{Error, Result};
 use crate::store::Tables;
 
@@ -18,7 +18,7 @@ pub(crate) fn tips(tables: &mut Tables) -> Result<&BTreeSet<String>> {
     if tables.loaded_tips().is_none() {
         let (mut tips, as_of) = tables.tips_checkpoint()?;
         for iseq in as_of + 1..=tables.last_iseq()? {
-            let record = record(tables, iseq)?;
+            let record = read_record(tables, iseq)?;
             for &parent in &record.inner.parents {
                 tips.remove(&record_of(tables, parent, iseq)?.inner.node);
             }
@@ -31,13 +31,6 @@ pub(crate) fn tips(tables: &mut Tables) -> Result<&BTreeSet<String>> {
         .ok_or_else(|| Error::corrupt("the version index's heads were not loaded"))
 }
 
-fn record(tables: &mut Tables, iseq: u64) -> Result<Record> {
-    let bytes = tables
-        .version_record(iseq)?
-        .ok_or_else(|| Error::corrupt(format!("version {iseq} has no record")))?;
-    Record::decode(iseq, &bytes)
-}
-
 /// The record of `parent`, a parent of version `child`.
 fn record_of(tables: &mut Tables, parent: u64, child: u64) -> Result<Record> {
     if parent >= child {
@@ -45,5 +38,5 @@ fn record_of(tables: &mut Tables, parent: u64, child: u64) -> Result<Record> {
             "version {child} names parent {parent}, which is not below it"
         )));
     }
-    record(tables, parent)
+    read_record(tables, parent)
 }
