@@ -97,7 +97,7 @@ pub mod internals {
     }
 }
 pub use table::{
-    Duplicates, KeyFields, TableFormat, TableKeys, TableReader, TableWriter, TextOrHex,
+    Duplicates, KeyFields, ReadAhead, TableFormat, TableKeys, TableReader, TableWriter, TextOrHex,
     compact_json,
 };
 

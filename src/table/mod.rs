@@ -4,6 +4,7 @@
 //!
 #![doc = include_str!("rules.md")]
 
+mod ahead;
 mod duplicates;
 mod json;
 mod read;
@@ -13,6 +14,7 @@ mod write;
 use std::borrow::Cow;
 use std::path::Path;
 
+pub use ahead::ReadAhead;
 pub use duplicates::Duplicates;
 pub use json::compact_json;
 pub use read::TableReader;

@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 
 use indicatif::HumanCount;
 use serde_json::{Value, json};
-use strata::{Importer, TableFormat, TableKeys, TableReader, TextOrHex, Version};
+use strata::{Importer, ReadAhead, TableFormat, TableKeys, TableReader, TextOrHex, Version};
 
 use crate::args::DatasetOption;
 use crate::command::Run;
@@ -218,7 +218,7 @@ impl Run for ImportArgs {
             true => match self.check(&source, format, &keys)? {
                 Some(file) => {
                     let size = file.metadata().ok().map(|m| m.len());
-                    (Box::new(file) as Box<dyn Read>, size)
+                    (Box::new(file) as Box<dyn Read + Send>, size)
                 }
                 None => open_input(&self.file)?,
             },
@@ -229,8 +229,10 @@ impl Run for ImportArgs {
         // report, nothing written).
         let stop = stop_on_interrupt();
         let bar = self.progress.bytes(size, &format!("importing {source}"));
-        let mut reader = TableReader::new(bar.wrap_read(input), format, keys, source.as_str())
+        let reader = TableReader::new(bar.wrap_read(input), format, keys, source.as_str())
             .map_err(|e| with_note(e.into(), "nothing was imported"))?;
+        // Parsing runs on its own thread, ahead of the commits.
+        let mut rows = ReadAhead::spawn(reader)?;
 
         let batch = usize::try_from(self.batch).unwrap_or(usize::MAX);
         let started = Instant::now();
@@ -239,18 +241,22 @@ impl Run for ImportArgs {
             .force(self.force);
         let mut failure = None;
         let mut complete = true;
-        while let Some(row) = reader.next() {
+        let mut read = 0u64;
+        while let Some(row) = rows.next() {
             if let Err(error) = row.and_then(|(key, value)| importer.put(key, value)) {
                 failure = Some(error);
                 break;
             }
-            let read = reader.rows();
+            read += 1;
             if read.is_multiple_of(PROGRESS_EVERY) {
                 bar.set_message(format!("importing {source}: {} rows", HumanCount(read)));
             }
-            if stop.load(Ordering::SeqCst) {
+            if complete && stop.load(Ordering::SeqCst) {
+                // The rows the reader has already read (at most 17,408) still come and
+                // are committed, so the rows and repeats reported are exactly those of the
+                // rows committed.
                 complete = false;
-                break;
+                rows.stop();
             }
         }
         if let Some(error) = failure {
@@ -258,8 +264,9 @@ impl Run for ImportArgs {
             return Err(partial_failure(error, &importer));
         }
         let versions = importer.finish();
+        let reader = rows.finish();
         bar.finish_and_clear();
-        let versions = versions?;
+        let (versions, reader) = (versions?, reader?);
         let written = rows_written(&repo, &versions)?;
         let repeated = reader.duplicates();
         if repeated.count() > 0 {
@@ -359,9 +366,9 @@ impl ImportArgs {
 }
 
 /// The table's bytes, with their size when known (for the progress bar).
-fn open_input(path: &Path) -> CliResult<(Box<dyn Read>, Option<u64>)> {
+fn open_input(path: &Path) -> CliResult<(Box<dyn Read + Send>, Option<u64>)> {
     if path.as_os_str() == "-" {
-        return Ok((Box::new(io::stdin().lock()), None));
+        return Ok((Box::new(io::stdin()), None));
     }
     if !path.is_file() {
         return Err(CliError::NotFound(format!(
