@@ -600,6 +600,67 @@ fn bad_lines_are_named_and_nothing_of_their_batch_is_committed() {
 }
 
 #[test]
+fn a_csv_whose_columns_change_late_is_written_whole_and_notes_each_file_row_once() {
+    let repo = Repo::new();
+    {
+        let lib = strata::Repository::open(repo.path()).unwrap();
+        let mut tx = lib.transaction();
+        tx.put("late", "a", br#"{"x":"1"}"#);
+        tx.put("late", "b", br#"{"x":"2"}"#);
+        // Sorted after the file row: the first row needing `_value` comes once rows were
+        // written with the columns of "a", so the CSV takes its second pass.
+        tx.put("late", "z", b"7");
+        tx.commit().unwrap();
+        lib.put_file("late", "f", &mut &b"file bytes"[..]).unwrap();
+    }
+    let output = repo.run(&["export", "--dataset", "late", "--format", "csv"]);
+    assert!(output.status.success());
+    assert_eq!(
+        String::from_utf8(output.stdout).unwrap(),
+        "_key,_value,x\na,,1\nb,,2\nz,7,\n"
+    );
+    assert_eq!(
+        String::from_utf8(output.stderr).unwrap(),
+        "strata: note: skipped 1 file row (f): export it with `strata files get`\n"
+    );
+}
+
+#[test]
+fn a_csv_export_without_a_usable_temporary_folder_takes_its_two_passes() {
+    let repo = Repo::new();
+    {
+        let lib = strata::Repository::open(repo.path()).unwrap();
+        let mut tx = lib.transaction();
+        tx.put("even", "a", br#"{"x":"1"}"#);
+        tx.put("even", "b", br#"{"x":"2"}"#);
+        tx.put("late", "a", br#"{"x":"1"}"#);
+        tx.put("late", "z", b"7");
+        tx.commit().unwrap();
+    }
+    for (dataset, expected) in [
+        ("even", "_key,x\na,1\nb,2\n"),
+        ("late", "_key,_value,x\na,,1\nz,7,\n"),
+    ] {
+        let args = ["export", "--dataset", dataset, "--format", "csv"];
+        // The same table with the temporary file and without one.
+        assert_eq!(repo.ok(&args), expected);
+        let output = Command::new(BIN)
+            .arg("--repo")
+            .arg(repo.path())
+            .args(args)
+            .env("TMPDIR", repo.path().join("no such folder"))
+            .output()
+            .unwrap();
+        assert!(
+            output.status.success(),
+            "{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        assert_eq!(String::from_utf8(output.stdout).unwrap(), expected);
+    }
+}
+
+#[test]
 fn export_of_rows_that_are_not_objects() {
     let repo = Repo::new();
     {

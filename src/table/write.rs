@@ -1,11 +1,12 @@
 //! Writing a table: `(key, value)` rows in, NDJSON or CSV text out.
 //!
-//! About 550 lines, 140 of them tests (two property tests against slower models): the
+//! About 750 lines, 200 of them tests (three property tests against slower models): the
 //! NDJSON and CSV writers share the row checks (compact JSON objects, key fields,
-//! reserved names) that make a table read back byte for byte.
+//! reserved names) that make a table read back byte for byte, and `write_all`'s one pass
+//! through a temporary file needs the CSV writer's column state.
 
 use std::borrow::Cow;
-use std::io::Write;
+use std::io::{Seek, SeekFrom, Write};
 
 use super::json::{self, Member};
 use super::{
@@ -17,8 +18,10 @@ use crate::error::{Error, Result, excerpt};
 /// same [`TableKeys`], to the same rows byte for byte; a row the table cannot carry exactly
 /// is refused (see the [crate docs](crate#tables)).
 ///
-/// CSV needs every row twice: once through [`scan`](TableWriter::scan), to choose the
-/// columns and refuse a bad row before anything is written, then through
+/// A CSV's columns depend on its rows, and a bad row must be refused before anything is
+/// written: [`write_all`](TableWriter::write_all) takes care of that (one pass through a
+/// temporary file when the first rows' columns hold for every row, else two). Row by row,
+/// a CSV needs every row twice: once through [`scan`](TableWriter::scan), then through
 /// [`write`](TableWriter::write). NDJSON needs one pass ([`needs_scan`] is false).
 ///
 /// [`needs_scan`]: TableWriter::needs_scan
@@ -53,6 +56,7 @@ enum Out<W: Write> {
         // Boxed: the CSV writer holds its buffer inline.
         writer: Box<csv::Writer<W>>,
         columns: Columns,
+        crlf: bool,
     },
 }
 
@@ -181,16 +185,9 @@ impl<W: Write> TableWriter<W> {
                 line: Vec::new(),
             },
             TableFormat::Csv => Out::Csv {
-                writer: Box::new(
-                    csv::WriterBuilder::new()
-                        .terminator(if crlf {
-                            csv::Terminator::CRLF
-                        } else {
-                            csv::Terminator::Any(b'\n')
-                        })
-                        .from_writer(out),
-                ),
+                writer: Box::new(csv_writer(out, crlf)),
                 columns: Columns::default(),
+                crlf,
             },
         };
         TableWriter { keys, out }
@@ -228,7 +225,9 @@ impl<W: Write> TableWriter<W> {
                 out.write_all(line)
                     .map_err(|e| Error::io("writing the table", e))
             }
-            Out::Csv { writer, columns } => {
+            Out::Csv {
+                writer, columns, ..
+            } => {
                 let row = columns.row(&self.keys, key, value)?;
                 if let CsvRow::Whole = row
                     && !columns.value
@@ -238,34 +237,128 @@ impl<W: Write> TableWriter<W> {
                         "it needs the \"_value\" column, which no scanned row did: scan every row before writing a CSV",
                     ));
                 }
-                let fields = columns.fields.as_ref().map_or(&[][..], |f| &f.0[..]);
-                let column_keys = matches!(self.keys, TableKeys::Column);
-                if !columns.header_written {
-                    let mut header: Vec<&str> = Vec::new();
-                    if column_keys {
-                        header.push(KEY);
-                        if columns.value {
-                            header.push(VALUE);
-                        }
-                    }
-                    header.extend(fields.iter().map(String::as_str));
-                    writer.write_record(&header).map_err(csv_error)?;
-                    columns.header_written = true;
-                }
-                let mut record: Vec<&[u8]> = Vec::with_capacity(fields.len() + 2);
-                if column_keys {
-                    record.push(key);
-                    if columns.value {
-                        record.push(if let CsvRow::Whole = row { value } else { b"" });
-                    }
-                }
-                match &row {
-                    CsvRow::Cells(cells) => record.extend(cells.iter().map(|c| c.as_bytes())),
-                    CsvRow::Whole => record.extend(fields.iter().map(|_| &b""[..])),
-                }
-                writer.write_record(&record).map_err(csv_error)
+                csv_record(writer, columns, &self.keys, key, value, &row)
             }
         }
+    }
+
+    /// Writes every row `rows()` yields, then finishes the table ([`finish`]), calling
+    /// `written` for each row written. NDJSON takes one pass. A CSV's columns depend on
+    /// every row, and nothing may be written before every row is known to fit: its rows
+    /// go to a temporary file first (in the system's temporary folder, `TMPDIR`), in one
+    /// pass as long as the columns the first rows chose hold for the rest (the usual
+    /// table), and then into the output. When a later row changes the columns, or the
+    /// temporary file cannot be written, the rest are only scanned and `rows()` is called
+    /// again to write them all. `rows` must yield the same rows each time.
+    ///
+    /// [`finish`]: TableWriter::finish
+    pub fn write_all<I>(
+        mut self,
+        mut rows: impl FnMut() -> I,
+        mut written: impl FnMut(),
+    ) -> Result<W>
+    where
+        I: Iterator<Item = Result<(Vec<u8>, Vec<u8>)>>,
+    {
+        let crlf = match &self.out {
+            Out::Csv { crlf, .. } => *crlf,
+            Out::Ndjson { .. } => {
+                for row in rows() {
+                    let (key, value) = row?;
+                    self.write(&key, &value)?;
+                    written();
+                }
+                return self.finish();
+            }
+        };
+        let mut first = rows();
+        let mut spooled = 0u64;
+        // The columns of the rows scanned, once the temporary file is given up.
+        let mut found = None;
+        if let Ok(file) = tempfile::tempfile() {
+            let mut spool = TableWriter::new(
+                std::io::BufWriter::new(file),
+                TableFormat::Csv,
+                self.keys.clone(),
+                crlf,
+            );
+            let mut settled = true;
+            for row in first.by_ref() {
+                let (key, value) = row?;
+                match spool.write_settled(&key, &value) {
+                    Ok(true) => {
+                        spooled += 1;
+                        written();
+                    }
+                    // The row changed the columns, or the temporary file is full.
+                    Ok(false) | Err(Error::Io { .. }) => {
+                        settled = false;
+                        break;
+                    }
+                    Err(refused) => return Err(refused),
+                }
+            }
+            if settled {
+                let spooled = spool.finish().and_then(|file| {
+                    let mut file = file
+                        .into_inner()
+                        .map_err(|e| Error::io("writing the table", e.into_error()))?;
+                    file.seek(SeekFrom::Start(0))
+                        .map_err(|e| Error::io("writing the table", e))?;
+                    Ok(file)
+                });
+                if let Ok(mut file) = spooled {
+                    let mut out = self.finish()?;
+                    std::io::copy(&mut file, &mut out)
+                        .and_then(|_| out.flush())
+                        .map_err(|e| Error::io("writing the table", e))?;
+                    return Ok(out);
+                }
+                // Every row fitted, but the temporary file could not be read back: the
+                // rows are scanned again below.
+                first = rows();
+            } else if let Out::Csv { columns, .. } = spool.out {
+                found = Some(columns);
+            }
+        }
+        if let (Out::Csv { columns, .. }, Some(found)) = (&mut self.out, found) {
+            *columns = Columns {
+                header_written: false,
+                ..found
+            };
+        }
+        for row in first {
+            let (key, value) = row?;
+            self.scan(&key, &value)?;
+        }
+        for (at, row) in rows().enumerate() {
+            let (key, value) = row?;
+            self.write(&key, &value)?;
+            if at as u64 >= spooled {
+                written();
+            }
+        }
+        self.finish()
+    }
+
+    /// Scans and writes a CSV row in one step, as long as the columns the rows before it
+    /// chose hold for it; `false`, writing nothing, when it would change them after rows
+    /// were written (then the writer is spent: the table needs its two passes).
+    fn write_settled(&mut self, key: &[u8], value: &[u8]) -> Result<bool> {
+        let Out::Csv {
+            writer, columns, ..
+        } = &mut self.out
+        else {
+            self.write(key, value)?;
+            return Ok(true);
+        };
+        let before = (columns.fields.is_some(), columns.value);
+        let row = columns.row(&self.keys, key, value)?;
+        if columns.header_written && (columns.fields.is_some(), columns.value) != before {
+            return Ok(false);
+        }
+        csv_record(writer, columns, &self.keys, key, value, &row)?;
+        Ok(true)
     }
 
     /// Flushes the table and returns the output.
@@ -280,6 +373,54 @@ impl<W: Write> TableWriter<W> {
                 .map_err(|e| Error::io("writing the table", e.into_error())),
         }
     }
+}
+
+/// A CSV writer of `out`, ending lines with CRLF or LF.
+fn csv_writer<W: Write>(out: W, crlf: bool) -> csv::Writer<W> {
+    csv::WriterBuilder::new()
+        .terminator(if crlf {
+            csv::Terminator::CRLF
+        } else {
+            csv::Terminator::Any(b'\n')
+        })
+        .from_writer(out)
+}
+
+/// Writes a CSV row (after the header, written first with the columns `columns` chose).
+fn csv_record<W: Write>(
+    writer: &mut csv::Writer<W>,
+    columns: &mut Columns,
+    keys: &TableKeys,
+    key: &[u8],
+    value: &[u8],
+    row: &CsvRow<'_>,
+) -> Result<()> {
+    let fields = columns.fields.as_ref().map_or(&[][..], |f| &f.0[..]);
+    let column_keys = matches!(keys, TableKeys::Column);
+    if !columns.header_written {
+        let mut header: Vec<&str> = Vec::new();
+        if column_keys {
+            header.push(KEY);
+            if columns.value {
+                header.push(VALUE);
+            }
+        }
+        header.extend(fields.iter().map(String::as_str));
+        writer.write_record(&header).map_err(csv_error)?;
+        columns.header_written = true;
+    }
+    let mut record: Vec<&[u8]> = Vec::with_capacity(fields.len() + 2);
+    if column_keys {
+        record.push(key);
+        if columns.value {
+            record.push(if let CsvRow::Whole = row { value } else { b"" });
+        }
+    }
+    match row {
+        CsvRow::Cells(cells) => record.extend(cells.iter().map(|c| c.as_bytes())),
+        CsvRow::Whole => record.extend(fields.iter().map(|_| &b""[..])),
+    }
+    writer.write_record(&record).map_err(csv_error)
 }
 
 /// A CSV writing error: the output failed.
@@ -477,6 +618,67 @@ mod tests {
         let json_names: Vec<String> = names.iter().map(|n| json_string(n).unwrap()).collect();
         let record = record_value(&json_names, cells.iter().map(String::as_str)).ok()?;
         (record == value).then(|| names.into_iter().zip(cells).collect())
+    }
+
+    /// A table written the way `write_all` replaced: every row scanned, then written.
+    fn two_passes(
+        rows: &[(Vec<u8>, Vec<u8>)],
+        format: TableFormat,
+        keys: &TableKeys,
+        crlf: bool,
+    ) -> Result<Vec<u8>> {
+        let mut writer = TableWriter::new(Vec::new(), format, keys.clone(), crlf);
+        if writer.needs_scan() {
+            for (key, value) in rows {
+                writer.scan(key, value)?;
+            }
+        }
+        for (key, value) in rows {
+            writer.write(key, value)?;
+        }
+        writer.finish()
+    }
+
+    proptest::proptest! {
+        /// `write_all` (one pass through a spool file while the columns hold, else two)
+        /// writes what scanning every row and then writing them writes, byte for byte,
+        /// and refuses what it refuses, whatever order the kinds of rows come in.
+        #[test]
+        fn write_all_writes_what_two_passes_write(
+            picks in proptest::collection::vec((0..11usize, 0..4usize), 0..12),
+            csv: bool,
+            by_field: bool,
+            crlf: bool,
+        ) {
+            const VALUES: [&str; 11] = [
+                r#"{"x":"1","y":"2"}"#, r#"{"y":"2","x":"1"}"#, r#"{"x":"a"}"#, r#"{"x":"1","y":"3"}"#,
+                "7", r#""s""#, "[1]", r#"{"x":"1","y":2}"#, "not json", r#"{"x": "1"}"#, "{}",
+            ];
+            const KEYS: [&[u8]; 4] = [b"1", b"a", b"k", b"\xff"];
+            let rows: Vec<(Vec<u8>, Vec<u8>)> = picks
+                .iter()
+                .map(|&(v, k)| (KEYS[k].to_vec(), VALUES[v].as_bytes().to_vec()))
+                .collect();
+            let format = if csv { TableFormat::Csv } else { TableFormat::Ndjson };
+            let keys = match by_field {
+                true => TableKeys::Fields(KeyFields::new(["x"]).unwrap()),
+                false => TableKeys::Column,
+            };
+            let expected = two_passes(&rows, format, &keys, crlf).map_err(|e| e.to_string());
+            let mut written = 0;
+            let mut out = Vec::new();
+            let found = TableWriter::new(&mut out, format, keys, crlf)
+                .write_all(|| rows.iter().cloned().map(Ok), || written += 1)
+                .map(|_| ())
+                .map_err(|e| e.to_string());
+            match found {
+                Ok(()) => proptest::prop_assert_eq!(written, rows.len()),
+                // A CSV refuses a row before anything is written.
+                Err(_) if csv => proptest::prop_assert!(out.is_empty(), "{:?}", String::from_utf8_lossy(&out)),
+                Err(_) => {}
+            }
+            proptest::prop_assert_eq!(found.map(|()| out), expected);
+        }
     }
 
     proptest::proptest! {

@@ -1,6 +1,7 @@
 //! `export`: a dataset's rows as NDJSON or CSV, through the library's `TableWriter` (whose
 //! docs hold every rule); and what `import` shares with it (formats, key fields).
 
+use std::cell::RefCell;
 use std::io::Write;
 
 use strata::{KeyFields, Range, TableFormat, TableKeys, TableWriter, View};
@@ -55,8 +56,9 @@ pub fn table_keys(fields: &[String]) -> CliResult<TableKeys> {
 /// CSV cells are text: a row is written as cells only when reading them gives its value
 /// back (a JSON object of strings with the header's fields, the header being the fields of
 /// the first such row); other JSON values go whole in a `_value` column (refused with
-/// --key), and a value that is not JSON is refused (export NDJSON). The rows are read twice
-/// for CSV: once for the header, once to write them.
+/// --key), and a value that is not JSON is refused (export NDJSON). A CSV is written to a
+/// temporary file first (its header depends on every row), in one pass when the first rows'
+/// columns hold for every row, else in two.
 ///
 /// A dataset with no rows is an error (exit code 1). A forked row exports its newest
 /// version (`strata forks` lists every version); file rows are skipped with a note. Memory
@@ -131,29 +133,29 @@ impl Run for ExportArgs {
 fn write_rows(
     view: &View,
     dataset: &[u8],
-    mut writer: TableWriter<&mut dyn Write>,
+    writer: TableWriter<&mut dyn Write>,
     written: &dyn Fn(),
 ) -> strata::Result<Vec<Vec<u8>>> {
-    // CSV reads the rows twice: the first pass chooses the columns and refuses a row it
-    // cannot hold before anything is written. The view is fixed: both see the same rows.
-    if writer.needs_scan() {
-        for row in view.range(dataset, Range::all()) {
-            let row = row?;
-            if row.file.is_none() {
-                writer.scan(&row.key, &row.value)?;
-            }
-        }
-    }
-    let mut files = Vec::new();
-    for row in view.range(dataset, Range::all()) {
-        let row = row?;
-        if row.file.is_some() {
-            files.push(row.key);
-            continue;
-        }
-        writer.write(&row.key, &row.value)?;
-        written();
-    }
-    writer.finish()?;
-    Ok(files)
+    // A CSV may read the rows twice (see `write_all`); the view is fixed, so both passes
+    // see the same rows, and the file rows are noted once.
+    let files = RefCell::new(Vec::new());
+    let mut passes = 0;
+    let rows = || {
+        passes += 1;
+        let first = passes == 1;
+        let files = &files;
+        view.range(dataset, Range::all())
+            .filter_map(move |row| match row {
+                Ok(row) if row.file.is_some() => {
+                    if first {
+                        files.borrow_mut().push(row.key);
+                    }
+                    None
+                }
+                Ok(row) => Some(Ok((row.key, row.value))),
+                Err(error) => Some(Err(error)),
+            })
+    };
+    writer.write_all(rows, written)?;
+    Ok(files.into_inner())
 }
