@@ -19,7 +19,7 @@
 //! resident size of the same work under `/usr/bin/time -v`.
 
 use std::hint::black_box;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::Arc;
 
@@ -90,6 +90,15 @@ fn source_rows(dir: &Path, n: u64) -> Repository {
     repo
 }
 
+/// Makes a new `open(path)` for each sample, each under a new path in `dir`.
+fn fresh<T>(dir: &Path, open: impl Fn(PathBuf) -> T) -> impl FnMut() -> T {
+    let mut round = 0;
+    move || {
+        round += 1;
+        open(dir.join(format!("sample-{round}")))
+    }
+}
+
 /// One series point: `pull` into a fresh `target()` each sample, `n` elements a sample.
 fn series<T>(
     c: &mut Criterion,
@@ -111,15 +120,9 @@ fn graph_sync(c: &mut Criterion) {
     for n in sizes("STRATA_SYNC_SIZES", &[10_000, 100_000]) {
         let dir = tempfile::tempdir().expect("tempdir");
         let source = source_graph(&dir.path().join("source"), n);
-        let mut round = 0;
-        let mut target = || {
-            round += 1;
-            Graph::open(
-                dir.path().join(format!("target-{round}")),
-                GraphOptions::default(),
-            )
-            .expect("open")
-        };
+        let mut target = fresh(dir.path(), |path| {
+            Graph::open(path, GraphOptions::default()).expect("open")
+        });
         series(c, "sync/graph in process", n, &mut target, |target| {
             let (_, received) = strata::sync_in_memory(&source, &target).expect("sync");
             assert_eq!(received.progress.nodes_received, n);
@@ -140,11 +143,7 @@ fn rows_sync(c: &mut Criterion) {
     for n in sizes("STRATA_SYNC_SIZES", &[10_000, 100_000]) {
         let dir = tempfile::tempdir().expect("tempdir");
         let source = source_rows(&dir.path().join("source"), n);
-        let mut round = 0;
-        let mut target = || {
-            round += 1;
-            Repository::init(dir.path().join(format!("target-{round}"))).expect("init")
-        };
+        let mut target = fresh(dir.path(), |path| Repository::init(path).expect("init"));
         series(c, "sync/rows in process", n, &mut target, |target| {
             let (_, received) = strata::sync_in_memory(&source, &target).expect("sync");
             assert_eq!(received.progress.operations_received, n);
@@ -182,10 +181,7 @@ fn merge(c: &mut Criterion) {
         let dir = tempfile::tempdir().expect("tempdir");
         forked(dir.path(), m);
         let template = dir.path().join("ours");
-        let mut round = 0;
-        let copy = || {
-            round += 1;
-            let copy = dir.path().join(format!("merge-{round}"));
+        let copy = fresh(dir.path(), |copy| {
             let copied = Command::new("cp")
                 .arg("-r")
                 .args([&template, &copy])
@@ -193,7 +189,7 @@ fn merge(c: &mut Criterion) {
                 .expect("cp");
             assert!(copied.success(), "cp -r failed");
             Repository::open(&copy).expect("open")
-        };
+        });
         series(c, "merge/changed rows", m, copy, |repo| {
             let merged = repo.merge(&[]).policy(MergePolicy::Newest).commit();
             black_box(merged.expect("merge"));

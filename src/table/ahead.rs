@@ -86,35 +86,20 @@ impl<R: Read + Send + 'static> ReadAhead<R> {
     }
 }
 
-/// The reader thread: chunks of rows until the input ends, an error, a stop, or a caller
-/// gone.
+/// The reader thread: chunks of rows until the input ends (a reader ends after an error),
+/// a stop, or a caller gone.
 fn read<R: Read>(
     mut reader: TableReader<R>,
     sender: &SyncSender<Vec<Row>>,
     stop: &AtomicBool,
 ) -> TableReader<R> {
     loop {
-        let mut chunk = Vec::with_capacity(CHUNK);
-        let mut ended = false;
-        while chunk.len() < CHUNK {
-            match reader.next() {
-                Some(row) => {
-                    ended = row.is_err();
-                    chunk.push(row);
-                    if ended {
-                        break;
-                    }
-                }
-                None => {
-                    ended = true;
-                    break;
-                }
-            }
-        }
-        if (!chunk.is_empty() && sender.send(chunk).is_err()) || ended {
-            return reader;
-        }
-        if stop.load(Ordering::SeqCst) {
+        let chunk: Vec<Row> = reader.by_ref().take(CHUNK).collect();
+        let ended = chunk.len() < CHUNK;
+        if (!chunk.is_empty() && sender.send(chunk).is_err())
+            || ended
+            || stop.load(Ordering::SeqCst)
+        {
             return reader;
         }
     }

@@ -272,56 +272,20 @@ impl<W: Write> TableWriter<W> {
             }
         };
         let mut first = rows();
-        let mut spooled = 0u64;
-        // The columns of the rows scanned, once the temporary file is given up.
-        let mut found = None;
-        if let Ok(file) = tempfile::tempfile() {
-            let mut spool = TableWriter::new(
-                std::io::BufWriter::new(file),
-                TableFormat::Csv,
-                self.keys.clone(),
-                crlf,
-            );
-            let mut settled = true;
-            for row in first.by_ref() {
-                let (key, value) = row?;
-                match spool.write_settled(&key, &value) {
-                    Ok(true) => {
-                        spooled += 1;
-                        written();
-                    }
-                    // The row changed the columns, or the temporary file is full.
-                    Ok(false) | Err(Error::Io { .. }) => {
-                        settled = false;
-                        break;
-                    }
-                    Err(refused) => return Err(refused),
-                }
+        let (spooled, count) = spool(&self.keys, crlf, &mut first, &mut written)?;
+        let found = match spooled {
+            Spooled::Whole(mut file) => {
+                let mut out = self.finish()?;
+                std::io::copy(&mut file, &mut out)
+                    .and_then(|_| out.flush())
+                    .map_err(|e| Error::io("writing the table", e))?;
+                return Ok(out);
             }
-            if settled {
-                let spooled = spool.finish().and_then(|file| {
-                    let mut file = file
-                        .into_inner()
-                        .map_err(|e| Error::io("writing the table", e.into_error()))?;
-                    file.seek(SeekFrom::Start(0))
-                        .map_err(|e| Error::io("writing the table", e))?;
-                    Ok(file)
-                });
-                if let Ok(mut file) = spooled {
-                    let mut out = self.finish()?;
-                    std::io::copy(&mut file, &mut out)
-                        .and_then(|_| out.flush())
-                        .map_err(|e| Error::io("writing the table", e))?;
-                    return Ok(out);
-                }
-                // Every row fitted, but the temporary file could not be read back: the
-                // rows are scanned again below.
-                first = rows();
-            } else if let Out::Csv { columns, .. } = spool.out {
-                found = Some(columns);
-            }
-        }
-        if let (Out::Csv { columns, .. }, Some(found)) = (&mut self.out, found) {
+            Spooled::Partial(found) => found,
+            Spooled::Nothing => Columns::default(),
+        };
+        // The columns of the rows read so far, then of the rest; then every row again.
+        if let Out::Csv { columns, .. } = &mut self.out {
             *columns = Columns {
                 header_written: false,
                 ..found
@@ -334,31 +298,11 @@ impl<W: Write> TableWriter<W> {
         for (at, row) in rows().enumerate() {
             let (key, value) = row?;
             self.write(&key, &value)?;
-            if at as u64 >= spooled {
+            if at as u64 >= count {
                 written();
             }
         }
         self.finish()
-    }
-
-    /// Scans and writes a CSV row in one step, as long as the columns the rows before it
-    /// chose hold for it; `false`, writing nothing, when it would change them after rows
-    /// were written (then the writer is spent: the table needs its two passes).
-    fn write_settled(&mut self, key: &[u8], value: &[u8]) -> Result<bool> {
-        let Out::Csv {
-            writer, columns, ..
-        } = &mut self.out
-        else {
-            self.write(key, value)?;
-            return Ok(true);
-        };
-        let before = (columns.fields.is_some(), columns.value);
-        let row = columns.row(&self.keys, key, value)?;
-        if columns.header_written && (columns.fields.is_some(), columns.value) != before {
-            return Ok(false);
-        }
-        csv_record(writer, columns, &self.keys, key, value, &row)?;
-        Ok(true)
     }
 
     /// Flushes the table and returns the output.
@@ -373,6 +317,58 @@ impl<W: Write> TableWriter<W> {
                 .map_err(|e| Error::io("writing the table", e.into_error())),
         }
     }
+}
+
+/// What writing a CSV's rows to a temporary file came to (see [`TableWriter::write_all`]).
+enum Spooled {
+    /// Every row fitted the columns the first rows chose: the CSV, ready to be read.
+    Whole(std::fs::File),
+    /// A row changed the columns after rows were written, or the temporary file failed:
+    /// the columns of the rows read so far (that row included).
+    Partial(Columns),
+    /// No temporary file could be made; no row was read.
+    Nothing,
+}
+
+/// Writes `rows` as a CSV to a temporary file while the columns the first rows chose hold
+/// for each, calling `written` for each row written; returns how it ended and how many
+/// rows it wrote. A row the CSV cannot hold is refused as it comes.
+fn spool<I>(
+    keys: &TableKeys,
+    crlf: bool,
+    rows: &mut I,
+    written: &mut impl FnMut(),
+) -> Result<(Spooled, u64)>
+where
+    I: Iterator<Item = Result<(Vec<u8>, Vec<u8>)>>,
+{
+    let Ok(file) = tempfile::tempfile() else {
+        return Ok((Spooled::Nothing, 0));
+    };
+    let mut writer = csv_writer(std::io::BufWriter::new(file), crlf);
+    let mut columns = Columns::default();
+    let mut count = 0;
+    for item in rows {
+        let (key, value) = item?;
+        let before = (columns.fields.is_some(), columns.value);
+        let row = columns.row(keys, &key, &value)?;
+        let changed = columns.header_written && (columns.fields.is_some(), columns.value) != before;
+        if changed || csv_record(&mut writer, &mut columns, keys, &key, &value, &row).is_err() {
+            return Ok((Spooled::Partial(columns), count));
+        }
+        count += 1;
+        written();
+    }
+    let file = writer
+        .into_inner()
+        .ok()
+        .and_then(|buffered| buffered.into_inner().ok())
+        .and_then(|mut file| file.seek(SeekFrom::Start(0)).ok().map(|_| file));
+    // A file that cannot be read back leaves the columns of every row: one more pass.
+    Ok((
+        file.map_or(Spooled::Partial(columns), Spooled::Whole),
+        count,
+    ))
 }
 
 /// A CSV writer of `out`, ending lines with CRLF or LF.
