@@ -281,6 +281,7 @@ stats!(
     steps,
     merges,
     merges_of_three_or_more,
+    paged_merges,
     criss_cross_merges,
     merges_of_merges,
     conflicts_reported,
@@ -613,6 +614,12 @@ impl History {
         if let Some(policy) = policy {
             tx.policy(policy);
         }
+        // Half the merges are written as a merge too large for one write is: in pages, here
+        // of one to three rows, so that the pages end inside the payload's chunks.
+        let paged = self.rng.random_bool(0.5);
+        if paged {
+            tx.in_pages(self.rng.random_range(1..4));
+        }
         let before = repo.graph().change_count();
         match tx.commit() {
             Ok(version) => {
@@ -642,6 +649,9 @@ impl History {
                         panic!("the model expected conflicts {c:?}; the merge succeeded")
                     });
                 self.note_merge(&parents);
+                if paged {
+                    self.stats.paged_merges += 1;
+                }
                 let mut writes = own;
                 writes.extend(settled);
                 self.log.push(format!(
@@ -1283,6 +1293,7 @@ fn every_version_reads_the_same_on_every_device_and_as_the_model_says() {
         ("merges", stats.merges, 1.0),
         ("criss-cross merges", stats.criss_cross_merges, 0.1),
         ("merges of 3+ heads", stats.merges_of_three_or_more, 0.1),
+        ("merges written in pages", stats.paged_merges, 0.5),
         ("merges of merges", stats.merges_of_merges, 0.3),
         ("conflicts reported", stats.conflicts_reported, 0.2),
         (

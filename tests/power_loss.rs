@@ -35,8 +35,12 @@ enum Step {
     Import(Vec<(String, String)>),
     /// A put on the acknowledged commit this many commits back (a fork), or on the first.
     Fork(usize, String, String),
-    /// A merge of every head, newest wins.
-    Merge,
+    /// An import into "big" on the acknowledged commit this many commits back (a fork that
+    /// a merge settles row by row).
+    ForkImport(usize, Vec<(String, String)>),
+    /// A merge of every head, newest wins; written in pages of this many rows when set
+    /// (as a merge too large for one write is).
+    Merge(Option<usize>),
 }
 
 fn plan(seed: u64) -> Vec<Step> {
@@ -57,30 +61,43 @@ fn plan(seed: u64) -> Vec<Step> {
             )),
             4..=6 => {
                 let start = rng.random_range(0..600);
-                let rows = (start..start + 250)
-                    .map(|i| {
-                        let value =
-                            format!("{round}:{i}:{}", "x".repeat(rng.random_range(50..250)));
-                        (format!("r{i:05}"), value)
-                    })
-                    .collect();
-                steps.push(Step::Import(rows));
+                steps.push(Step::Import(import_rows(&mut rng, round, start)));
             }
             // A fork is always followed by the merge that settles it, so that every other
             // step writes on a single head whose content the test knows.
             _ if !steps.is_empty() => {
                 let back = rng.random_range(2..=6);
-                steps.push(Step::Fork(
-                    back,
-                    format!("k{}", rng.random_range(0..8)),
-                    format!("fork{round}"),
-                ));
-                steps.push(Step::Merge);
+                if rng.random_bool(0.5) {
+                    steps.push(Step::Fork(
+                        back,
+                        format!("k{}", rng.random_range(0..8)),
+                        format!("fork{round}"),
+                    ));
+                } else {
+                    // The main line rewrites the rows the fork imports, so that the merge
+                    // settles all of them (in several writes when it is written in pages).
+                    let start = rng.random_range(0..600);
+                    steps.push(Step::Import(import_rows(&mut rng, round, start)));
+                    let fork = import_rows(&mut rng, round + 1000, start);
+                    steps.push(Step::ForkImport(back, fork));
+                }
+                let pages = rng.random_bool(0.5).then(|| rng.random_range(8..64));
+                steps.push(Step::Merge(pages));
             }
             _ => {}
         }
     }
     steps
+}
+
+/// 250 rows of "big" from `start`, with values of 50 to 250 bytes.
+fn import_rows(rng: &mut StdRng, round: usize, start: usize) -> Vec<(String, String)> {
+    (start..start + 250)
+        .map(|i| {
+            let value = format!("{round}:{i}:{}", "x".repeat(rng.random_range(50..250)));
+            (format!("r{i:05}"), value)
+        })
+        .collect()
 }
 
 fn content(view: &View) -> strata::Result<Content> {
@@ -124,21 +141,23 @@ fn run(
     for step in steps {
         // A fork needs a commit to fork from; a merge, two heads.
         let skip = match step {
-            Step::Fork(..) => outcome.acked.is_empty(),
-            Step::Merge => repo.heads()?.len() < 2,
+            Step::Fork(..) | Step::ForkImport(..) => outcome.acked.is_empty(),
+            Step::Merge(_) => repo.heads()?.len() < 2,
             _ => false,
         };
         if skip {
             continue;
         }
         let base = match step {
-            Step::Fork(back, ..) => Some(outcome.acked.len().saturating_sub(*back)),
-            Step::Merge => None,
+            Step::Fork(back, ..) | Step::ForkImport(back, _) => {
+                Some(outcome.acked.len().saturating_sub(*back))
+            }
+            Step::Merge(_) => None,
             _ => outcome.acked.len().checked_sub(1),
         };
         let base_content = match base {
             Some(i) => outcome.acked[i].1.clone(),
-            None if matches!(step, Step::Merge) => None,
+            None if matches!(step, Step::Merge(_)) => None,
             None => Some(Content::new()),
         };
         let expected = base_content.map(|mut rows| {
@@ -149,7 +168,7 @@ fn run(
                 Step::Delete(dataset, key) => {
                     rows.remove(&(dataset.to_string(), key.clone()));
                 }
-                Step::Import(batch) => {
+                Step::Import(batch) | Step::ForkImport(_, batch) => {
                     for (key, value) in batch {
                         rows.insert(("big".to_string(), key.clone()), value.clone());
                     }
@@ -157,7 +176,7 @@ fn run(
                 Step::Fork(_, key, value) => {
                     rows.insert(("small".to_string(), key.clone()), value.clone());
                 }
-                Step::Merge => {}
+                Step::Merge(_) => {}
             }
             rows
         });
@@ -172,18 +191,7 @@ fn run(
                 }
                 other => other?,
             },
-            Step::Import(batch) => {
-                let rows = batch
-                    .iter()
-                    .map(|(k, v)| Ok((k.clone().into_bytes(), v.clone().into_bytes())));
-                let mut versions = repo.importer("big", usize::MAX, None).force(true);
-                for row in rows {
-                    let (key, value) = row?;
-                    versions.put(key, value)?;
-                }
-                let mut versions = versions.finish()?;
-                versions.pop().expect("an import of rows commits")
-            }
+            Step::Import(batch) => import(&repo, batch)?,
             Step::Fork(back, key, value) => {
                 let at = &outcome.acked[outcome.acked.len().saturating_sub(*back)].0;
                 repo.checkout(at)?;
@@ -193,9 +201,21 @@ fn run(
                 repo.checkout_latest()?;
                 continue;
             }
-            Step::Merge => {
+            Step::ForkImport(back, batch) => {
+                let at = &outcome.acked[outcome.acked.len().saturating_sub(*back)].0;
+                repo.checkout(at)?;
+                let version = import(&repo, batch)?;
+                outcome.acked.push((version.clone(), expected));
+                outcome.in_flight = None;
+                repo.checkout_latest()?;
+                continue;
+            }
+            Step::Merge(pages) => {
                 let mut tx = repo.merge(&[]);
                 tx.policy(MergePolicy::Newest);
+                if let Some(rows) = pages {
+                    tx.in_pages(*rows);
+                }
                 tx.commit()?
             }
         };
@@ -213,6 +233,16 @@ fn run(
         outcome.acked.push((version, known));
     }
     Ok(())
+}
+
+/// Imports `batch` into "big" as one commit.
+fn import(repo: &Repository, batch: &[(String, String)]) -> strata::Result<Version> {
+    let mut versions = repo.importer("big", usize::MAX, None).force(true);
+    for (key, value) in batch {
+        versions.put(key.clone().into_bytes(), value.clone().into_bytes())?;
+    }
+    let mut versions = versions.finish()?;
+    Ok(versions.pop().expect("an import of rows commits"))
 }
 
 /// Whether `version` is in the repository, and its content if so.
@@ -288,16 +318,35 @@ fn check_recovery(fs: &CrashFs, durability: Durability, outcome: &Outcome, case:
         }
     }
 
-    // The repository takes new commits, which survive the next power loss.
+    // The repository takes new commits, which read as their parent plus what they wrote
+    // (nothing a crash left half-written shows in them), and survive the next power loss.
     repo.checkout_latest().expect("checkout latest");
+    let put_on_head = |key: &str| {
+        let mut expected = match repo.head().expect("head") {
+            Some(parent) => read(&repo, &parent).expect("the head reads"),
+            None => Content::new(),
+        };
+        let version = repo
+            .put("small", key, "recovery")
+            .expect("a put after recovery");
+        expected.insert(
+            ("small".to_string(), key.to_string()),
+            "recovery".to_string(),
+        );
+        assert_eq!(
+            read(&repo, &version).as_ref(),
+            Some(&expected),
+            "{case}: a put after recovery reads as its parent and its row"
+        );
+        version
+    };
+    put_on_head("first");
     if repo.heads().expect("heads").len() > 1 {
         let mut tx = repo.merge(&[]);
         tx.policy(MergePolicy::Newest);
         tx.commit().expect("merging after recovery");
     }
-    let after = repo
-        .put("small", "after", "recovery")
-        .expect("a put after recovery");
+    let after = put_on_head("after");
     let expected = content(&repo.at(&after).expect("at")).expect("content");
     drop(repo);
     if durability == Durability::Synced {
@@ -387,6 +436,118 @@ fn flushed_commits_lose_only_a_suffix() {
 #[test]
 fn flushed_commits_lose_only_a_suffix_with_torn_writes() {
     power_loss(first_seed() + 3, Durability::Flushed, true);
+}
+
+/// Builds two heads that wrote the same 1,500 rows of "big" differently; returns the head
+/// a merge's first parent is (ours) and the other.
+fn forked_imports(repo: &Repository) -> strata::Result<(Version, Version)> {
+    let base = repo.put("small", "base", "1")?;
+    let rows = |tag: &str| -> Vec<(String, String)> {
+        (0..1500)
+            .map(|i| {
+                (
+                    format!("r{i:05}"),
+                    format!("{tag}:{i}:{}", "y".repeat(i % 90)),
+                )
+            })
+            .collect()
+    };
+    let theirs = import(repo, &rows("theirs"))?;
+    repo.checkout(&base)?;
+    let ours = import(repo, &rows("ours"))?;
+    repo.checkout_latest()?;
+    Ok((ours, theirs))
+}
+
+/// A merge written in pages (many writes), cut by a power loss at points spread over all of
+/// its file operations: the repository opens, passes fsck, holds the two heads (or the whole
+/// merge), and the merge made again reads as it must.
+#[test]
+fn a_merge_written_in_pages_survives_power_loss_anywhere() {
+    // Merges `heads`, ours first.
+    let merge = |repo: &Repository, heads: &[Version]| {
+        let mut tx = repo.merge(heads);
+        tx.policy(MergePolicy::Ours);
+        tx.in_pages(64);
+        tx.commit()
+    };
+    // A run without power loss, to count the file operations before and during the merge.
+    let fs = CrashFs::new();
+    let repo = open(&fs, Durability::Synced).expect("open");
+    let (ours, theirs) = forked_imports(&repo).expect("forked imports");
+    let before = fs.operations();
+    merge(&repo, &[ours, theirs]).expect("a merge");
+    let during = fs.operations() - before;
+    drop(repo);
+
+    let cases = cases().max(24);
+    for case in 0..cases {
+        let point = before + case * during / cases;
+        let fs = CrashFs::new();
+        let repo = open(&fs, Durability::Synced).expect("open");
+        let (ours, theirs) = forked_imports(&repo).expect("forked imports");
+        // Every row was written by both heads: the merge reads as ours.
+        let mut expected = read(&repo, &ours).expect("ours reads");
+        fs.fail_after(point);
+        let merged = merge(&repo, &[ours.clone(), theirs.clone()]).ok();
+        drop(repo);
+        fs.lose_power();
+
+        let name = format!("power lost after {point} ({before} + {during} in the merge)");
+        let repo = open(&fs, Durability::Synced).unwrap_or_else(|e| panic!("{name}: open: {e}"));
+        let report = repo.fsck(&mut |_, _| {}).expect("fsck runs");
+        assert!(report.is_ok(), "{name}: fsck: {:?}", report.problems);
+        let mut heads = repo.heads().expect("heads");
+        heads.sort();
+        let mut forked = vec![ours.clone(), theirs.clone()];
+        forked.sort();
+        if heads != forked {
+            assert_eq!(heads.len(), 1, "{name}: heads {heads:?}");
+            assert_eq!(
+                read(&repo, &heads[0]),
+                Some(expected.clone()),
+                "{name}: merge whole"
+            );
+        } else {
+            assert!(merged.is_none(), "{name}: an acknowledged merge was lost");
+            assert_eq!(read(&repo, &ours), Some(expected.clone()), "{name}: ours");
+            // A commit on theirs holds none of the rows the cut merge wrote.
+            let mut on_theirs = read(&repo, &theirs).expect("theirs reads");
+            repo.checkout(&theirs).expect("checkout theirs");
+            let put = repo.put("small", "theirs", "1").expect("a put on theirs");
+            repo.checkout_latest().expect("checkout latest");
+            on_theirs.insert(("small".into(), "theirs".into()), "1".into());
+            assert_eq!(
+                read(&repo, &put),
+                Some(on_theirs),
+                "{name}: a put on theirs"
+            );
+            expected.insert(("small".into(), "theirs".into()), "1".into());
+            let again = merge(&repo, &[ours.clone(), put])
+                .unwrap_or_else(|e| panic!("{name}: merging again: {e}"));
+            assert_eq!(
+                read(&repo, &again),
+                Some(expected.clone()),
+                "{name}: merged again"
+            );
+        }
+        let after = repo
+            .put("small", "after", "1")
+            .expect("a put after recovery");
+        let mut with_put = expected.clone();
+        with_put.insert(("small".into(), "after".into()), "1".into());
+        assert_eq!(
+            read(&repo, &after),
+            Some(with_put),
+            "{name}: put after recovery"
+        );
+        let report = repo.fsck(&mut |_, _| {}).expect("fsck runs");
+        assert!(
+            report.is_ok(),
+            "{name}: fsck at the end: {:?}",
+            report.problems
+        );
+    }
 }
 
 /// Set in the children of the tests below that run under strace: the folder to write in.

@@ -90,6 +90,16 @@ impl Commit {
             .saturating_add(self.files)
     }
 
+    /// Counts `op` among the operations the commit carries.
+    pub(crate) fn count(&mut self, op: &Operation) {
+        let counter = match (op.kind, op.content) {
+            (OpKind::Delete, _) => &mut self.deletes,
+            (OpKind::Put, Content::Row) => &mut self.puts,
+            (OpKind::Put, Content::File) => &mut self.files,
+        };
+        *counter += 1;
+    }
+
     /// dat-core's encoding, byte for byte (declaration order).
     pub fn encode(&self) -> Vec<u8> {
         let mut buf = Vec::with_capacity(96);
@@ -270,11 +280,25 @@ fn is_hash(text: &str) -> bool {
 
 /// The hex framed SHA-256 of a commit's encoded operations, in order.
 pub fn operations_hash<'a>(encoded: impl IntoIterator<Item = &'a [u8]>) -> String {
-    let mut digest = Sha256::new();
+    let mut hasher = OperationsHasher::default();
     for op in encoded {
-        framed_update(&mut digest, op);
+        hasher.add(op);
     }
-    hex::encode(digest.finalize())
+    hasher.finish()
+}
+
+/// [`operations_hash`] taken one operation at a time.
+#[derive(Default)]
+pub(crate) struct OperationsHasher(Sha256);
+
+impl OperationsHasher {
+    pub(crate) fn add(&mut self, encoded: &[u8]) {
+        framed_update(&mut self.0, encoded);
+    }
+
+    pub(crate) fn finish(self) -> String {
+        hex::encode(self.0.finalize())
+    }
 }
 
 /// A file row's value: the blob's SHA-256 (hex) and size.

@@ -19,8 +19,9 @@ use super::view::RowVersion;
 use crate::error::Result;
 use crate::store::Tables;
 
-/// Changed rows a diff collects before it scans the touched datasets instead.
-const COLLECT: usize = 1 << 16;
+/// Changed rows a diff (or a merge) collects before it scans the touched datasets
+/// instead.
+pub(super) const COLLECT: usize = 1 << 16;
 
 /// One row that differs: its version at `a` (`old`) and at `b` (`new`). A side is `None`
 /// when the row does not exist there; a delete is a version with `deleted` set.

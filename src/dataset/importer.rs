@@ -188,6 +188,7 @@ impl Importer<'_> {
                 after,
                 is_fresh: &is_fresh,
             }),
+            pages: None,
         };
         let committed = self.repo.commit_parts(parts)?;
         let mut k = knowledge.lock().unwrap_or_else(|p| p.into_inner());

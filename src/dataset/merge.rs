@@ -13,7 +13,7 @@
 use std::collections::BTreeSet;
 
 use super::commit::{Content, OpKind, Operation};
-use super::index::{Ancestry, RowEntry, Seqs, VersionIndex};
+use super::index::{Ancestry, RowEntry, RowState, Seqs, VersionIndex, Written};
 use crate::error::{ConflictRow, Error, Result};
 use crate::store::Tables;
 
@@ -31,7 +31,7 @@ pub enum MergePolicy {
 }
 
 /// The operation that sets a row to what `entry` holds.
-fn copy_of(dataset: &[u8], key: &[u8], entry: &RowEntry) -> Operation {
+pub(crate) fn copy_of(dataset: &[u8], key: &[u8], entry: &RowEntry) -> Operation {
     let (kind, content, value) = if entry.deleted {
         (OpKind::Delete, Content::Row, None)
     } else if entry.file {
@@ -78,13 +78,70 @@ fn divergent(parents: &[Ancestry]) -> Seqs {
     all.intersection(&common.complement_within(1, top))
 }
 
-/// Checks a merge of `parents` (first = ours) and returns its operations: `ops` plus one
-/// per row with several concurrent heads that `ops` does not set (agreeing heads, and
-/// conflicts settled by `policy`). Unsettled conflicts fail with [`Error::Conflict`].
+/// How a merge settles a row with `state` at the union of its parents that its own
+/// operations do not set.
+pub(crate) enum Settled<'s> {
+    /// The row has one head there: nothing to settle.
+    Nothing,
+    /// The merge writes a copy of this head's content.
+    Copy(&'s RowEntry),
+    /// Concurrent heads differ and no policy chooses: a conflict.
+    Conflict,
+}
+
+/// How a merge whose first parent is `ours` settles a row with `state` under `policy`.
+pub(crate) fn settle_row<'s>(
+    state: &'s RowState,
+    ours: &Ancestry,
+    policy: Option<MergePolicy>,
+) -> Settled<'s> {
+    if !state.forked() {
+        return Settled::Nothing;
+    }
+    let winner = state.winner();
+    let chosen = if state.heads.iter().all(|head| head.same_content(winner)) {
+        Some(winner)
+    } else {
+        // Heads are newest first, so the first match is the newest of its kind.
+        match policy {
+            None => None,
+            Some(MergePolicy::Newest) => Some(winner),
+            Some(MergePolicy::Ours) => state
+                .heads
+                .iter()
+                .find(|head| ours.contains(head.iseq))
+                .or(Some(winner)),
+            Some(MergePolicy::Theirs) => state
+                .heads
+                .iter()
+                .find(|head| !ours.contains(head.iseq))
+                .or(Some(winner)),
+        }
+    };
+    chosen.map_or(Settled::Conflict, Settled::Copy)
+}
+
+/// The rows a merge of `parents` must look at, collected when there are at most `limit`:
+/// those the commits some parents hold and others do not wrote; else only the datasets
+/// those rows are in.
+pub(crate) fn rows_to_settle(
+    index: &VersionIndex,
+    tables: &mut Tables,
+    parents: &[Ancestry],
+    limit: usize,
+) -> Result<Written> {
+    index.rows_written_up_to(tables, &divergent(parents), limit)
+}
+
+/// Checks a merge of `parents` (first = ours) that must look at `rows`, and returns its
+/// operations: `ops` plus one per row with several concurrent heads that `ops` does not
+/// set (agreeing heads, and conflicts settled by `policy`). Unsettled conflicts fail with
+/// [`Error::Conflict`].
 pub(crate) fn settle(
     index: &VersionIndex,
     tables: &mut Tables,
     parents: &[Ancestry],
+    rows: BTreeSet<(Vec<u8>, Vec<u8>)>,
     mut ops: Vec<Operation>,
     policy: Option<MergePolicy>,
 ) -> Result<Vec<Operation>> {
@@ -97,47 +154,30 @@ pub(crate) fn settle(
         .first()
         .ok_or_else(|| Error::InvalidArgument("a merge needs parents".into()))?;
     let mut conflicts: Vec<ConflictRow> = Vec::new();
-    for (dataset, key) in index.rows_written(tables, &divergent(parents))? {
+    for (dataset, key) in rows {
         if own.contains(&(dataset.clone(), key.clone())) {
             continue;
         }
         let Some(state) = index.row_state(tables, &dataset, &key, &union)? else {
             continue;
         };
-        if !state.forked() {
-            continue;
-        }
-        let winner = state.winner();
-        let chosen = if state.heads.iter().all(|head| head.same_content(winner)) {
-            Some(winner)
-        } else {
-            // Heads are newest first, so the first match is the newest of its kind.
-            match policy {
-                None => None,
-                Some(MergePolicy::Newest) => Some(winner),
-                Some(MergePolicy::Ours) => state
-                    .heads
-                    .iter()
-                    .find(|head| ours.contains(head.iseq))
-                    .or(Some(winner)),
-                Some(MergePolicy::Theirs) => state
-                    .heads
-                    .iter()
-                    .find(|head| !ours.contains(head.iseq))
-                    .or(Some(winner)),
-            }
-        };
-        match chosen {
-            Some(entry) => ops.push(copy_of(&dataset, &key, entry)),
-            None => conflicts.push(ConflictRow {
-                versions: state.heads.iter().map(|h| h.version.clone()).collect(),
-                dataset,
-                key,
-            }),
+        match settle_row(&state, ours, policy) {
+            Settled::Nothing => {}
+            Settled::Copy(entry) => ops.push(copy_of(&dataset, &key, entry)),
+            Settled::Conflict => conflicts.push(conflict(dataset, key, &state)),
         }
     }
     if !conflicts.is_empty() {
         return Err(Error::Conflict { rows: conflicts });
     }
     Ok(ops)
+}
+
+/// The conflict of a row with `state`.
+pub(crate) fn conflict(dataset: Vec<u8>, key: Vec<u8>, state: &RowState) -> ConflictRow {
+    ConflictRow {
+        versions: state.heads.iter().map(|h| h.version.clone()).collect(),
+        dataset,
+        key,
+    }
 }

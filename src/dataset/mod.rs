@@ -9,7 +9,7 @@
 //!
 //! * `repository`: the handle and opening; `checkout`: naming versions, views, checkout;
 //! * `transaction` and `importer`: the write path; `parents`: what a commit links to;
-//!   `merge`: what a merge must settle;
+//!   `merge`: what a merge must settle; `paged_merge`: a merge too large for one write;
 //! * `view` and `range`: reads; `read`: shortcuts and history; `diff`; `feed`;
 //! * `replica`: the replication seam; `fsck`: verification; `repair`: recovery;
 //! * `index`: the version index; `commit`: commits and operations; `blobs`: files.
@@ -23,6 +23,7 @@ mod fsck;
 mod importer;
 mod index;
 mod merge;
+mod paged_merge;
 mod parents;
 mod range;
 mod read;

@@ -257,6 +257,9 @@ impl Repository {
     }
 
     fn on_store(store: Store, blobs: Blobs, options: &GraphOptions) -> Result<Repository> {
+        if !store.read_only() {
+            super::paged_merge::recover(&store)?;
+        }
         let index = Arc::new(VersionIndex::new());
         let follower: Arc<dyn Follower> = index.clone();
         let graph = Graph::on_store(store, options.clone(), Some(follower))?;

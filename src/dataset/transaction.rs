@@ -12,8 +12,10 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use super::Repository;
 use super::commit::{self, Commit, CommitType, Content, OpKind, Operation};
+use super::diff::COLLECT;
 use super::index::{Ancestry, Indexable, LatestCounters, ROWS_AHEAD, raw_hash};
 use super::merge::{self, MergePolicy};
+use super::paged_merge::{PagedMerge, ROWS_PER_WRITE};
 use super::version::{self, Version};
 use crate::error::{Error, Result};
 use crate::graph::{Doc, Follower};
@@ -37,7 +39,7 @@ pub(super) struct Fresh<'a> {
     pub is_fresh: &'a dyn Fn(&[u8], &[u8]) -> bool,
 }
 
-fn now_ms() -> u64 {
+pub(super) fn now_ms() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
@@ -51,6 +53,7 @@ pub struct Transaction<'a> {
     message: Option<String>,
     parents: Parents,
     policy: Option<MergePolicy>,
+    pages: Option<usize>,
 }
 
 /// What a transaction would write; see [`Transaction::preview`].
@@ -74,6 +77,15 @@ pub(super) struct Parts<'a> {
     /// Leave out operations that would not change their row (re-runnable imports).
     pub skip_unchanged: bool,
     pub fresh: Option<Fresh<'a>>,
+    /// Write a merge in pages of this many rows, whatever its size.
+    pub pages: Option<usize>,
+}
+
+/// How a commit is written: its parents and operations in one write, or a merge too
+/// large for one write, in pages.
+enum Plan {
+    Whole(Vec<Version>, Vec<Operation>),
+    Paged(PagedMerge),
 }
 
 impl<'a> Transaction<'a> {
@@ -84,6 +96,7 @@ impl<'a> Transaction<'a> {
             message: None,
             parents,
             policy: None,
+            pages: None,
         }
     }
 
@@ -170,6 +183,15 @@ impl<'a> Transaction<'a> {
         self
     }
 
+    /// For a merge: writes it in pages of `rows` rows, as a merge too large for one write
+    /// is, whatever its size (for the project's tests of that path).
+    #[cfg(feature = "internals")]
+    #[doc(hidden)]
+    pub fn in_pages(&mut self, rows: usize) -> &mut Self {
+        self.pages = Some(rows.max(1));
+        self
+    }
+
     /// How many operations the transaction holds.
     pub fn len(&self) -> usize {
         self.ops.len()
@@ -194,14 +216,24 @@ impl<'a> Transaction<'a> {
             .catch_up(&mut tables, crate::graph::FOLLOW_STEP)?
         {}
         let never: &dyn Fn(&[u8], &[u8]) -> bool = &|_, _| false;
-        let plan = repo.plan(
-            &mut tables,
-            self.ops.clone(),
-            &self.parents,
-            self.policy,
-            false,
-            never,
-        );
+        let plan = repo
+            .plan(
+                &mut tables,
+                self.ops.clone(),
+                &self.parents,
+                self.policy,
+                false,
+                never,
+                self.pages,
+            )
+            .and_then(|plan| match plan {
+                Plan::Whole(parents, operations) => Ok((parents, operations)),
+                Plan::Paged(merge) => {
+                    let mut operations = merge.ops.clone();
+                    merge.decide(repo, &mut tables, None, &mut |op| operations.push(op))?;
+                    Ok((merge.links, operations))
+                }
+            });
         match plan {
             Ok((parents, operations)) => Ok(Preview {
                 parents,
@@ -230,6 +262,7 @@ impl<'a> Transaction<'a> {
             policy: self.policy.take(),
             skip_unchanged: false,
             fresh: None,
+            pages: self.pages,
         };
         self.repo
             .commit_parts(parts)?
@@ -304,30 +337,42 @@ impl Repository {
             Some(fresh) if fresh_valid => fresh.is_fresh,
             _ => never,
         };
-        let (links, ops) = self.plan(
+        let plan = self.plan(
             &mut tables,
             parts.ops,
             &parts.parents,
             parts.policy,
             parts.skip_unchanged,
             fresh,
+            parts.pages,
         )?;
+        let (links, ops) = match plan {
+            Plan::Whole(links, ops) => (links, ops),
+            Plan::Paged(merge) => {
+                let version = merge.commit(self, &mut tables, parts.message)?;
+                drop(tables);
+                self.graph.notify_grown();
+                return Ok(Some(version));
+            }
+        };
         if ops.is_empty() && links.len() < 2 {
             return Ok(None);
         }
         let encoded: Vec<Vec<u8>> = ops.iter().map(Operation::encode).collect();
         let operations = (!encoded.is_empty())
             .then(|| commit::operations_hash(encoded.iter().map(Vec::as_slice)));
-        let count = |f: &dyn Fn(&Operation) -> bool| ops.iter().filter(|op| f(op)).count() as u64;
-        let commit = Commit {
+        let mut commit = Commit {
             kind: CommitType::Data,
             message: parts.message,
             modified: now_ms(),
-            puts: count(&|op| op.kind == OpKind::Put && op.content == Content::Row),
-            deletes: count(&|op| op.kind == OpKind::Delete),
-            files: count(&|op| op.kind == OpKind::Put && op.content == Content::File),
+            puts: 0,
+            deletes: 0,
+            files: 0,
             operations: operations.clone(),
         };
+        for op in &ops {
+            commit.count(op);
+        }
         let sized: Vec<(Operation, usize)> =
             ops.into_iter().zip(encoded.iter().map(Vec::len)).collect();
         let checkout = tables.checkout()?;
@@ -375,7 +420,9 @@ impl Repository {
     }
 
     /// A commit's parents and final operations: its own, less those that would change
-    /// nothing (when asked), plus what a merge must settle.
+    /// nothing (when asked), plus what a merge must settle; or, for a merge of sides that
+    /// wrote more rows than a diff collects (or when `pages` asks), a merge in pages.
+    #[allow(clippy::too_many_arguments)]
     fn plan(
         &self,
         tables: &mut Tables,
@@ -384,7 +431,8 @@ impl Repository {
         policy: Option<MergePolicy>,
         skip_unchanged: bool,
         fresh: &dyn Fn(&[u8], &[u8]) -> bool,
-    ) -> Result<(Vec<Version>, Vec<Operation>)> {
+        pages: Option<usize>,
+    ) -> Result<Plan> {
         let links = self.choose_links(tables, &ops, parents)?;
         let parent_views = links
             .iter()
@@ -397,9 +445,25 @@ impl Repository {
             ops = self.without_unchanged(tables, parent, ops, fresh)?;
         }
         if links.len() > 1 {
-            ops = merge::settle(&self.index, tables, &parent_views, ops, policy)?;
+            let collect = if pages.is_some() { 0 } else { COLLECT };
+            let written = merge::rows_to_settle(&self.index, tables, &parent_views, collect)?;
+            match written.rows {
+                Some(rows) => {
+                    ops = merge::settle(&self.index, tables, &parent_views, rows, ops, policy)?;
+                }
+                None => {
+                    return Ok(Plan::Paged(PagedMerge {
+                        links,
+                        parents: parent_views,
+                        datasets: written.datasets,
+                        ops,
+                        policy,
+                        rows_per_write: pages.unwrap_or(ROWS_PER_WRITE),
+                    }));
+                }
+            }
         }
-        Ok((links, ops))
+        Ok(Plan::Whole(links, ops))
     }
 
     /// `ops` without the ones that would leave their row as `parent` has it.

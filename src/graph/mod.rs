@@ -443,6 +443,22 @@ impl Graph {
         doc: Doc,
         extend: impl FnOnce(&mut Tables, &Node, &mut WriteSet) -> Result<()>,
     ) -> Result<Node> {
+        let (node, write) = self.prepare_local(tables, doc)?;
+        if let Some(mut write) = write {
+            extend(tables, &node, &mut write)?;
+            tables.commit(write, self.shared.options.durability)?;
+        }
+        Ok(node)
+    }
+
+    /// The node one local document makes, and the write that would store it (`None` when
+    /// it is already stored), for a caller that writes other records first under the lock
+    /// it holds and then commits that write (extended) itself.
+    pub(crate) fn prepare_local(
+        &self,
+        tables: &mut Tables,
+        doc: Doc,
+    ) -> Result<(Node, Option<WriteSet>)> {
         let mut write = WriteSet::default();
         let mut prepared = write::prepare(
             tables,
@@ -455,11 +471,7 @@ impl Graph {
             .nodes
             .pop()
             .ok_or_else(|| Error::corrupt("a one-document write returned no node"))?;
-        if prepared.grew {
-            extend(tables, &node, &mut write)?;
-            tables.commit(write, self.shared.options.durability)?;
-        }
-        Ok(node)
+        Ok((node, prepared.grew.then_some(write)))
     }
 
     /// Wakes live feeds after a write made with [`Graph::write_local`].

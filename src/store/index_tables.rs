@@ -85,6 +85,67 @@ fn u64_value(value: &[u8], what: &str) -> Result<u64> {
     keys::decode_u64(value, what)
 }
 
+/// Writes a commit's operations as payload chunks one operation at a time, so that a
+/// payload too large to hold in memory can be spread over several writes: each chunk goes
+/// into the write that is current when it fills.
+pub(crate) struct PayloadWriter {
+    hash: [u8; 32],
+    chunk: Vec<u8>,
+    in_chunk: usize,
+    next: u64,
+}
+
+impl PayloadWriter {
+    pub(crate) fn new(hash: [u8; 32]) -> PayloadWriter {
+        PayloadWriter {
+            hash,
+            chunk: Vec::new(),
+            in_chunk: 0,
+            next: 0,
+        }
+    }
+
+    /// Adds one operation; true when it completed a chunk (then stored in `write`).
+    pub(crate) fn push(&mut self, write: &mut WriteSet, op: &[u8]) -> bool {
+        encode_varint(op.len() as u64, &mut self.chunk);
+        self.chunk.extend_from_slice(op);
+        self.in_chunk += 1;
+        let full = self.in_chunk == OPS_PER_CHUNK || self.chunk.len() >= CHUNK_BYTES;
+        if full {
+            self.flush(write);
+        }
+        full
+    }
+
+    /// Stores the last chunk (a payload of no operations is one empty chunk).
+    pub(crate) fn finish(mut self, write: &mut WriteSet) {
+        if self.in_chunk > 0 || self.next == 0 {
+            self.flush(write);
+        }
+    }
+
+    fn flush(&mut self, write: &mut WriteSet) {
+        let key = KeyBuf::new(keys::OPS)
+            .raw(&self.hash)
+            .u64(self.next)
+            .finish();
+        write.batch.put(&key, &self.chunk);
+        self.chunk.clear();
+        self.in_chunk = 0;
+        self.next += 1;
+    }
+}
+
+/// A merge being written in several writes: the iseq its row entries are written under
+/// before its version record lands, its operations hash, and whether that payload was
+/// stored before the merge began (then it is not the merge's to delete).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct MergeMark {
+    pub iseq: u64,
+    pub hash: [u8; 32],
+    pub payload_was_here: bool,
+}
+
 impl Tables {
     // ---- row entries ----
 
@@ -421,6 +482,45 @@ impl Tables {
         Ok(self.kv.scan_prefix(&prefix)?.next().transpose()?.is_some())
     }
 
+    /// Chunk `number` of a commit's stored operations (in order), if it is stored.
+    pub(crate) fn ops_chunk(
+        &mut self,
+        hash: &[u8; 32],
+        number: u64,
+    ) -> Result<Option<Vec<Vec<u8>>>> {
+        let Some(chunk) = self
+            .kv
+            .get(&KeyBuf::new(keys::OPS).raw(hash).u64(number).finish())?
+        else {
+            return Ok(None);
+        };
+        let mut ops = Vec::new();
+        split_chunk(&chunk, &mut ops)?;
+        Ok(Some(ops))
+    }
+
+    /// The mark of a merge that was being written in several writes, if one is left.
+    pub(crate) fn merging(&mut self) -> Result<Option<MergeMark>> {
+        let Some(value) = self.kv.get(keys::META_MERGING)? else {
+            return Ok(None);
+        };
+        let malformed = || Error::corrupt("the mark of an unfinished merge is malformed");
+        if value.len() != 8 + 32 + 1 {
+            return Err(malformed());
+        }
+        let (iseq, rest) = value.split_at(8);
+        let (hash, flag) = rest.split_at(32);
+        Ok(Some(MergeMark {
+            iseq: u64_value(iseq, "unfinished merge")?,
+            hash: hash.try_into().map_err(|_| malformed())?,
+            payload_was_here: match flag {
+                [0] => false,
+                [1] => true,
+                _ => return Err(malformed()),
+            },
+        }))
+    }
+
     /// The last change the index has followed.
     pub(crate) fn indexed_change(&mut self) -> Result<u64> {
         if let Some(change) = self.memo().and_then(|memo| memo.indexed) {
@@ -560,29 +660,30 @@ impl WriteSet {
 
     /// Stores a commit's operations under their hash, in chunks.
     pub(crate) fn put_ops(&mut self, hash: &[u8; 32], ops: &[Vec<u8>]) {
-        let mut chunk = Vec::new();
-        let mut in_chunk = 0;
-        let mut index = 0u64;
-        let flush = |chunk: &mut Vec<u8>, index: &mut u64, batch: &mut super::kv::Batch| {
-            batch.put(
-                &KeyBuf::new(keys::OPS).raw(hash).u64(*index).finish(),
-                chunk,
-            );
-            chunk.clear();
-            *index += 1;
-        };
+        let mut payload = PayloadWriter::new(*hash);
         for op in ops {
-            encode_varint(op.len() as u64, &mut chunk);
-            chunk.extend_from_slice(op);
-            in_chunk += 1;
-            if in_chunk == OPS_PER_CHUNK || chunk.len() >= CHUNK_BYTES {
-                flush(&mut chunk, &mut index, &mut self.batch);
-                in_chunk = 0;
-            }
+            payload.push(self, op);
         }
-        if in_chunk > 0 || index == 0 {
-            flush(&mut chunk, &mut index, &mut self.batch);
-        }
+        payload.finish(self);
+    }
+
+    /// Deletes the entry version `iseq` wrote for a row.
+    pub(crate) fn delete_row_entry(&mut self, dataset: &[u8], key: &[u8], iseq: u64) {
+        self.batch
+            .delete(&row_prefix(dataset, key).u64_desc(iseq).finish());
+    }
+
+    /// Records that a merge is being written in several writes.
+    pub(crate) fn put_merging(&mut self, mark: &MergeMark) {
+        let mut value = keys::encode_u64(mark.iseq).to_vec();
+        value.extend_from_slice(&mark.hash);
+        value.push(u8::from(mark.payload_was_here));
+        self.batch.put(keys::META_MERGING, &value);
+    }
+
+    /// Clears the mark of a merge written in several writes.
+    pub(crate) fn delete_merging(&mut self) {
+        self.batch.delete(keys::META_MERGING);
     }
 
     /// Moves the index's checkpoint to `change`.

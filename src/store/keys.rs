@@ -82,6 +82,11 @@ pub const OPS: &[u8] = b"!ops!";
 pub const META_INDEXED: &[u8] = b"!meta!indexed";
 /// `!meta!latest` → counters of the view at latest (live rows and files, pending commits).
 pub const META_LATEST: &[u8] = b"!meta!latest";
+/// `!meta!merging` → u64 iseq, 32-byte operations hash, 1 byte (1: the payload was stored
+/// before): a merge too large for one write is being written under that iseq; its row
+/// entries and payload chunks are deleted on the next open if its version record never
+/// landed. Absent otherwise.
+pub const META_MERGING: &[u8] = b"!meta!merging";
 /// `!repair!<u64 order><node key>` → node bytes: while `repair` runs, the nodes waiting
 /// to be replayed, in the order they were first stored. Empty otherwise.
 pub const STASH: &[u8] = b"!repair!";

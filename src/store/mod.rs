@@ -39,7 +39,7 @@ use std::time::{Duration, Instant};
 
 use checkpoint::{Checkpointed, SetChange};
 use graph_tables::GraphCounters;
-pub(crate) use index_tables::{RowScan, Wait};
+pub(crate) use index_tables::{MergeMark, PayloadWriter, RowScan, Wait};
 pub use kv::Durability;
 pub(crate) use kv::{Kv, Snapshot};
 pub use runs::Entry;

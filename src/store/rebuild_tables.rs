@@ -206,7 +206,9 @@ impl Tables {
 /// Whether `key` is a record derived from the nodes (the node records too: they are
 /// stashed first, and replayed).
 pub(crate) fn is_derived(key: &[u8]) -> bool {
-    key == keys::META_LATEST || DERIVED.iter().any(|family| key.starts_with(family))
+    key == keys::META_LATEST
+        || key == keys::META_MERGING
+        || DERIVED.iter().any(|family| key.starts_with(family))
 }
 
 fn stash_key(order: u64, key: &str) -> Vec<u8> {

@@ -188,6 +188,58 @@ pub(crate) struct Indexable<'a> {
     pub new: bool,
 }
 
+/// A commit being indexed (see [`VersionIndex::begin`]): what its row entries and its
+/// version record are computed from, built up row by row, in one write or, for a merge
+/// written in pages, across several.
+pub(crate) struct Indexing {
+    node: String,
+    change: u64,
+    log: String,
+    node_bytes: u64,
+    modified: u64,
+    operations: Option<String>,
+    /// The iseq the commit is indexed as.
+    pub(crate) iseq: u64,
+    parents: Vec<(u64, String)>,
+    own: Ancestry,
+    first: Option<Arc<Record>>,
+    first_ancestry: Option<Ancestry>,
+    excluded_base: Option<u64>,
+    excluded_stored: Seqs,
+    counts: Counts,
+    /// The encoded size of the commit's operations.
+    pub(crate) op_bytes: u64,
+    datasets: BTreeSet<Vec<u8>>,
+}
+
+impl Indexing {
+    /// For a merge: the commits it brings that its first parent does not hold.
+    fn brought(&self) -> Option<Seqs> {
+        let first = self
+            .first_ancestry
+            .as_ref()
+            .filter(|_| self.parents.len() > 1)?;
+        Some(
+            self.own.to_seqs().intersection(
+                &first
+                    .excluded
+                    .union(&Seqs::range(first.top + 1, self.iseq - 1)),
+            ),
+        )
+    }
+
+    /// The commit's first parent as a view (`None` for a root commit).
+    pub(crate) fn first_view(&self) -> Option<&Ancestry> {
+        self.first_ancestry.as_ref()
+    }
+
+    /// Counts a row the commit does not set going from `before` (at its first parent) to
+    /// `after` (at the commit).
+    pub(crate) fn count(&mut self, before: Option<&RowEntry>, after: Option<&RowEntry>) {
+        self.counts.apply(before, after);
+    }
+}
+
 impl VersionIndex {
     pub(crate) fn new() -> VersionIndex {
         let size = NonZeroUsize::new(CACHED).unwrap_or(NonZeroUsize::MIN);
@@ -284,6 +336,61 @@ impl VersionIndex {
                 node.key
             )));
         }
+        let mut indexing = self.begin(tables, node, commit.commit)?;
+
+        // The commit's own rows: the last operation on a row wins.
+        let mut own_rows: BTreeMap<(&[u8], &[u8]), &Operation> = BTreeMap::new();
+        for (op, size) in commit.ops {
+            indexing.op_bytes += *size as u64;
+            own_rows.insert((op.dataset.as_slice(), op.key.as_slice()), op);
+        }
+        // Asked once per row: for an import the answer takes a lock and Bloom filters.
+        let fresh: Vec<bool> = own_rows.keys().map(|(d, k)| (commit.fresh)(d, k)).collect();
+        let mut upcoming = own_rows.keys().zip(&fresh);
+        for (at, (((dataset, key), op), &is_fresh)) in own_rows.iter().zip(&fresh).enumerate() {
+            if at % ROWS_AHEAD == 0 {
+                // The next window of rows, read in one walk in key order (a no-op when the
+                // plan of this commit has just read the same rows ahead).
+                tables.read_rows_ahead(
+                    upcoming
+                        .by_ref()
+                        .take(ROWS_AHEAD)
+                        .filter(|(_, is_fresh)| !**is_fresh)
+                        .map(|(row, _)| *row),
+                )?;
+            }
+            self.index_row(
+                tables,
+                &mut indexing,
+                (dataset, key),
+                op,
+                is_fresh,
+                latest,
+                write,
+            )?;
+        }
+
+        // A merge also changes, relative to its first parent, the rows its other parents'
+        // sides wrote: count them as the merge reads them.
+        if let Some(brought) = indexing.brought() {
+            for row in self.rows_written(tables, &brought)? {
+                if own_rows.contains_key(&(row.0.as_slice(), row.1.as_slice())) {
+                    continue;
+                }
+                self.count_brought(tables, &mut indexing, &row.0, &row.1)?;
+            }
+        }
+        self.finish(tables, indexing, write)
+    }
+
+    /// Starts indexing `node`, whose value is `commit`, as the next iseq: its parents,
+    /// ancestry and the counters it starts from.
+    pub(crate) fn begin(
+        &self,
+        tables: &mut Tables,
+        node: &Node,
+        commit: &Commit,
+    ) -> Result<Indexing> {
         let iseq = tables.last_iseq()? + 1;
         let parents = self.parent_versions(tables, node)?;
         let mut parent_ancestries = Vec::with_capacity(parents.len());
@@ -301,121 +408,159 @@ impl VersionIndex {
             Some((p, _)) => Some(self.record(tables, *p)?),
             None => None,
         };
-        let first_ancestry = parent_ancestries.first().cloned();
-        let mut counts = first.as_ref().map_or(Counts::default(), |r| Counts {
+        let counts = first.as_ref().map_or(Counts::default(), |r| Counts {
             rows: r.inner.rows,
             files: r.inner.files,
         });
+        Ok(Indexing {
+            node: node.key.clone(),
+            change: node.change,
+            log: node.log.clone(),
+            node_bytes: node.value.len() as u64,
+            modified: commit.modified,
+            operations: commit.operations.clone(),
+            iseq,
+            parents,
+            own,
+            first,
+            first_ancestry: parent_ancestries.into_iter().next(),
+            excluded_base,
+            excluded_stored,
+            counts,
+            op_bytes: 0,
+            datasets: BTreeSet::new(),
+        })
+    }
 
-        // The commit's own rows: the last operation on a row wins.
-        let mut own_rows: BTreeMap<(&[u8], &[u8]), &Operation> = BTreeMap::new();
-        let mut op_bytes = 0u64;
-        for (op, size) in commit.ops {
-            op_bytes += *size as u64;
-            own_rows.insert((op.dataset.as_slice(), op.key.as_slice()), op);
-        }
-        let mut datasets: BTreeSet<&[u8]> = BTreeSet::new();
-        // Asked once per row: for an import the answer takes a lock and Bloom filters.
-        let fresh: Vec<bool> = own_rows.keys().map(|(d, k)| (commit.fresh)(d, k)).collect();
-        let mut upcoming = own_rows.keys().zip(&fresh);
-        for (at, (((dataset, key), op), &is_fresh)) in own_rows.iter().zip(&fresh).enumerate() {
-            if at % ROWS_AHEAD == 0 {
-                // The next window of rows, read in one walk in key order (a no-op when the
-                // plan of this commit has just read the same rows ahead).
-                tables.read_rows_ahead(
-                    upcoming
-                        .by_ref()
-                        .take(ROWS_AHEAD)
-                        .filter(|(_, is_fresh)| !**is_fresh)
-                        .map(|(row, _)| *row),
-                )?;
-            }
-            let mut entry = RowEntry {
-                iseq,
-                deleted: op.kind == OpKind::Delete,
-                file: op.kind == OpKind::Put && op.content == Content::File,
-                covers_older: true,
-                version: node.key.clone(),
-                value: op.value.clone().unwrap_or_default(),
+    /// Writes the entry of one row the commit sets (`op` is the last operation on it) and
+    /// moves the commit's and latest's counters. A row that is `fresh` has no entry yet.
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn index_row(
+        &self,
+        tables: &mut Tables,
+        indexing: &mut Indexing,
+        (dataset, key): (&[u8], &[u8]),
+        op: &Operation,
+        fresh: bool,
+        latest: &mut LatestCounters,
+        write: &mut WriteSet,
+    ) -> Result<()> {
+        let iseq = indexing.iseq;
+        let mut entry = RowEntry {
+            iseq,
+            deleted: op.kind == OpKind::Delete,
+            file: op.kind == OpKind::Put && op.content == Content::File,
+            covers_older: true,
+            version: indexing.node.clone(),
+            value: op.value.clone().unwrap_or_default(),
+        };
+        if fresh {
+            indexing.counts.apply(None, Some(&entry));
+            latest.counts.apply(None, Some(&entry));
+        } else {
+            let first_ancestry = indexing.first_ancestry.as_ref();
+            // Read as far back as the first entry that covers the older ones and that the
+            // first parent holds (so its own ancestry and latest hold it too).
+            let existing = entries_until(tables, dataset, key, iseq, |e| {
+                e.covers_older && first_ancestry.is_some_and(|a| a.contains(e.iseq))
+            })?;
+            // Older entries beyond the last one read are in its ancestry, hence in ours.
+            entry.covers_older = existing.iter().all(|e| indexing.own.contains(e.iseq));
+            let mut lookup = Lookup {
+                index: self,
+                tables,
+                unstored: Some((indexing.own.clone(), indexing.modified)),
             };
-            if !is_fresh {
-                // Read as far back as the first entry that covers the older ones and that
-                // the first parent holds (so its own ancestry and latest hold it too).
-                let existing = entries_until(tables, dataset, key, iseq, |e| {
-                    e.covers_older && first_ancestry.as_ref().is_some_and(|a| a.contains(e.iseq))
-                })?;
-                // Older entries beyond the last one read are in its ancestry, hence in ours.
-                entry.covers_older = existing.iter().all(|e| own.contains(e.iseq));
-                let mut lookup = Lookup {
-                    index: self,
-                    tables,
-                    unstored: Some((own.clone(), commit.commit.modified)),
-                };
-                let before = match &first_ancestry {
-                    Some(view) => heads(&mut lookup, existing.iter().cloned(), view)?,
-                    None => None,
-                };
-                let everything = Ancestry::everything(iseq);
-                let latest_before = heads(&mut lookup, existing.iter().cloned(), &everything)?;
-                let latest_after = heads(
-                    &mut lookup,
-                    std::iter::once(entry.clone()).chain(existing.iter().cloned()),
-                    &everything,
-                )?;
-                counts.apply(before.as_ref().map(RowState::winner), Some(&entry));
-                latest.counts.apply(
-                    latest_before.as_ref().map(RowState::winner),
-                    latest_after.as_ref().map(RowState::winner),
-                );
-            } else {
-                counts.apply(None, Some(&entry));
-                latest.counts.apply(None, Some(&entry));
-            }
-            write.put_row_entry(dataset, key, iseq, &entry.encode());
-            datasets.insert(dataset);
-        }
-
-        // A merge also changes, relative to its first parent, the rows its other parents'
-        // sides wrote: count them as the merge reads them.
-        if let Some(first_view) = first_ancestry.as_ref().filter(|_| parents.len() > 1) {
-            let brought = own.to_seqs().intersection(
-                &first_view
-                    .excluded
-                    .union(&Seqs::range(first_view.top + 1, iseq - 1)),
+            let before = match first_ancestry {
+                Some(view) => heads(&mut lookup, existing.iter().cloned(), view)?,
+                None => None,
+            };
+            let everything = Ancestry::everything(iseq);
+            let latest_before = heads(&mut lookup, existing.iter().cloned(), &everything)?;
+            let latest_after = heads(
+                &mut lookup,
+                std::iter::once(entry.clone()).chain(existing.iter().cloned()),
+                &everything,
+            )?;
+            indexing
+                .counts
+                .apply(before.as_ref().map(RowState::winner), Some(&entry));
+            latest.counts.apply(
+                latest_before.as_ref().map(RowState::winner),
+                latest_after.as_ref().map(RowState::winner),
             );
-            for row in self.rows_written(tables, &brought)? {
-                if own_rows.contains_key(&(row.0.as_slice(), row.1.as_slice())) {
-                    continue;
-                }
-                let existing = entries_until(tables, &row.0, &row.1, iseq, |e| {
-                    e.covers_older && first_view.contains(e.iseq)
-                })?;
-                let mut lookup = Lookup {
-                    index: self,
-                    tables,
-                    unstored: Some((own.clone(), commit.commit.modified)),
-                };
-                let before = heads(&mut lookup, existing.iter().cloned(), first_view)?;
-                let after = heads(&mut lookup, existing, &own)?;
-                counts.apply(
-                    before.as_ref().map(RowState::winner),
-                    after.as_ref().map(RowState::winner),
-                );
-            }
         }
+        write.put_row_entry(dataset, key, iseq, &entry.encode());
+        if !indexing.datasets.contains(dataset) {
+            indexing.datasets.insert(dataset.to_vec());
+        }
+        Ok(())
+    }
 
+    /// Counts a row that a merge brings from its other parents' sides without setting it:
+    /// as its first parent reads it, then as the merge does.
+    fn count_brought(
+        &self,
+        tables: &mut Tables,
+        indexing: &mut Indexing,
+        dataset: &[u8],
+        key: &[u8],
+    ) -> Result<()> {
+        let Some(first_view) = indexing.first_ancestry.as_ref() else {
+            return Ok(());
+        };
+        let existing = entries_until(tables, dataset, key, indexing.iseq, |e| {
+            e.covers_older && first_view.contains(e.iseq)
+        })?;
+        let mut lookup = Lookup {
+            index: self,
+            tables,
+            unstored: Some((indexing.own.clone(), indexing.modified)),
+        };
+        let before = heads(&mut lookup, existing.iter().cloned(), first_view)?;
+        let after = heads(&mut lookup, existing, &indexing.own)?;
+        indexing.counts.apply(
+            before.as_ref().map(RowState::winner),
+            after.as_ref().map(RowState::winner),
+        );
+        Ok(())
+    }
+
+    /// Adds the version record and the index's heads to `write`. Returns the iseq.
+    pub(crate) fn finish(
+        &self,
+        tables: &mut Tables,
+        indexing: Indexing,
+        write: &mut WriteSet,
+    ) -> Result<u64> {
+        let Indexing {
+            node,
+            change,
+            log,
+            node_bytes,
+            modified,
+            operations,
+            iseq,
+            parents,
+            first,
+            excluded_base,
+            excluded_stored,
+            counts,
+            op_bytes,
+            datasets,
+            ..
+        } = indexing;
         for dataset in datasets {
-            write.put_dataset(dataset);
+            write.put_dataset(&dataset);
         }
-        let node_bytes = node.value.len() as u64;
         let record = Record {
             iseq,
             inner: VersionRecord {
-                node: node.key.clone(),
-                change: node.change,
-                log: node.log.clone(),
-                modified: commit.commit.modified,
-                operations: commit.commit.operations.clone(),
+                node: node.clone(),
+                change,
+                log,
+                modified,
+                operations,
                 parents: parents.iter().map(|(p, _)| *p).collect(),
                 rows: counts.rows,
                 files: counts.files,
@@ -425,13 +570,13 @@ impl VersionIndex {
                 excluded: excluded_stored.to_pairs(),
             },
         };
-        write.put_version(iseq, &node.key, &record.encode());
+        write.put_version(iseq, &node, &record.encode());
         // Loaded first, so that the write can store a checkpoint of them when it lands.
         tips(tables)?;
         for (_, parent) in &parents {
             write.remove_tip(parent);
         }
-        write.add_tip(&node.key, iseq);
+        write.add_tip(&node, iseq);
         Ok(iseq)
     }
 
@@ -472,7 +617,8 @@ impl VersionIndex {
     }
 
     /// Every row written by the versions in `versions`, sorted, unless there are more than
-    /// `limit`; and the datasets they are in, always.
+    /// `limit`; and the datasets they are in, always. Past `limit` memory holds only the
+    /// dataset names, whatever the size of the versions' payloads.
     pub(crate) fn rows_written_up_to(
         &self,
         tables: &mut Tables,
@@ -484,7 +630,7 @@ impl VersionIndex {
         for (start, end) in versions.iter() {
             for iseq in start..=end {
                 let record = self.record(tables, iseq)?;
-                for op in self.operations_of(tables, &record)? {
+                self.visit_operations(tables, &record, &mut |op| {
                     if !datasets.contains(&op.dataset) {
                         datasets.insert(op.dataset.clone());
                     }
@@ -494,7 +640,8 @@ impl VersionIndex {
                             rows = None;
                         }
                     }
-                }
+                    Ok(true)
+                })?;
             }
         }
         Ok(Written { rows, datasets })
@@ -519,8 +666,26 @@ impl VersionIndex {
         record: &Record,
         most: usize,
     ) -> Result<Option<Vec<Operation>>> {
+        let mut ops = Vec::new();
+        let mut all = true;
+        self.visit_operations(tables, record, &mut |op| {
+            ops.push(op);
+            all = ops.len() <= most;
+            Ok(all)
+        })?;
+        Ok(all.then_some(ops))
+    }
+
+    /// Passes the operations of an indexed version to `visit`, in order, a payload chunk
+    /// at a time, until it returns false.
+    pub(crate) fn visit_operations(
+        &self,
+        tables: &mut Tables,
+        record: &Record,
+        visit: &mut dyn FnMut(Operation) -> Result<bool>,
+    ) -> Result<()> {
         let Some(hash) = record.inner.operations.as_deref() else {
-            return Ok(Some(Vec::new()));
+            return Ok(());
         };
         let raw = raw_hash(hash).ok_or_else(|| {
             Error::corrupt(format!(
@@ -528,18 +693,22 @@ impl VersionIndex {
                 record.iseq
             ))
         })?;
-        let (ops, all) = tables.ops_until(&raw, most)?.ok_or_else(|| {
-            Error::corrupt(format!(
-                "indexed version {} has no payload",
-                record.inner.node
-            ))
-        })?;
-        if !all {
-            return Ok(None);
+        for number in 0.. {
+            let Some(chunk) = tables.ops_chunk(&raw, number)? else {
+                if number == 0 {
+                    return Err(Error::corrupt(format!(
+                        "indexed version {} has no payload",
+                        record.inner.node
+                    )));
+                }
+                return Ok(());
+            };
+            for op in chunk {
+                if !visit(Operation::decode(&op)?)? {
+                    return Ok(());
+                }
+            }
         }
-        ops.iter()
-            .map(|op| Operation::decode(op))
-            .collect::<Result<Vec<_>>>()
-            .map(Some)
+        Ok(())
     }
 }
