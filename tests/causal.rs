@@ -260,7 +260,7 @@ fn names_reach_versions_by_prefix_case_head_and_ancestry() {
 }
 
 #[test]
-fn a_preview_shows_what_a_merge_would_write_and_writes_nothing() {
+fn a_preview_shows_what_a_merge_would_write_and_parents_what_a_commit_links() {
     let repo = repo();
     let base = commit_at(
         &repo,
@@ -308,4 +308,23 @@ fn a_preview_shows_what_a_merge_would_write_and_writes_nothing() {
         before,
         "a preview writes nothing"
     );
+
+    // The parents a commit would link, as the commit links them: named heads in order;
+    // all heads with this device's newest first; the head for a plain write.
+    let named = repo.merge(&[two.clone(), one.clone()]);
+    assert_eq!(named.parents().unwrap(), vec![two.clone(), one.clone()]);
+    let all = repo.merge(&[]).parents().unwrap();
+    assert_eq!(all.len(), 2);
+    let own = repo.put("d", "t", "own").unwrap();
+    let heads = repo.merge(&[]).parents().unwrap();
+    assert_eq!(heads[0], own, "this device's newest head is ours");
+    let mut tx = repo.merge(&[]);
+    tx.policy(MergePolicy::Ours);
+    assert_eq!(tx.parents().unwrap(), heads);
+    let merged = tx.commit().unwrap();
+    let links = repo.graph().get(merged.as_str()).unwrap().links;
+    let heads: Vec<String> = heads.into_iter().map(String::from).collect();
+    assert_eq!(links, heads, "the commit links the parents it said");
+    let plain = repo.transaction();
+    assert_eq!(plain.parents().unwrap(), vec![merged]);
 }

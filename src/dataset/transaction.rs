@@ -5,9 +5,13 @@
 //! checkout, this device's head, the heads holding the versions it replaces, or the heads
 //! it merges), a merge is settled, and then the commit node, its operations, its index
 //! records and the moved checkout are written in one batch. A commit is readable the
-//! moment its write returns, and a crash leaves either all of it or none.
+//! moment its write returns, and a crash leaves either all of it or none. The one
+//! exception is a merge too large for one write (its sides wrote more rows than a diff
+//! collects): `paged_merge` writes it in several, invisible until the last, and undoes
+//! them after a crash.
 
 use std::io::Read;
+use std::sync::MutexGuard;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use super::Repository;
@@ -210,11 +214,7 @@ impl<'a> Transaction<'a> {
             check_row(&op.dataset, &op.key)?;
         }
         let repo = self.repo;
-        let mut tables = repo.graph.store().lock();
-        while !repo
-            .index
-            .catch_up(&mut tables, crate::graph::FOLLOW_STEP)?
-        {}
+        let mut tables = repo.lock_caught_up()?;
         let never: &dyn Fn(&[u8], &[u8]) -> bool = &|_, _| false;
         let plan = repo
             .plan(
@@ -250,6 +250,14 @@ impl<'a> Transaction<'a> {
             }
             Err(other) => Err(other),
         }
+    }
+
+    /// The versions the commit would link, in order (a merge's first is "ours"), as
+    /// [`Transaction::commit`] chooses them now.
+    pub fn parents(&self) -> Result<Vec<Version>> {
+        let mut tables = self.repo.lock_caught_up()?;
+        self.repo
+            .choose_links(&mut tables, &self.ops, &self.parents)
     }
 
     /// Writes the commit atomically and returns its version. The transaction is empty
@@ -316,18 +324,23 @@ impl Repository {
         self.transaction().put_file(dataset, key, reader)?.commit()
     }
 
+    /// The repository's lock, once the index has followed everything stored (a commit is
+    /// indexed in the same write as its node, and parents are chosen from the index).
+    fn lock_caught_up(&self) -> Result<MutexGuard<'_, Tables>> {
+        let mut tables = self.graph.store().lock();
+        while !self
+            .index
+            .catch_up(&mut tables, crate::graph::FOLLOW_STEP)?
+        {}
+        Ok(tables)
+    }
+
     /// Writes one commit; `None` when `skip_unchanged` left nothing to write.
     pub(super) fn commit_parts(&self, parts: Parts) -> Result<Option<Version>> {
         for op in &parts.ops {
             check_row(&op.dataset, &op.key)?;
         }
-        let mut tables = self.graph.store().lock();
-        // The index must have followed everything stored before a commit is indexed in
-        // the same write as its node.
-        while !self
-            .index
-            .catch_up(&mut tables, crate::graph::FOLLOW_STEP)?
-        {}
+        let mut tables = self.lock_caught_up()?;
         let fresh_valid = match &parts.fresh {
             Some(fresh) => tables.last_iseq()? == fresh.after,
             None => false,

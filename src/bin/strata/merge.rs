@@ -5,7 +5,7 @@ use std::io::{self, Write};
 use std::path::PathBuf;
 
 use serde_json::{Value, json};
-use strata::{ConflictRow, MergePolicy, Preview, TextOrHex, Version};
+use strata::{Commit, ConflictRow, MergePolicy, Preview, TextOrHex, Version};
 
 use crate::args::versions;
 use crate::command::Run;
@@ -203,22 +203,33 @@ impl Run for MergeArgs {
             }
             return Ok(());
         }
-        let preview = tx.preview()?;
-        if !preview.conflicts.is_empty() {
-            // Nothing to write: with --json, every conflicting row goes to stdout.
-            let outcome = Outcome::of(preview);
-            if out.is_json() {
-                out.show(&outcome)?;
+        // Committed directly: a merge of millions of rows is written in pages, and a
+        // preview would hold all of its operations in memory.
+        let parents: Vec<String> = tx.parents()?.into_iter().map(String::from).collect();
+        let resolutions = tx.len() as u64;
+        let version = match tx.commit() {
+            Ok(version) => version,
+            Err(strata::Error::Conflict { rows }) => {
+                // Nothing was written: with --json, every conflicting row goes to stdout.
+                let outcome = Outcome {
+                    version: None,
+                    parents,
+                    operations: resolutions,
+                    conflicts: rows,
+                };
+                if out.is_json() {
+                    out.show(&outcome)?;
+                }
+                out.finish()?;
+                return Err(outcome.refusal());
             }
-            out.finish()?;
-            return Err(outcome.refusal());
-        }
-        let version = tx.commit()?;
-        let commit = repo.graph().get(version.as_str())?;
-        let operations = repo.operations(&version)?.len() as u64;
+            Err(other) => return Err(other.into()),
+        };
+        let node = repo.graph().get(version.as_str())?;
+        let operations = Commit::decode(&node.value)?.operation_count();
         out.show(&Outcome {
             version: Some(version),
-            parents: commit.links,
+            parents: node.links,
             operations,
             conflicts: Vec::new(),
         })?;
