@@ -839,3 +839,57 @@ fn a_sparse_old_version_with_a_long_history_reads_exactly_its_rows() {
         .collect();
     assert_eq!(tail, (501..601).map(|i| key(i * 40)).collect::<Vec<_>>());
 }
+
+#[test]
+fn fsck_checks_a_commit_that_writes_rows_more_than_once_against_its_last_operation() {
+    // One commit of 3,000 operations (several payload chunks) that writes some rows again
+    // in a later chunk: the index holds each row's last operation, and fsck agrees.
+    let repo = repo();
+    let mut tx = repo.transaction();
+    for i in 0..2_000 {
+        tx.put("d", format!("k{i:04}"), format!("first {i}"));
+    }
+    for i in (0..2_000).step_by(2) {
+        tx.put("d", format!("k{i:04}"), format!("second {i}"));
+    }
+    tx.delete("d", "k0001");
+    let version = tx.commit().unwrap();
+    assert_eq!(repo.operations(&version).unwrap().len(), 3_001);
+    assert_eq!(value(&repo, "d", "k0000").as_deref(), Some("second 0"));
+    assert_eq!(value(&repo, "d", "k0003").as_deref(), Some("first 3"));
+    assert_eq!(value(&repo, "d", "k0001"), None);
+    let report = repo.fsck(&mut |_, _| {}).unwrap();
+    assert!(report.is_ok(), "{:?}", report.problems);
+    assert_eq!(report.payloads, 1);
+}
+
+#[test]
+fn fsck_finds_a_row_entry_its_commit_did_not_write() {
+    let dir = tempfile::tempdir().unwrap();
+    let version = {
+        let repo = Repository::init(dir.path()).unwrap();
+        repo.put("d", "a", "1").unwrap()
+    };
+    {
+        use strata::internals::keys::{KeyBuf, ROWS};
+        let mut kv =
+            strata::internals::kv::Kv::open(&dir.path().join(".strata").join("db")).unwrap();
+        let entries = KeyBuf::new(ROWS).bytes(b"d").bytes(b"a").finish();
+        let (key, entry) = kv.scan_prefix(&entries).unwrap().next().unwrap().unwrap();
+        // The same entry (the same version and value) for a row the commit never wrote.
+        let mut forged = KeyBuf::new(ROWS).bytes(b"d").bytes(b"forged").finish();
+        forged.extend_from_slice(&key[entries.len()..]);
+        let mut batch = strata::internals::kv::Batch::default();
+        batch.put(&forged, &entry);
+        kv.write(batch, strata::Durability::Synced).unwrap();
+    }
+    let repo = Repository::open(dir.path()).unwrap();
+    let report = repo.fsck(&mut |_, _| {}).unwrap();
+    let text = report.problems.join("\n");
+    assert!(
+        text.contains(&format!(
+            "the version index holds 2 row entries of commit {version}, which wrote 1"
+        )),
+        "{text}"
+    );
+}

@@ -5,19 +5,27 @@
 //! The check reads one pinned snapshot of the storage, a page at a time, so writes made
 //! while it runs are not mistaken for damage. State kept across pages is the set of nodes
 //! not yet linked to (the heads of what has been read so far): memory is bounded by the
-//! graph's width, not its size.
+//! graph's width, not its size. A commit's payload is read a chunk at a time, twice (a
+//! merge may hold millions of operations).
 //!
-//! About 570 lines: one pass checks every record family against the graph, and its checks
+//! About 660 lines: one pass checks every record family against the graph, and its checks
 //! share that pass's pages and pinned snapshot.
 
 use std::collections::{BTreeMap, BTreeSet};
 
 use super::Repository;
-use super::commit::{Commit, Content, FileRef, OpKind, Operation};
+use fastbloom::BloomFilter;
+
+use super::commit::{Commit, Content, FileRef, OpKind, Operation, OperationsHasher};
 use super::index::{Ancestry, LatestCounters, RowEntry, excluded_for, heads, raw_hash};
 use crate::error::{Error, Result};
 use crate::graph::{Node, read_node};
 use crate::store::{Snapshot, Tables};
+
+/// The most operations a payload's Bloom filter of rows is sized for (about 20 MB): a
+/// commit announcing more, truthfully or not, gets more false positives, never a wrong
+/// answer.
+const MOST_FILTERED: u64 = 1 << 24;
 
 /// What [`Repository::fsck`] found.
 #[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize)]
@@ -103,6 +111,13 @@ struct Digest {
 }
 
 impl Digest {
+    /// Adds the row entry `op` calls for.
+    fn add_op(&mut self, op: &Operation) {
+        let deleted = op.kind == OpKind::Delete;
+        let value = op.value.as_deref().unwrap_or_default();
+        self.add(&op.dataset, &op.key, deleted, value);
+    }
+
     fn add(&mut self, dataset: &[u8], row: &[u8], deleted: bool, value: &[u8]) {
         use std::hash::{Hash, Hasher};
         let mut hasher = std::hash::DefaultHasher::new();
@@ -347,64 +362,88 @@ impl Checker<'_> {
             self.problem(format!("commit {key} names a malformed operations hash"));
             return Ok(());
         };
-        let stored = match tables.ops(&raw) {
-            Ok(Some(stored)) => stored,
-            Ok(None) => {
-                self.problem(format!(
-                    "version {key} is indexed but its payload is missing"
-                ));
-                return Ok(());
-            }
-            Err(error) => {
-                self.problem(format!("payload of commit {key}: {error}"));
-                return Ok(());
-            }
-        };
-        self.report.payloads += 1;
-        let rehashed = super::commit::operations_hash(stored.iter().map(Vec::as_slice));
-        if rehashed != hash {
-            self.problem(format!(
-                "payload of commit {key} does not match: {} operations hash to {rehashed}",
-                stored.len()
-            ));
-            return Ok(());
-        }
-        let ops: Vec<Operation> = match stored.iter().map(|op| Operation::decode(op)).collect() {
-            Ok(ops) => ops,
-            Err(error) => {
-                self.problem(format!("payload of commit {key}: {error}"));
-                return Ok(());
-            }
-        };
-        for op in &ops {
-            if op.kind == OpKind::Put && op.content == Content::File {
-                match FileRef::decode(op.value.as_deref().unwrap_or_default()) {
-                    Ok(file) => {
-                        self.blobs.insert(file);
-                    }
-                    Err(error) => self.problem(format!("commit {key}: {error}")),
-                }
-            }
-        }
-        let digest = self.expected.entry(iseq).or_default();
-        for ((dataset, row), op) in last_ops(&ops) {
-            let deleted = op.kind == OpKind::Delete;
-            digest.add(
-                dataset,
-                row,
-                deleted,
-                op.value.as_deref().unwrap_or_default(),
-            );
+        let announced = commit.operation_count();
+        if let Err(problem) = self.check_payload(tables, iseq, &raw, hash, announced) {
+            self.problem(format!("payload of commit {key}: {problem}"));
         }
         Ok(())
     }
 
+    /// Checks a commit's payload a chunk at a time (a merge may hold millions of
+    /// operations): it is here, hashes to `hash`, decodes; notes the blobs its file rows
+    /// name and the row entries it calls for (the last operation on each row). Rows written
+    /// more than once are found with a Bloom filter in the first pass (sized by the count
+    /// the commit announces), so the second keeps only those rows' operations.
+    fn check_payload(
+        &mut self,
+        tables: &mut Tables,
+        iseq: u64,
+        raw: &[u8; 32],
+        hash: &str,
+        announced: u64,
+    ) -> std::result::Result<(), String> {
+        let each_op =
+            |tables: &mut Tables, visit: &mut dyn FnMut(&[u8]) -> Result<()>| -> Result<u64> {
+                for number in 0.. {
+                    match tables.ops_chunk(raw, number)? {
+                        Some(chunk) => chunk.iter().try_for_each(|op| visit(op))?,
+                        None => return Ok(number),
+                    }
+                }
+                Ok(0)
+            };
+        let mut hasher = OperationsHasher::default();
+        let mut count = 0u64;
+        let expected = usize::try_from(announced.clamp(1, MOST_FILTERED)).unwrap_or(1);
+        let mut seen = BloomFilter::with_false_pos(0.01).expected_items(expected);
+        let mut repeated: BTreeSet<(Vec<u8>, Vec<u8>)> = BTreeSet::new();
+        let mut blobs = Vec::new();
+        let chunks = each_op(tables, &mut |encoded| {
+            hasher.add(encoded);
+            count += 1;
+            let op = Operation::decode(encoded)?;
+            if op.kind == OpKind::Put && op.content == Content::File {
+                blobs.push(FileRef::decode(op.value.as_deref().unwrap_or_default())?);
+            }
+            if seen.insert(&(&op.dataset, &op.key)) {
+                repeated.insert((op.dataset, op.key));
+            }
+            Ok(())
+        })
+        .map_err(|error| error.to_string())?;
+        if chunks == 0 {
+            return Err("missing, though the version is indexed".into());
+        }
+        self.report.payloads += 1;
+        let rehashed = hasher.finish();
+        if rehashed != hash {
+            return Err(format!("{count} operations hash to {rehashed}"));
+        }
+        self.blobs.extend(blobs);
+        let digest = self.expected.entry(iseq).or_default();
+        let mut last: BTreeMap<(Vec<u8>, Vec<u8>), Operation> = BTreeMap::new();
+        each_op(tables, &mut |encoded| {
+            let op = Operation::decode(encoded)?;
+            if !repeated.is_empty() && repeated.contains(&(op.dataset.clone(), op.key.clone())) {
+                last.insert((op.dataset.clone(), op.key.clone()), op);
+            } else {
+                digest.add_op(&op);
+            }
+            Ok(())
+        })
+        .map_err(|error| error.to_string())?;
+        last.values().for_each(|op| digest.add_op(op));
+        Ok(())
+    }
+
     /// A commit whose row entries differ from its operations: names each row whose entry
-    /// is missing or wrong (one point read per row; only for such a commit).
-    fn name_missing_entries(&mut self, tables: &mut Tables, iseq: u64) -> Result<()> {
+    /// is missing or wrong (one point read per row; only for such a commit); returns how
+    /// many it named.
+    fn name_missing_entries(&mut self, tables: &mut Tables, iseq: u64) -> Result<usize> {
         let record = self.repo.index.record(tables, iseq)?;
         let key = record.inner.node.clone();
         let ops = self.repo.index.operations_of(tables, &record)?;
+        let mut named = 0;
         for ((dataset, row), op) in last_ops(&ops) {
             let entry = tables
                 .row_entry(dataset, row, iseq)?
@@ -415,6 +454,7 @@ impl Checker<'_> {
                     && (e.deleted || e.value.as_slice() == op.value.as_deref().unwrap_or_default())
             });
             if !matches {
+                named += 1;
                 self.problem(format!(
                     "the version index lacks row {}/{} of commit {key}",
                     crate::error::show(dataset),
@@ -422,7 +462,7 @@ impl Checker<'_> {
                 ));
             }
         }
-        Ok(())
+        Ok(named)
     }
 
     /// Version records are dense and each maps back from its node.
@@ -556,14 +596,25 @@ impl Checker<'_> {
                 }
             }
         }
-        let differing: Vec<u64> = std::mem::take(&mut self.expected)
+        let differing: Vec<(u64, Digest, Digest)> = std::mem::take(&mut self.expected)
             .into_iter()
-            .filter(|(iseq, digest)| self.found.get(iseq).copied().unwrap_or_default() != *digest)
-            .map(|(iseq, _)| iseq)
+            .filter_map(|(iseq, expected)| {
+                let found = self.found.get(&iseq).copied().unwrap_or_default();
+                (found != expected).then_some((iseq, expected, found))
+            })
             .collect();
-        for iseq in differing {
+        for (iseq, expected, found) in differing {
             self.at(snapshot, |checker, tables| {
-                checker.name_missing_entries(tables, iseq)
+                let named = checker.name_missing_entries(tables, iseq)?;
+                if named == 0 {
+                    // Every row it wrote is right: the index holds entries it did not write.
+                    let key = checker.repo.index.record(tables, iseq)?.inner.node.clone();
+                    checker.problem(format!(
+                        "the version index holds {} row entries of commit {key}, which wrote {}",
+                        found.count, expected.count
+                    ));
+                }
+                Ok(())
             })?;
         }
         let counters = self.at(snapshot, |_, tables| LatestCounters::read(tables))?;
