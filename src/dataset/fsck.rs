@@ -8,7 +8,7 @@
 //! graph's width, not its size. A commit's payload is read a chunk at a time, twice (a
 //! merge may hold millions of operations).
 //!
-//! About 660 lines: one pass checks every record family against the graph, and its checks
+//! About 630 lines: one pass checks every record family against the graph, and its checks
 //! share that pass's pages and pinned snapshot.
 
 use std::collections::{BTreeMap, BTreeSet};
