@@ -57,9 +57,9 @@ pub mod proto {
 }
 
 pub use dataset::{
-    BlobReader, Commit, CommitFeed, CommitInfo, CommitType, Content, Diff, DiffEntry, FileRef,
-    FsckReport, Importer, LostNode, MergePolicy, OpKind, OpenOptions, Operation, Preview, Range,
-    RepairReport, RepoStatus, Repository, Row, RowVersion, Rows, STORAGE_DIR, ShortLog,
+    BlobReader, Commit, CommitFeed, CommitInfo, CommitType, Content, Diff, DiffEntry, DryRun,
+    FileRef, FsckReport, Importer, LostNode, MergePolicy, OpKind, OpenOptions, Operation, Preview,
+    Range, RepairReport, RepoStatus, Repository, Row, RowVersion, Rows, STORAGE_DIR, ShortLog,
     Transaction, Version, View, operations_hash,
 };
 pub use error::{ConflictRow, EXCERPT_BYTES, Error, Result, excerpt};

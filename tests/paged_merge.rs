@@ -2,7 +2,7 @@
 //! whole. Two repositories hold the same history (commits written by hand at fixed times, so
 //! their ids agree); one merges whole, the other in pages of various sizes, and the merges
 //! must write the same operations in the same order, read the same, count the same, and
-//! refuse the same conflicts.
+//! refuse the same conflicts; their previews and dry runs must agree beforehand.
 
 mod common;
 
@@ -104,7 +104,20 @@ fn same_merge(heads: &[Version], policy: Option<MergePolicy>, resolve: bool, row
         if let Some(rows) = pages {
             tx.in_pages(rows);
         }
-        tx.commit()
+        // What a preview holds, a dry run counts, and both name the parents as the
+        // commit links them.
+        let (preview, dry_run) = (tx.preview().unwrap(), tx.dry_run().unwrap());
+        assert_eq!(dry_run.parents, preview.parents);
+        assert_eq!(dry_run.operations, preview.operations.len() as u64);
+        assert_eq!(dry_run.conflicts, preview.conflicts);
+        assert_eq!(tx.parents().unwrap(), preview.parents);
+        let committed = tx.commit();
+        if let Ok(version) = &committed {
+            let links = repo.graph().get(version.as_str()).unwrap().links;
+            let parents: Vec<String> = preview.parents.into_iter().map(String::from).collect();
+            assert_eq!(links, parents, "the commit links the parents previewed");
+        }
+        committed
     };
     let case = format!(
         "{} heads, {policy:?}, resolved {resolve}, pages of {rows}",

@@ -47,6 +47,6 @@ pub use range::{Range, Rows};
 pub use repair::{LostNode, RepairReport, ShortLog};
 pub(crate) use replica::WantedBlob;
 pub use repository::{OpenOptions, Repository, STORAGE_DIR};
-pub use transaction::{Preview, Transaction};
+pub use transaction::{DryRun, Preview, Transaction};
 pub use version::Version;
 pub use view::{RepoStatus, Row, RowVersion, View};

@@ -72,6 +72,18 @@ pub struct Preview {
     pub conflicts: Vec<crate::ConflictRow>,
 }
 
+/// What a transaction would write, counted; see [`Transaction::dry_run`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DryRun {
+    /// The commit's parents (several for a merge).
+    pub parents: Vec<Version>,
+    /// How many operations it would carry (its own, when it conflicts).
+    pub operations: u64,
+    /// Rows a merge cannot settle without a policy or an operation of its own (then
+    /// committing fails with [`Error::Conflict`]).
+    pub conflicts: Vec<crate::ConflictRow>,
+}
+
 /// What [`Repository::commit_parts`] writes.
 pub(super) struct Parts<'a> {
     pub ops: Vec<Operation>,
@@ -209,7 +221,50 @@ impl<'a> Transaction<'a> {
     /// What committing would do, without writing anything: the parents, and the operations
     /// the commit would carry (its own and, for a merge, those settling rows with several
     /// concurrent versions); or, for a merge that cannot be settled, every conflicting row.
+    /// It holds every operation: for a merge of millions of rows, [`Transaction::dry_run`]
+    /// counts them instead.
     pub fn preview(&self) -> Result<Preview> {
+        let mut operations = Vec::new();
+        Ok(match self.previewed(&mut |op| operations.push(op))? {
+            (parents, None) => Preview {
+                parents,
+                operations,
+                conflicts: Vec::new(),
+            },
+            (parents, Some(conflicts)) => Preview {
+                parents,
+                operations: self.ops.clone(),
+                conflicts,
+            },
+        })
+    }
+
+    /// What committing would do, as [`Transaction::preview`], with the operations counted
+    /// rather than held: memory bounded whatever the size of a merge (but for the
+    /// conflicts it names).
+    pub fn dry_run(&self) -> Result<DryRun> {
+        let mut operations = 0u64;
+        Ok(match self.previewed(&mut |_| operations += 1)? {
+            (parents, None) => DryRun {
+                parents,
+                operations,
+                conflicts: Vec::new(),
+            },
+            (parents, Some(conflicts)) => DryRun {
+                parents,
+                operations: self.ops.len() as u64,
+                conflicts,
+            },
+        })
+    }
+
+    /// Plans the commit without writing it: passes each operation it would carry to
+    /// `operation`; returns its parents, and the conflicts that stop it (then the
+    /// operations passed are not what it would write).
+    fn previewed(
+        &self,
+        operation: &mut dyn FnMut(Operation),
+    ) -> Result<(Vec<Version>, Option<Vec<crate::ConflictRow>>)> {
         for op in &self.ops {
             check_row(&op.dataset, &op.key)?;
         }
@@ -227,26 +282,21 @@ impl<'a> Transaction<'a> {
                 self.pages,
             )
             .and_then(|plan| match plan {
-                Plan::Whole(parents, operations) => Ok((parents, operations)),
+                Plan::Whole(parents, operations) => {
+                    operations.into_iter().for_each(&mut *operation);
+                    Ok(parents)
+                }
                 Plan::Paged(merge) => {
-                    let mut operations = merge.ops.clone();
-                    merge.decide(repo, &mut tables, None, &mut |op| operations.push(op))?;
-                    Ok((merge.links, operations))
+                    merge.ops.iter().cloned().for_each(&mut *operation);
+                    merge.decide(repo, &mut tables, None, operation)?;
+                    Ok(merge.links)
                 }
             });
         match plan {
-            Ok((parents, operations)) => Ok(Preview {
-                parents,
-                operations,
-                conflicts: Vec::new(),
-            }),
+            Ok(parents) => Ok((parents, None)),
             Err(Error::Conflict { rows }) => {
                 let parents = repo.choose_links(&mut tables, &self.ops, &self.parents)?;
-                Ok(Preview {
-                    parents,
-                    operations: self.ops.clone(),
-                    conflicts: rows,
-                })
+                Ok((parents, Some(rows)))
             }
             Err(other) => Err(other),
         }

@@ -4,8 +4,9 @@
 use std::io::{self, Write};
 use std::path::PathBuf;
 
+use serde::{Serialize, Serializer};
 use serde_json::{Value, json};
-use strata::{Commit, ConflictRow, MergePolicy, Preview, TextOrHex, Version};
+use strata::{Commit, ConflictRow, DryRun, MergePolicy, TextOrHex, Version};
 
 use crate::args::versions;
 use crate::command::Run;
@@ -74,12 +75,12 @@ struct Outcome {
 }
 
 impl Outcome {
-    fn of(preview: Preview) -> Outcome {
+    fn of(dry_run: DryRun) -> Outcome {
         Outcome {
             version: None,
-            parents: preview.parents.into_iter().map(String::from).collect(),
-            operations: preview.operations.len() as u64,
-            conflicts: preview.conflicts,
+            parents: dry_run.parents.into_iter().map(String::from).collect(),
+            operations: dry_run.operations,
+            conflicts: dry_run.conflicts,
         }
     }
 
@@ -95,22 +96,59 @@ impl Outcome {
 }
 
 /// A conflicting (forked) row as JSON.
-pub fn conflict_json(row: &ConflictRow) -> Value {
-    json!({
-        "dataset": TextOrHex(&row.dataset),
-        "key": TextOrHex(&row.key),
-        "versions": row.versions,
-    })
+#[derive(Serialize)]
+pub struct ConflictJson<'a> {
+    dataset: TextOrHex<&'a [u8]>,
+    key: TextOrHex<&'a [u8]>,
+    versions: &'a [String],
+}
+
+impl ConflictJson<'_> {
+    pub fn of(row: &ConflictRow) -> ConflictJson<'_> {
+        ConflictJson {
+            dataset: TextOrHex(&row.dataset),
+            key: TextOrHex(&row.key),
+            versions: &row.versions,
+        }
+    }
+}
+
+/// Conflicting rows as a JSON array, written a row at a time (a merge may list millions).
+struct ConflictsJson<'a>(&'a [ConflictRow]);
+
+impl Serialize for ConflictsJson<'_> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_seq(self.0.iter().map(ConflictJson::of))
+    }
+}
+
+/// An outcome as JSON.
+#[derive(Serialize)]
+struct OutcomeJson<'a> {
+    version: Option<&'a Version>,
+    parents: &'a [String],
+    operations: u64,
+    conflicts: ConflictsJson<'a>,
+}
+
+impl Outcome {
+    fn document(&self) -> OutcomeJson<'_> {
+        OutcomeJson {
+            version: self.version.as_ref(),
+            parents: &self.parents,
+            operations: self.operations,
+            conflicts: ConflictsJson(&self.conflicts),
+        }
+    }
 }
 
 impl Render for Outcome {
     fn json(&self) -> Value {
-        json!({
-            "version": self.version,
-            "parents": self.parents,
-            "operations": self.operations,
-            "conflicts": self.conflicts.iter().map(conflict_json).collect::<Vec<_>>(),
-        })
+        json!(self.document())
+    }
+
+    fn write_json(&self, out: &mut dyn Write) -> serde_json::Result<()> {
+        serde_json::to_writer(out, &self.document())
     }
 
     fn text(&self, out: &mut dyn Write) -> io::Result<()> {
@@ -192,7 +230,7 @@ impl Run for MergeArgs {
         }
         let mut out = Output::new(self.json);
         if self.dry_run {
-            let outcome = Outcome::of(tx.preview()?);
+            let outcome = Outcome::of(tx.dry_run()?);
             out.show(&outcome)?;
             out.finish()?;
             if !outcome.conflicts.is_empty() {
@@ -203,8 +241,8 @@ impl Run for MergeArgs {
             }
             return Ok(());
         }
-        // Committed directly: a merge of millions of rows is written in pages, and a
-        // preview would hold all of its operations in memory.
+        // Committed directly: a merge of millions of rows is written in pages, in bounded
+        // memory, and needs no dry run first.
         let parents: Vec<String> = tx.parents()?.into_iter().map(String::from).collect();
         let resolutions = tx.len() as u64;
         let version = match tx.commit() {

@@ -18,6 +18,11 @@ use crate::error::CliResult;
 pub trait Render {
     /// The record as JSON (one document, or one NDJSON line of a list).
     fn json(&self) -> Value;
+    /// Writes the record as JSON; a record that may be large writes itself as it goes
+    /// rather than building the whole document first.
+    fn write_json(&self, out: &mut dyn Write) -> serde_json::Result<()> {
+        serde_json::to_writer(out, &self.json())
+    }
     /// The record as text.
     fn text(&self, out: &mut dyn Write) -> io::Result<()>;
 }
@@ -46,7 +51,7 @@ impl Output {
     /// text.
     pub fn show(&mut self, record: &dyn Render) -> CliResult {
         if self.json {
-            serde_json::to_writer(&mut self.out, &record.json())?;
+            record.write_json(&mut self.out)?;
             self.out.write_all(b"\n")?;
         } else {
             record.text(&mut self.out)?;

@@ -22,7 +22,7 @@ use strata::{
 use crate::args::{Name, name_arg};
 use crate::command::Run;
 use crate::error::{CliError, CliResult};
-use crate::merge::conflict_json;
+use crate::merge::ConflictJson;
 use crate::open::{ProgressOptions, RepoPath, WriteRepo, write_options};
 use crate::output::{Output, Render, plural, warning};
 use crate::remote::{Exchange, PlainOption, Security, Target};
@@ -539,7 +539,7 @@ impl Render for Summary {
             "heads": self.heads,
             "new_heads": self.new_heads,
             "new_forks": self.new_forks,
-            "forked": self.forked.iter().map(conflict_json).collect::<Vec<_>>(),
+            "forked": self.forked.iter().map(ConflictJson::of).collect::<Vec<_>>(),
             "merge_command": self.merge_command(),
         })
     }
