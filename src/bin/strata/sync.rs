@@ -382,7 +382,7 @@ fn forked_rows(repo: &Repository) -> CliResult<Vec<ConflictRow>> {
     if repo.heads()?.len() < 2 {
         return Ok(Vec::new());
     }
-    Ok(repo.merge(&[]).preview()?.conflicts)
+    Ok(repo.merge(&[]).dry_run()?.conflicts)
 }
 
 impl Run for CloneArgs {
