@@ -19,14 +19,15 @@
 //!
 //! A crash before the last write leaves the mark; the next open ([`recover`]) deletes the
 //! entries it names through the payload chunks written with them, then the chunks, before
-//! anything else is indexed. Both passes read the same rows in the same order under the
+//! anything else is indexed; an error before it (the process still running) undoes the
+//! same at once. Both passes read the same rows in the same order under the
 //! repository's lock, so the second settles exactly what the first hashed.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::ops::Bound;
 
 use super::Repository;
-use super::commit::{Commit, CommitType, Operation, OperationsHasher};
+use super::commit::{Commit, Operation, OperationsHasher};
 use super::index::{Ancestry, LatestCounters, RowState, raw_hash};
 use super::merge::{self, MergePolicy, Settled};
 use super::range::{PAGE, PER_ROW, Scanned};
@@ -138,15 +139,7 @@ impl PagedMerge {
         message: Option<String>,
         settled: &mut dyn FnMut(Operation),
     ) -> Result<Commit> {
-        let mut commit = Commit {
-            kind: CommitType::Data,
-            message,
-            modified: super::transaction::now_ms(),
-            puts: 0,
-            deletes: 0,
-            files: 0,
-            operations: None,
-        };
+        let mut commit = super::transaction::new_commit(message);
         let mut hasher = OperationsHasher::default();
         for op in &self.ops {
             hasher.add(&op.encode());
@@ -174,7 +167,9 @@ impl PagedMerge {
         Ok(commit)
     }
 
-    /// Decides the merge, then writes it in pages and lands it; returns its version.
+    /// Decides the merge, then writes it in pages and lands it; returns its version. A
+    /// merge that fails after its first page is undone before the error is returned (the
+    /// next commit would otherwise take its iseq, and read its entries as its own).
     pub(super) fn commit(
         &self,
         repo: &Repository,
@@ -182,6 +177,14 @@ impl PagedMerge {
         message: Option<String>,
     ) -> Result<Version> {
         let commit = self.decide(repo, tables, message, &mut |_| {})?;
+        self.write(repo, tables, commit).or_else(|error| {
+            undo(tables)?;
+            Err(error)
+        })
+    }
+
+    /// Writes the decided `commit` in pages and lands it.
+    fn write(&self, repo: &Repository, tables: &mut Tables, commit: Commit) -> Result<Version> {
         let checkout = tables.checkout()?;
         let link_keys: Vec<String> = self.links.iter().map(|l| l.to_string()).collect();
         let doc = Doc::new(link_keys.clone(), commit.encode());
@@ -307,11 +310,16 @@ impl PagedMerge {
     }
 }
 
-/// Undoes what a merge written in pages left when it was cut short: deletes its row
-/// entries and payload chunks and clears the mark. Run when a repository is opened for
-/// writing, before anything is indexed (which would reuse the merge's iseq).
+/// Undoes what a merge written in pages left when a crash cut it short. Run when a
+/// repository is opened for writing, before anything is indexed (which would reuse the
+/// merge's iseq).
 pub(super) fn recover(store: &Store) -> Result<()> {
-    let mut tables = store.lock();
+    undo(&mut store.lock())
+}
+
+/// Deletes the row entries and payload chunks of a merge written in pages that did not
+/// land, and clears its mark (nothing when there is no mark).
+fn undo(tables: &mut Tables) -> Result<()> {
     let Some(mark) = tables.merging()? else {
         return Ok(());
     };

@@ -43,7 +43,20 @@ pub(super) struct Fresh<'a> {
     pub is_fresh: &'a dyn Fn(&[u8], &[u8]) -> bool,
 }
 
-pub(super) fn now_ms() -> u64 {
+/// A data commit made now, of no operations yet (counted in with [`Commit::count`]).
+pub(super) fn new_commit(message: Option<String>) -> Commit {
+    Commit {
+        kind: CommitType::Data,
+        message,
+        modified: now_ms(),
+        puts: 0,
+        deletes: 0,
+        files: 0,
+        operations: None,
+    }
+}
+
+fn now_ms() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
@@ -424,15 +437,8 @@ impl Repository {
         let encoded: Vec<Vec<u8>> = ops.iter().map(Operation::encode).collect();
         let operations = (!encoded.is_empty())
             .then(|| commit::operations_hash(encoded.iter().map(Vec::as_slice)));
-        let mut commit = Commit {
-            kind: CommitType::Data,
-            message: parts.message,
-            modified: now_ms(),
-            puts: 0,
-            deletes: 0,
-            files: 0,
-            operations: operations.clone(),
-        };
+        let mut commit = new_commit(parts.message);
+        commit.operations = operations.clone();
         for op in &ops {
             commit.count(op);
         }

@@ -8,7 +8,7 @@
 //! last synced bytes and every folder its last synced entries: unsynced writes, unsynced new
 //! files and unsynced renames and deletions are gone. A countdown makes the power go at
 //! any chosen operation: from then on every operation fails, as if the process had died
-//! there. A harsher power loss also keeps random parts of what was not synced (torn tails,
+//! there (or, as a glitch, only that one operation fails). A harsher power loss also keeps random parts of what was not synced (torn tails,
 //! half-applied folder changes), which a real disk may do.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
@@ -40,6 +40,8 @@ struct State {
     /// Operations left before the power goes; `None`: never.
     budget: Option<u64>,
     down: bool,
+    /// The countdown ends in one failed operation, not a power loss.
+    glitch: bool,
     /// Operations done since the last power loss.
     operations: u64,
     locks: HashSet<PathBuf>,
@@ -76,6 +78,15 @@ impl CrashFs {
         let mut state = self.state();
         state.budget = Some(operations);
         state.down = operations == 0;
+        state.glitch = false;
+    }
+
+    /// Makes the operation after `operations` more fail with an I/O error, once, with the
+    /// power staying on (a transient fault: a full disk, a flaky device).
+    pub fn glitch_after(&self, operations: u64) {
+        let mut state = self.state();
+        state.budget = Some(operations);
+        state.glitch = true;
     }
 
     /// How many operations were done since the last power loss (to choose crash points).
@@ -142,6 +153,7 @@ impl CrashFs {
         state.locks.clear();
         state.budget = None;
         state.down = false;
+        state.glitch = false;
         state.operations = 0;
     }
 
@@ -153,6 +165,10 @@ impl CrashFs {
         state.operations += 1;
         if let Some(budget) = &mut state.budget {
             if *budget == 0 {
+                if std::mem::take(&mut state.glitch) {
+                    state.budget = None;
+                    return Err(Status::new(StatusCode::IOError, "simulated glitch"));
+                }
                 state.down = true;
                 return Err(power_lost());
             }
