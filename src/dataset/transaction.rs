@@ -9,6 +9,9 @@
 //! exception is a merge too large for one write (its sides wrote more rows than a diff
 //! collects): `paged_merge` writes it in several, invisible until the last, and undoes
 //! them after a crash.
+//!
+//! About 600 lines: the builder, its previews and the write path all go through one plan
+//! (`Repository::plan`), which the previews run without writing.
 
 use std::io::Read;
 use std::sync::MutexGuard;

@@ -6,7 +6,7 @@
 //! row entry or a version record means), except payload chunks, which are the commit's
 //! operations exactly as hashed, each length-prefixed.
 //!
-//! About 600 lines: one accessor per family, each short, plus the read-ahead of row
+//! About 700 lines: one accessor per family, each short, plus the read-ahead of row
 //! entries and the format 2 upgrade of the heads; split by family they would all need the
 //! same key helpers and the memo (`memo.rs`), which is where their reads are cached.
 

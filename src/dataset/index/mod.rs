@@ -14,7 +14,8 @@
 //! `pending`). A repository's own commits are indexed in the same atomic write that stores
 //! them.
 //!
-//! About 550 lines: indexing one commit (`VersionIndex::index`) is one long procedure over
+//! About 700 lines: indexing one commit (`VersionIndex::index`, in the steps `begin`,
+//! `index_row`, `finish` that a merge written in pages also takes) is one procedure over
 //! the version record, the row entries and the counters, kept in one place so that it
 //! reads top to bottom.
 
